@@ -1,0 +1,40 @@
+"""Typed errors shared across the service.
+
+Specific errors live next to the code that raises them and subclass
+`HelplineError`; one exception handler in `helpline.main` renders them, so a
+stranger can never turn a bad request into a 500 with a stack trace.
+"""
+
+from __future__ import annotations
+
+
+class HelplineError(Exception):
+    """Base class. `status_code` and `public_message` are what a client sees."""
+
+    status_code: int = 400
+    public_message: str = "bad request"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.public_message)
+
+
+class NotFound(HelplineError):
+    status_code = 404
+    public_message = "not found"
+
+
+class Forbidden(HelplineError):
+    status_code = 403
+    public_message = "forbidden"
+
+
+class Conflict(HelplineError):
+    status_code = 409
+    public_message = "conflict"
+
+
+class ServiceUnavailable(HelplineError):
+    """The database or another dependency is down: the platform should retry."""
+
+    status_code = 503
+    public_message = "temporarily unavailable"
