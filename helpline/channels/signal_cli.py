@@ -1,0 +1,629 @@
+"""Signal through signal-cli-rest-api (bbernhard/signal-cli-rest-api): verify, parse, send.
+
+https://github.com/bbernhard/signal-cli-rest-api
+https://bbernhard.github.io/signal-cli-rest-api/   (Swagger)
+
+The bridge runs next to the helpline and holds the Signal account. It hands us
+what signal-cli prints for each received envelope, in one of three wrappers:
+
+- json-rpc mode with `RECEIVE_WEBHOOK_URL`: each line is POSTed as a JSON-RPC
+  notification `{"jsonrpc": "2.0", "method": "receive", "params": {...}}`,
+  unsigned and without retry;
+- normal/native mode: `GET /v1/receive/{number}` returns an array of bare
+  `{"envelope": {...}, "account": "+31..."}` objects (`receive()` polls it);
+- anything forwarding either of those, possibly batched into an array.
+
+Threats this module answers:
+
+- Forged webhooks. The bridge cannot sign or add headers, so the webhook URL
+  carries a shared secret as `?token=`, compared in constant time. Without a
+  configured token every webhook is refused rather than accepted unchecked.
+- Identifying data leaking by accident. `sourceName` is the texter's profile
+  name (or the name we saved for them): the models below have no field for it,
+  so it is dropped at the first step, as are group names, quoted texts, shared
+  contact cards and the numbers inside error messages. `Ignored` reasons and
+  `ChannelSendError` reasons are fixed codes, never content.
+- Loops and leaks through our own devices. `syncMessage` envelopes are what our
+  own linked devices sent or read; answering them would talk to ourselves or,
+  worse, to whoever a volunteer's phone wrote to. Group messages are ignored
+  too: a reply would be read by every member.
+- A stranger crashing the receiver. Only a body that is not JSON raises
+  (`MalformedPayload`); every other shape becomes `Ignored`, one frame at a
+  time, so one odd envelope never hides its neighbours in a batch.
+
+Identifiers: signal-cli keys people on their ACI UUID (`sourceUuid`);
+`sourceNumber` is null for anyone who hides their number. The sender and reply
+address are the UUID in canonical lower case (signal-cli only recognises a
+recipient as a UUID when it matches `[0-9a-f]{8}-...`); only when an envelope has
+no UUID do we fall back to the number. `/v2/send` accepts a UUID as recipient
+since signal-cli-rest-api 0.85.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from helpline.channels.base import (
+    ChannelName,
+    ChannelSendError,
+    DeliveryState,
+    DeliveryStatus,
+    Ignored,
+    InboundEvent,
+    InboundMessage,
+    MalformedPayload,
+    MessageKind,
+    OutboundMessage,
+    SendResult,
+    SignatureInvalid,
+)
+
+__all__ = ["SignalCli"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --- Receive models ----------------------------------------------------------
+# Field names follow signal-cli's JSON output (JsonMessageEnvelope and friends in
+# AsamK/signal-cli, src/main/java/org/asamk/signal/json/). Payloads we only need
+# to recognise are typed `Any`: their content is never read.
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# {"contentType": "image/jpeg", "filename": null, "id": "Xy12.jpg", "size": 52311,
+#  "width": 1024, "height": 768, "caption": null, "uploadTimestamp": 1700000000100}
+class _Attachment(_Model):
+    content_type: str | None = Field(default=None, alias="contentType")
+    caption: str | None = None
+
+
+# {"emoji": "👍", "targetAuthor": "...", "targetAuthorNumber": null,
+#  "targetAuthorUuid": "...", "targetSentTimestamp": 1700000000000, "isRemove": false}
+class _Reaction(_Model):
+    emoji: str | None = None
+    is_remove: bool = Field(default=False, alias="isRemove")
+
+
+# "dataMessage": {"timestamp": 1700000000000, "message": "Hoi", "expiresInSeconds": 0,
+#   "viewOnce": false, "attachments": [...], "reaction": {...}, "sticker": {...},
+#   "groupInfo": {"groupId": "...", "groupName": "...", "revision": 3, "type": "DELIVER"},
+#   "quote": {...}, "mentions": [...], "contacts": [...], "remoteDelete": {...}}
+class _DataMessage(_Model):
+    timestamp: int | None = None
+    message: str | None = None
+    attachments: list[_Attachment] | None = None
+    reaction: _Reaction | None = None
+    sticker: Any = None
+    contacts: list[Any] | None = None
+    group_info: Any = Field(default=None, alias="groupInfo")
+    # Older signal-cli versions spelled v2 groups separately.
+    group_v2: Any = Field(default=None, alias="groupV2")
+    remote_delete: Any = Field(default=None, alias="remoteDelete")
+    is_expiration_update: bool = Field(default=False, alias="isExpirationUpdate")
+    # Content a volunteer cannot see here but should know arrived.
+    payment: Any = None
+    poll_create: Any = Field(default=None, alias="pollCreate")
+    poll_vote: Any = Field(default=None, alias="pollVote")
+
+
+# "editMessage": {"targetSentTimestamp": 1700000000000, "dataMessage": {...}}
+class _EditMessage(_Model):
+    data_message: _DataMessage | None = Field(default=None, alias="dataMessage")
+
+
+# "receiptMessage": {"when": 1700000005000, "isDelivery": true, "isRead": false,
+#                    "isViewed": false, "timestamps": [1700000000000]}
+class _ReceiptMessage(_Model):
+    when: int | None = None
+    is_delivery: bool = Field(default=False, alias="isDelivery")
+    is_read: bool = Field(default=False, alias="isRead")
+    is_viewed: bool = Field(default=False, alias="isViewed")
+    timestamps: list[int] = Field(default_factory=list)
+
+
+# "envelope": {"source": "<uuid or number>", "sourceNumber": null,
+#   "sourceUuid": "a1b2c3d4-...", "sourceName": "<profile name>", "sourceDevice": 1,
+#   "timestamp": 1700000000000, "serverReceivedTimestamp": ..., "serverDeliveredTimestamp": ...,
+#   "dataMessage" | "editMessage" | "syncMessage" | "typingMessage" | "receiptMessage"
+#   | "callMessage" | "storyMessage": {...}}
+# `sourceName` deliberately has no field: a profile name must never get further.
+class _Envelope(_Model):
+    source: str | None = None
+    source_number: str | None = Field(default=None, alias="sourceNumber")
+    source_uuid: str | None = Field(default=None, alias="sourceUuid")
+    timestamp: int | None = None
+    data_message: _DataMessage | None = Field(default=None, alias="dataMessage")
+    edit_message: _EditMessage | None = Field(default=None, alias="editMessage")
+    receipt_message: _ReceiptMessage | None = Field(default=None, alias="receiptMessage")
+    sync_message: Any = Field(default=None, alias="syncMessage")
+    typing_message: Any = Field(default=None, alias="typingMessage")
+    call_message: Any = Field(default=None, alias="callMessage")
+    story_message: Any = Field(default=None, alias="storyMessage")
+
+
+# {"envelope": {...}, "account": "+31600000001"}, plus "exception":
+# {"message": "...", "type": "UntrustedIdentityException"} when signal-cli could not
+# decrypt or process the envelope (JsonReceiveMessageHandler).
+class _Frame(_Model):
+    envelope: Any = None
+    account: str | None = None
+    exception: Any = None
+
+
+# --- Send models ---------------------------------------------------------------
+# 201 from POST /v2/send (api.SendMessageResponse): {"timestamp": "1700000000000"}.
+# signal-cli's own JSON output, which some deployments pass through, is
+# {"timestamp": 1700000000000, "results": [{"recipientAddress": {...},
+#  "type": "SUCCESS", "token": null, "retryAfterSeconds": null}]}.
+class _SendResultItem(_Model):
+    type: str | None = None
+    token: str | None = None
+    retry_after_seconds: float | None = Field(default=None, alias="retryAfterSeconds")
+
+
+class _SendResponse(_Model):
+    timestamp: int | str | None = None
+    results: list[_SendResultItem] = Field(default_factory=list)
+
+
+# Errors are {"error": "<signal-cli text>"} (api.Error), or since 0.8x for rate
+# limits {"error": "...", "challenge_tokens": ["..."], "account": "+31..."}
+# (api.SendMessageError, HTTP 429). A JSON-RPC passthrough puts the error in an
+# object: {"error": {"code": -5, "message": "...", "data": {"response":
+#   {"timestamp": ..., "results": [{"type": "RATE_LIMIT_FAILURE", "token": "...",
+#   "retryAfterSeconds": 86400}]}}}}.
+class _RpcErrorResponse(_Model):
+    results: list[_SendResultItem] = Field(default_factory=list)
+
+
+class _RpcErrorData(_Model):
+    response: _RpcErrorResponse | None = None
+
+
+class _RpcError(_Model):
+    message: str | None = None
+    data: _RpcErrorData | None = None
+
+
+class _ErrorBody(_Model):
+    error: str | _RpcError | None = None
+    challenge_tokens: list[str | None] | None = None
+
+
+# --- Helpers ---------------------------------------------------------------------
+
+
+def _timestamp(ms: int | None) -> datetime:
+    # Integer arithmetic keeps milliseconds exact; a bad value must not cost us
+    # the message, ordering then falls back to arrival.
+    if ms is None or ms <= 0:
+        return _EPOCH
+    try:
+        return _EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        return _EPOCH
+
+
+def _canonical_uuid(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw.strip()))
+    except ValueError:
+        return None
+
+
+def _attachment_kind(content_type: str | None) -> MessageKind:
+    major = (content_type or "").split("/", 1)[0].strip().lower()
+    if major == "image":
+        return MessageKind.IMAGE
+    if major == "audio":  # voice notes arrive as audio/aac
+        return MessageKind.AUDIO
+    if major == "video":
+        return MessageKind.VIDEO
+    return MessageKind.DOCUMENT
+
+
+def _with_buttons(message: OutboundMessage) -> str:
+    # Signal has no quick replies: offer them as numbered lines the texter can
+    # answer with; routing matches the number or the title.
+    if not message.buttons:
+        return message.text
+    lines = [f"{number}. {button.title}" for number, button in enumerate(message.buttons, 1)]
+    options = "\n".join(lines)
+    return f"{message.text}\n\n{options}" if message.text else options
+
+
+# signal-cli error texts, matched case-insensitively. The texts themselves carry
+# the recipient's number, so they are only ever matched, never passed on.
+_CAPTCHA_MARKERS: Final = ("proof required", "proofrequired", "challenge")
+_RATE_LIMIT_MARKERS: Final = ("rate limit", "ratelimit", "[429]", "[413]")
+_UNREGISTERED_MARKERS: Final = ("unregistered user", "unregistereduser")
+_INVALID_RECIPIENT_MARKERS: Final = (
+    "invalid number",
+    "invalidnumberexception",
+    "missingseparatorexception",
+    "invalid username",
+)
+# Our own account is gone or unknown to the bridge: nothing will go through
+# until an operator registers or links it again.
+_ACCOUNT_MARKERS: Final = (
+    "specified account does not exist",
+    "not registered with json-rpc",
+    "is not registered",
+    "authorizationfailedexception",
+)
+_UNTRUSTED_MARKERS: Final = ("untrusted identity", "untrustedidentity")
+_NETWORK_MARKERS: Final = ("network failure",)
+
+_WAIT_SECONDS: Final = re.compile(r"wait\W{0,3}(\d{1,7})\W{0,3}seconds", re.IGNORECASE)
+
+
+def _retry_after(header: str | None, results: Sequence[_SendResultItem], text: str) -> float | None:
+    if header and header.strip().isdigit():
+        return float(header.strip())
+    for item in results:
+        if item.retry_after_seconds is not None and item.retry_after_seconds > 0:
+            return item.retry_after_seconds
+    match = _WAIT_SECONDS.search(text)
+    if match and int(match.group(1)) > 0:
+        return float(match.group(1))
+    return None
+
+
+def _result_error(
+    results: Sequence[_SendResultItem], retry_after: float | None
+) -> ChannelSendError | None:
+    """The error the per-recipient results of signal-cli report, if any."""
+    if not results or any(item.type == "SUCCESS" for item in results):
+        return None
+    types = {item.type for item in results}
+    if any(item.token for item in results):
+        return ChannelSendError("pause", "signal:captcha_required", retry_after)
+    if "RATE_LIMIT_FAILURE" in types:
+        return ChannelSendError("pause", "signal:rate_limited", retry_after)
+    if "UNREGISTERED_FAILURE" in types:
+        return ChannelSendError("fail", "signal:unregistered")
+    if "IDENTITY_FAILURE" in types:
+        return ChannelSendError("fail", "signal:untrusted_identity")
+    return ChannelSendError("retry", "signal:network_failure")
+
+
+def _classify_error(response: httpx.Response) -> ChannelSendError:
+    """Map a failed bridge response to what the outbox should do."""
+    status = response.status_code
+    try:
+        body = _ErrorBody.model_validate(response.json())
+    except (ValueError, ValidationError):
+        body = _ErrorBody()
+    results: list[_SendResultItem] = []
+    if isinstance(body.error, _RpcError):
+        text = body.error.message or ""
+        if body.error.data and body.error.data.response:
+            results = body.error.data.response.results
+    else:
+        text = body.error or ""
+    lowered = text.lower()
+    retry_after = _retry_after(response.headers.get("retry-after"), results, text)
+
+    # Captcha before rate limit: signal-cli ends a proof-required error with
+    # "Failed to send message due to rate limiting" too.
+    if body.challenge_tokens is not None:
+        captcha = any(body.challenge_tokens)
+    else:
+        captcha = any(item.token for item in results) or any(
+            marker in lowered for marker in _CAPTCHA_MARKERS
+        )
+    if captcha:
+        return ChannelSendError("pause", "signal:captcha_required", retry_after)
+    if (
+        status == 429
+        or any(marker in lowered for marker in _RATE_LIMIT_MARKERS)
+        or any(item.type == "RATE_LIMIT_FAILURE" for item in results)
+    ):
+        return ChannelSendError("pause", "signal:rate_limited", retry_after)
+    from_results = _result_error(results, retry_after)
+    if from_results is not None:
+        return from_results
+    if any(marker in lowered for marker in _UNREGISTERED_MARKERS):
+        return ChannelSendError("fail", "signal:unregistered")
+    if any(marker in lowered for marker in _INVALID_RECIPIENT_MARKERS):
+        return ChannelSendError("fail", "signal:invalid_recipient")
+    if any(marker in lowered for marker in _ACCOUNT_MARKERS):
+        return ChannelSendError("pause", "signal:account_unavailable")
+    if any(marker in lowered for marker in _UNTRUSTED_MARKERS):
+        # The texter's safety number changed (new phone, or someone else holds
+        # it now); only an operator can decide to trust it again.
+        return ChannelSendError("fail", "signal:untrusted_identity")
+    if any(marker in lowered for marker in _NETWORK_MARKERS):
+        return ChannelSendError("retry", "signal:network_failure")
+    if status >= 500:
+        return ChannelSendError("retry", f"signal:http_{status}")
+    if status in {401, 403, 404}:
+        # A proxy refusing us or a bridge too old for the endpoint: every send
+        # will fail the same way until someone fixes the deployment.
+        return ChannelSendError("pause", f"signal:http_{status}")
+    if status == 400:
+        # The bridge answers 400 for nearly every signal-cli failure, transient
+        # ones included; the outbox's backoff bounds the retries.
+        return ChannelSendError("retry", "signal:http_400")
+    return ChannelSendError("fail", f"signal:http_{status}")
+
+
+# --- The adapter -----------------------------------------------------------------
+
+
+class SignalCli:
+    """signal-cli-rest-api as a `Channel`, plus `receive()` for normal/native mode."""
+
+    name = ChannelName.SIGNAL
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        number: str,
+        webhook_token: str | None,
+        client: httpx.AsyncClient,
+    ) -> None:
+        self._api_url = api_url.rstrip("/")
+        self._number = number
+        self._webhook_token = webhook_token or None
+        self._client = client
+        # The number goes into URL paths; "+" is kept literal as the bridge's
+        # own examples do, anything else is escaped.
+        self._number_path = quote(number, safe="+")
+
+    def __repr__(self) -> str:
+        # The URL may carry credentials; the number identifies the helpline.
+        return "SignalCli(api_url=***, number=***, webhook_token=***)"
+
+    # --- verify --------------------------------------------------------------
+
+    def verify(self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> None:
+        if self._webhook_token is None:
+            raise SignatureInvalid()
+        presented = query.get("token")
+        if not presented:
+            raise SignatureInvalid()
+        if not hmac.compare_digest(
+            presented.encode("utf-8", "surrogatepass"),
+            self._webhook_token.encode("utf-8", "surrogatepass"),
+        ):
+            raise SignatureInvalid()
+
+    # --- parse ---------------------------------------------------------------
+
+    def parse(self, body: bytes) -> list[InboundEvent]:
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            # UnicodeDecodeError is a ValueError. No detail: it would quote the body.
+            raise MalformedPayload() from None
+        items = data if isinstance(data, list) else [data]
+        events: list[InboundEvent] = []
+        for item in items:
+            events.extend(self._parse_item(item))
+        return events
+
+    def _parse_item(self, item: object) -> list[InboundEvent]:
+        if not isinstance(item, dict):
+            return [Ignored(reason="signal.unsupported")]
+        if "jsonrpc" in item or "method" in item:
+            # https://github.com/AsamK/signal-cli/blob/master/man/signal-cli-jsonrpc.5.adoc
+            # {"jsonrpc": "2.0", "method": "receive",
+            #  "params": {"envelope": {...}, "account": "+31600000001", "subscription": 0}}
+            if item.get("method") != "receive":
+                # Responses ({"id", "result"}) and errors are not deliveries.
+                return [Ignored(reason="signal.unsupported")]
+            if item.get("error") is not None:
+                return [Ignored(reason="signal.error")]
+            params = item.get("params")
+            if not isinstance(params, dict):
+                return [Ignored(reason="signal.unsupported")]
+            return self._parse_frame(params)
+        if "envelope" in item or "exception" in item:
+            # GET /v1/receive/{number} in normal/native mode: [{"envelope": {...},
+            # "account": "+31600000001"}, ...]
+            return self._parse_frame(item)
+        return [Ignored(reason="signal.unsupported")]
+
+    def _parse_frame(self, raw: dict[str, Any]) -> list[InboundEvent]:
+        try:
+            frame = _Frame.model_validate(raw)
+        except ValidationError:
+            return [Ignored(reason="signal.malformed")]
+        if frame.exception is not None:
+            return [Ignored(reason="signal.exception")]
+        if frame.account is not None and frame.account != self._number:
+            # One bridge can serve several accounts; only ours is ours to answer.
+            return [Ignored(reason="signal.other_account")]
+        if not isinstance(frame.envelope, dict):
+            return [Ignored(reason="signal.unsupported")]
+        try:
+            envelope = _Envelope.model_validate(frame.envelope)
+        except ValidationError:
+            return [Ignored(reason="signal.malformed")]
+        return self._parse_envelope(envelope)
+
+    def _parse_envelope(self, envelope: _Envelope) -> list[InboundEvent]:
+        if envelope.sync_message is not None:
+            return [Ignored(reason="signal.sync")]
+        sender = (
+            _canonical_uuid(envelope.source_uuid)
+            or envelope.source_number
+            or _canonical_uuid(envelope.source)
+            or envelope.source
+        )
+        if not sender:
+            return [Ignored(reason="signal.no_sender")]
+        if sender == self._number:
+            return [Ignored(reason="signal.self")]
+        if envelope.typing_message is not None:
+            return [Ignored(reason="signal.typing")]
+        if envelope.call_message is not None:
+            return [Ignored(reason="signal.call")]
+        if envelope.story_message is not None:
+            return [Ignored(reason="signal.story")]
+        if envelope.receipt_message is not None:
+            return self._parse_receipt(envelope.receipt_message, envelope.timestamp)
+        if envelope.data_message is not None:
+            return [self._parse_data(envelope.data_message, sender, envelope.timestamp)]
+        if envelope.edit_message is not None and envelope.edit_message.data_message is not None:
+            # No neutral "edit" event: the corrected text arrives as a new
+            # message (under the edit's own timestamp), as WhatsApp edits do.
+            return [
+                self._parse_data(envelope.edit_message.data_message, sender, envelope.timestamp)
+            ]
+        return [Ignored(reason="signal.unsupported")]
+
+    def _parse_receipt(
+        self, receipt: _ReceiptMessage, envelope_ts: int | None
+    ) -> list[InboundEvent]:
+        # Each timestamp names one message we sent: the one `send()` returned.
+        state: DeliveryState
+        if receipt.is_read or receipt.is_viewed:
+            state = "read"
+        elif receipt.is_delivery:
+            state = "delivered"
+        else:
+            return [Ignored(reason="signal.receipt_unknown")]
+        if not receipt.timestamps:
+            return [Ignored(reason="signal.receipt_empty")]
+        at = _timestamp(receipt.when or envelope_ts)
+        return [
+            DeliveryStatus(
+                channel=ChannelName.SIGNAL,
+                provider_message_id=str(timestamp),
+                state=state,
+                at=at,
+            )
+            for timestamp in receipt.timestamps
+        ]
+
+    def _parse_data(self, data: _DataMessage, sender: str, envelope_ts: int | None) -> InboundEvent:
+        if data.group_info is not None or data.group_v2 is not None:
+            return Ignored(reason="signal.group")
+        if data.remote_delete is not None:
+            return Ignored(reason="signal.remote_delete")
+        if data.is_expiration_update:
+            return Ignored(reason="signal.expiration_update")
+        timestamp = data.timestamp or envelope_ts
+        if not timestamp:
+            return Ignored(reason="signal.malformed")
+
+        text = data.message or None
+        kind: MessageKind
+        if data.reaction is not None:
+            if data.reaction.is_remove or not data.reaction.emoji:
+                # Taking a reaction back tells a volunteer nothing.
+                return Ignored(reason="signal.unreaction")
+            kind, text = MessageKind.REACTION, data.reaction.emoji
+        elif data.sticker is not None:
+            kind = MessageKind.STICKER
+        elif data.attachments:
+            kind = _attachment_kind(data.attachments[0].content_type)
+            text = text or next((a.caption for a in data.attachments if a.caption), None)
+        elif data.contacts:
+            # The cards themselves (third parties' names and numbers) stay behind.
+            kind, text = MessageKind.CONTACTS, None
+        elif text is not None:
+            kind = MessageKind.TEXT
+        elif data.payment is not None or data.poll_create is not None or data.poll_vote is not None:
+            kind = MessageKind.UNSUPPORTED
+        else:
+            # Profile key updates and similar housekeeping arrive this way.
+            return Ignored(reason="signal.empty")
+
+        return InboundMessage(
+            channel=ChannelName.SIGNAL,
+            provider_message_id=f"{sender}:{timestamp}",
+            sender=sender,
+            reply_to=sender,
+            kind=kind,
+            text=text,
+            sent_at=_timestamp(timestamp),
+        )
+
+    # --- receive (normal/native mode) ----------------------------------------
+
+    async def receive(self) -> list[InboundEvent]:
+        """Poll `GET /v1/receive/{number}`: what it returns is gone from the
+        bridge, so the caller must store it before polling again."""
+        url = f"{self._api_url}/v1/receive/{self._number_path}"
+        try:
+            response = await self._client.get(url)
+        except httpx.TimeoutException:
+            raise ChannelSendError("retry", "signal:receive_timeout") from None
+        except httpx.HTTPError:
+            # `from None`: httpx errors quote the URL, which holds our number.
+            raise ChannelSendError("retry", "signal:receive_unreachable") from None
+        if response.status_code != 200:
+            if response.status_code == 400 and b"websocket" in response.content.lower():
+                # json-rpc mode serves /v1/receive as a websocket only: use the webhook.
+                raise ChannelSendError("retry", "signal:receive_json_rpc_mode")
+            raise ChannelSendError("retry", f"signal:receive_{response.status_code}")
+        try:
+            return self.parse(response.content)
+        except MalformedPayload:
+            raise ChannelSendError("retry", "signal:receive_malformed") from None
+
+    # --- send ----------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        if message.kind == "read_receipt":
+            return await self._send_read_receipt(message)
+        # Templates exist for WhatsApp's 24 h window; Signal has none, so the
+        # neutral text goes out as it is.
+        text = _with_buttons(message)
+        if not text:
+            raise ChannelSendError("fail", "signal:empty_message")
+        # https://bbernhard.github.io/signal-cli-rest-api/#/Messages/post_v2_send
+        payload = {"message": text, "number": self._number, "recipients": [message.to]}
+        response = await self._post("/v2/send", payload)
+        try:
+            parsed = _SendResponse.model_validate(response.json())
+        except (ValueError, ValidationError):
+            # Sent, but we cannot tell under which timestamp; sending again would
+            # duplicate the message, so report success without receipts.
+            return SendResult(provider_message_id="")
+        error = _result_error(parsed.results, _retry_after(None, parsed.results, ""))
+        if error is not None:
+            raise error
+        timestamp = str(parsed.timestamp).strip() if parsed.timestamp is not None else ""
+        return SendResult(provider_message_id=timestamp if timestamp.isdigit() else "")
+
+    async def _send_read_receipt(self, message: OutboundMessage) -> SendResult:
+        # https://bbernhard.github.io/signal-cli-rest-api/#/Receipts/post_v1_receipts__number_
+        # (signal-cli-rest-api >= 0.160). The target is the inbound message id
+        # "<sender>:<timestamp>" produced by `parse()`.
+        target = (message.reply_to_message_id or "").rpartition(":")[2]
+        if not target.isdigit():
+            raise ChannelSendError("fail", "signal:bad_receipt_target")
+        payload = {"receipt_type": "read", "recipient": message.to, "timestamp": int(target)}
+        await self._post(f"/v1/receipts/{self._number_path}", payload)
+        return SendResult(provider_message_id="")
+
+    async def _post(self, path: str, payload: Mapping[str, object]) -> httpx.Response:
+        try:
+            response = await self._client.post(f"{self._api_url}{path}", json=payload)
+        except httpx.TimeoutException:
+            raise ChannelSendError("retry", "signal:timeout") from None
+        except httpx.HTTPError:
+            raise ChannelSendError("retry", "signal:unreachable") from None
+        if response.is_success:
+            return response
+        raise _classify_error(response)
