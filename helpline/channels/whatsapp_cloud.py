@@ -1,0 +1,687 @@
+"""WhatsApp Cloud API (Meta Graph API): verify, parse and send.
+
+Threats this module answers:
+
+- Forged webhooks. Anyone can POST to a public URL; only a body signed with the
+  app secret (`X-Hub-Signature-256`) is accepted, compared in constant time.
+- Identifying data leaking by accident. Profile names (`contacts[].profile.name`,
+  the text of `system` messages) are never read: the pydantic models below have
+  no field for them, so they are dropped at the first step. Location coordinates
+  and shared contact cards are not carried either: a helpline must not become a
+  way to find people. Errors and `Ignored` reasons are fixed event names, never
+  content, numbers or Meta's error text.
+- A stranger crashing the receiver. Only a body that is not a JSON object raises
+  (`MalformedPayload`); every other unknown or broken shape becomes `Ignored`, one
+  message at a time, so one odd message never hides its neighbours in the batch.
+
+Identifiers: since 2026 Meta sends a business-scoped user id (BSUID, `user_id`,
+e.g. `US.13491208655302741918`) next to, or for users with a username instead
+of, the phone number (`wa_id` / `from`). The sender is the phone number when
+present, else the BSUID; replies go to the same value, and `send()` puts a
+BSUID in the `recipient` field instead of `to`.
+https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from helpline.channels.base import (
+    Button,
+    ChannelName,
+    ChannelSendError,
+    DeliveryState,
+    DeliveryStatus,
+    Ignored,
+    InboundEvent,
+    InboundMessage,
+    MalformedPayload,
+    MessageKind,
+    OutboundMessage,
+    SendOutcome,
+    SendResult,
+    SignatureInvalid,
+)
+from helpline.errors import HelplineError
+
+__all__ = ["WebhookForbidden", "WhatsAppCloud", "error_outcome"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_SIGNATURE_HEADER: Final = "x-hub-signature-256"
+_SIGNATURE_PREFIX: Final = "sha256="
+
+# Meta's limits for interactive messages; exceeding them makes the whole send fail.
+_MAX_REPLY_BUTTONS: Final = 3
+_MAX_LIST_ROWS: Final = 10
+_BUTTON_TITLE_MAX: Final = 20
+_ROW_TITLE_MAX: Final = 24
+_INTERACTIVE_BODY_MAX: Final = 1024
+# The list opener needs a label and OutboundMessage carries none; "Menu" reads the
+# same in Dutch and English, the two main languages of the line.
+_LIST_BUTTON_LABEL: Final = "Menu"
+
+
+class WebhookForbidden(HelplineError):
+    """The GET handshake did not present our verify token."""
+
+    status_code = 403
+    public_message = "forbidden"
+
+
+# --- Error codes -----------------------------------------------------------
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/
+# Grouped by what the outbox should do, not by Meta's categories.
+
+_HOLD_CODES: Final = frozenset({"131047"})  # re-engagement: outside the 24 h window
+_RETRY_CODES: Final = frozenset(
+    {
+        "1",  # API unknown
+        "2",  # API service (temporary)
+        "4",  # application request limit
+        "429",
+        "80007",  # WABA rate limit
+        "130429",  # throughput rate limit
+        "131000",  # something went wrong
+        "131016",  # service unavailable
+        "131048",  # spam rate limit
+        "131056",  # pair rate limit: one texter, too many messages too fast
+        "133004",  # server temporarily unavailable
+    }
+)
+# Nothing else on the channel will go through until a human fixes the account.
+_PAUSE_CODES: Final = frozenset(
+    {
+        "0",  # auth exception
+        "3",  # capability
+        "10",  # permission denied
+        "190",  # access token expired
+        "401",
+        "368",  # temporarily blocked for policy violations
+        "131031",  # account locked
+        "131042",  # payment problem
+        "133010",  # phone number not registered
+    }
+)
+
+
+def error_outcome(code: str | None) -> SendOutcome:
+    """What the outbox should do about a Meta error code (sync or from a `failed` status)."""
+    if code is None:
+        return "fail"
+    if code in _HOLD_CODES:
+        return "hold"
+    if code in _RETRY_CODES:
+        return "retry"
+    if code in _PAUSE_CODES or (code.isdigit() and 200 <= int(code) <= 299):
+        return "pause"
+    return "fail"
+
+
+# --- Webhook models ----------------------------------------------------------
+# Each level is validated on its own, so a broken message becomes one `Ignored`
+# instead of discarding the whole batch. Lists are `list[Any]` for that reason.
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/
+# {"object": "whatsapp_business_account",
+#  "entry": [{"id": "<WABA_ID>", "changes": [{"field": "messages", "value": {...}}]}]}
+class _Envelope(_Model):
+    object: str | None = None
+    entry: list[Any] = Field(default_factory=list)
+
+
+class _Entry(_Model):
+    changes: list[Any] = Field(default_factory=list)
+
+
+class _Change(_Model):
+    field: str | None = None
+    value: Any = None
+
+
+# "value": {"messaging_product": "whatsapp", "metadata": {...},
+#   "contacts": [{"profile": {"name": "..."}, "wa_id": "31600000001",
+#                 "user_id": "NL.1234567890"}],
+#   "messages": [...], "statuses": [...], "errors": [...]}
+class _Value(_Model):
+    contacts: list[Any] = Field(default_factory=list)
+    messages: list[Any] = Field(default_factory=list)
+    statuses: list[Any] = Field(default_factory=list)
+    errors: list[Any] = Field(default_factory=list)
+
+
+class _Contact(_Model):
+    # `profile` (name, username) is deliberately absent: it is never read.
+    wa_id: str | None = None
+    user_id: str | None = None
+
+
+class _Text(_Model):
+    body: str | None = None
+
+
+class _Media(_Model):
+    caption: str | None = None
+    voice: bool | None = None
+
+
+class _Reply(_Model):
+    id: str
+    title: str | None = None
+
+
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/interactive/
+# "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Ja"}}
+# "interactive": {"type": "list_reply", "list_reply": {"id": "pmw", "title": "PMW",
+#                                                      "description": "..."}}
+class _Interactive(_Model):
+    type: str | None = None
+    button_reply: _Reply | None = None
+    list_reply: _Reply | None = None
+
+
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/button/
+# "button": {"payload": "STOP", "text": "Stop"}   (template quick-reply)
+class _TemplateButton(_Model):
+    payload: str | None = None
+    text: str | None = None
+
+
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/reaction/
+# "reaction": {"message_id": "wamid.HBgL...", "emoji": "\ud83d\ude2e"}  (no/empty emoji: removed)
+class _Reaction(_Model):
+    emoji: str | None = None
+
+
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/text/
+# {"from": "31600000001", "id": "wamid.HBgL...", "timestamp": "1749416383",
+#  "type": "text", "text": {"body": "Hoi"}}
+# BSUID-only senders: no "from", but "from_user_id": "NL.1234567890".
+class _Message(_Model):
+    id: str
+    sender_phone: str | None = Field(default=None, alias="from")
+    from_user_id: str | None = None
+    timestamp: str | int | None = None
+    type: str | None = None
+    text: _Text | None = None
+    image: _Media | None = None
+    video: _Media | None = None
+    document: _Media | None = None
+    sticker: _Media | None = None
+    audio: _Media | None = None
+    voice: _Media | None = None
+    interactive: _Interactive | None = None
+    button: _TemplateButton | None = None
+    reaction: _Reaction | None = None
+    edit: _Edit | None = None
+
+
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/edit/
+# {"type": "edit", "edit": {"original_message_id": "wamid.zzz",
+#                           "message": {"type": "text", "text": {"body": "fixed"}}}}
+class _EditedContent(_Model):
+    type: str | None = None
+    text: _Text | None = None
+    image: _Media | None = None
+    video: _Media | None = None
+    document: _Media | None = None
+
+
+class _Edit(_Model):
+    message: _EditedContent | None = None
+
+
+_Message.model_rebuild()
+
+
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/
+# {"id": "wamid.HBgL...", "status": "failed", "timestamp": "1689380458",
+#  "recipient_id": "31600000001",            (or "recipient_user_id" for BSUIDs)
+#  "errors": [{"code": 131047, "title": "Re-engagement message"}]}
+class _StatusError(_Model):
+    code: int | str | None = None
+    title: str | None = None
+
+
+class _Status(_Model):
+    id: str
+    status: str | None = None
+    timestamp: str | int | None = None
+    errors: list[_StatusError] = Field(default_factory=list)
+
+
+_STATUS_STATES: Final[Mapping[str, DeliveryState]] = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "played": "read",  # voice message listened to
+    "failed": "failed",
+}
+
+_MEDIA_KINDS: Final[Mapping[str, MessageKind]] = {
+    "image": MessageKind.IMAGE,
+    "video": MessageKind.VIDEO,
+    "document": MessageKind.DOCUMENT,
+    "sticker": MessageKind.STICKER,
+    "audio": MessageKind.AUDIO,
+    "voice": MessageKind.AUDIO,
+}
+
+# Authentic notices that carry nothing for a volunteer. `system` bodies name the
+# user's profile and old/new number; `revoke` (deleted by the texter) and
+# `request_welcome` (chat opened) have no neutral event yet.
+_IGNORED_TYPES: Final = frozenset({"system", "revoke", "request_welcome"})
+
+
+def _timestamp(raw: str | int | None) -> datetime:
+    # A bad timestamp must not cost us the message; ordering falls back to arrival.
+    try:
+        return datetime.fromtimestamp(int(raw or 0), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return _EPOCH
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # Plain dicts keep whatever case the caller used; Starlette Headers lower-case.
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+class WhatsAppCloud:
+    """One WhatsApp Business phone number on the Cloud API."""
+
+    name = ChannelName.WHATSAPP
+
+    def __init__(
+        self,
+        *,
+        app_secret: str,
+        verify_token: str | None,
+        access_token: str | None,
+        phone_number_id: str | None,
+        api_url: str,
+        client: httpx.AsyncClient,
+        template_name: str | None = None,
+        template_language: str = "nl",
+    ) -> None:
+        if not app_secret:
+            # An empty HMAC key would let anyone compute valid signatures.
+            raise ValueError("app_secret must not be empty")
+        self._app_secret = app_secret.encode()
+        self._verify_token = verify_token
+        self._access_token = access_token
+        self._phone_number_id = phone_number_id
+        self._api_url = api_url.rstrip("/")
+        self._client = client
+        self.template_name = template_name
+        self.template_language = template_language
+
+    def __repr__(self) -> str:
+        return "WhatsAppCloud(***)"
+
+    # --- inbound ---------------------------------------------------------
+
+    # https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/create-webhook-endpoint/
+    # GET /webhooks/whatsapp?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=...
+    def handshake(self, query: Mapping[str, str]) -> str:
+        token = query.get("hub.verify_token")
+        challenge = query.get("hub.challenge")
+        if (
+            self._verify_token
+            and query.get("hub.mode") == "subscribe"
+            and token is not None
+            and challenge is not None
+            and hmac.compare_digest(token.encode(), self._verify_token.encode())
+        ):
+            return challenge
+        raise WebhookForbidden()
+
+    def verify(self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> None:
+        header = _header(headers, _SIGNATURE_HEADER)
+        if header is None or not header.startswith(_SIGNATURE_PREFIX):
+            raise SignatureInvalid()
+        given = header[len(_SIGNATURE_PREFIX) :].strip().lower()
+        expected = hmac.new(self._app_secret, body, hashlib.sha256).hexdigest()
+        # Bytes, because compare_digest refuses non-ASCII str from a hostile header.
+        if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
+            raise SignatureInvalid()
+
+    def parse(self, body: bytes) -> list[InboundEvent]:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedPayload() from exc
+        if not isinstance(data, dict):
+            raise MalformedPayload()
+        try:
+            envelope = _Envelope.model_validate(data)
+        except ValidationError:
+            return [Ignored(reason="whatsapp.invalid_envelope")]
+        if envelope.object != "whatsapp_business_account":
+            return [Ignored(reason="whatsapp.unsupported_object")]
+
+        events: list[InboundEvent] = []
+        for raw_entry in envelope.entry:
+            try:
+                entry = _Entry.model_validate(raw_entry)
+            except ValidationError:
+                events.append(Ignored(reason="whatsapp.invalid_entry"))
+                continue
+            for raw_change in entry.changes:
+                events.extend(self._parse_change(raw_change))
+        return events
+
+    def _parse_change(self, raw_change: Any) -> list[InboundEvent]:
+        try:
+            change = _Change.model_validate(raw_change)
+        except ValidationError:
+            return [Ignored(reason="whatsapp.invalid_change")]
+        # account_update, calls, smb_message_echoes, template updates...: none of
+        # them is a texter writing to us or a report on what we sent.
+        if change.field != "messages":
+            return [Ignored(reason="whatsapp.unsupported_field")]
+        try:
+            value = _Value.model_validate(change.value)
+        except ValidationError:
+            return [Ignored(reason="whatsapp.invalid_value")]
+
+        events: list[InboundEvent] = []
+        if value.errors:
+            events.append(Ignored(reason="whatsapp.value_error"))
+        contact = self._only_contact(value.contacts)
+        for raw_message in value.messages:
+            events.append(self._parse_message(raw_message, contact))
+        for raw_status in value.statuses:
+            events.append(self._parse_status(raw_status))
+        return events
+
+    @staticmethod
+    def _only_contact(raw_contacts: list[Any]) -> _Contact | None:
+        # contacts[] is not keyed to messages; with several we cannot tell whose is
+        # whose, so only a lone contact may fill in a missing sender.
+        if len(raw_contacts) != 1:
+            return None
+        try:
+            return _Contact.model_validate(raw_contacts[0])
+        except ValidationError:
+            return None
+
+    def _parse_message(self, raw: Any, contact: _Contact | None) -> InboundEvent:
+        try:
+            message = _Message.model_validate(raw)
+        except ValidationError:
+            return Ignored(reason="whatsapp.invalid_message")
+        if message.type in _IGNORED_TYPES:
+            return Ignored(reason=f"whatsapp.{message.type}")
+
+        sender = (
+            message.sender_phone
+            or (contact.wa_id if contact else None)
+            or message.from_user_id
+            or (contact.user_id if contact else None)
+        )
+        if not sender:
+            return Ignored(reason="whatsapp.no_sender")
+
+        content = _content(message)
+        if isinstance(content, Ignored):
+            return content
+        kind, text, choice = content
+        return InboundMessage(
+            channel=ChannelName.WHATSAPP,
+            provider_message_id=message.id,
+            sender=sender,
+            reply_to=sender,
+            kind=kind,
+            text=text,
+            sent_at=_timestamp(message.timestamp),
+            choice=choice,
+        )
+
+    @staticmethod
+    def _parse_status(raw: Any) -> InboundEvent:
+        try:
+            status = _Status.model_validate(raw)
+        except ValidationError:
+            return Ignored(reason="whatsapp.invalid_status")
+        state = _STATUS_STATES.get(status.status or "")
+        if state is None:
+            # `deleted` and anything new: nothing the outbox tracks.
+            return Ignored(reason="whatsapp.unsupported_status")
+        error_code = error_title = None
+        if state == "failed" and status.errors:
+            first = status.errors[0]
+            error_code = None if first.code is None else str(first.code)
+            error_title = first.title
+        return DeliveryStatus(
+            channel=ChannelName.WHATSAPP,
+            provider_message_id=status.id,
+            state=state,
+            at=_timestamp(status.timestamp),
+            error_code=error_code,
+            error_title=error_title,
+        )
+
+    # --- outbound --------------------------------------------------------
+
+    # https://developers.facebook.com/documentation/business-messaging/whatsapp/reference/whatsapp-business-phone-number/message-api/
+    # POST /{phone_number_id}/messages -> {"messages": [{"id": "wamid.HBgL..."}], ...}
+    # Errors: {"error": {"message": "...", "code": 131047, "error_subcode": ..., ...}}
+    async def send(self, message: OutboundMessage) -> SendResult:
+        if not self._access_token or not self._phone_number_id:
+            raise ChannelSendError("pause", "whatsapp:not_configured")
+        payload = self._payload(message)
+        url = f"{self._api_url}/{self._phone_number_id}/messages"
+        try:
+            response = await self._client.post(
+                url,
+                json=payload,
+                headers={"Authorization": f"Bearer {self._access_token}"},
+            )
+        except httpx.TimeoutException as exc:
+            raise ChannelSendError("retry", "whatsapp:timeout") from exc
+        except httpx.HTTPError as exc:
+            raise ChannelSendError("retry", "whatsapp:network") from exc
+
+        if response.is_success:
+            if message.kind == "read_receipt":
+                # The answer is {"success": true}: there is no new message id.
+                return SendResult(provider_message_id=message.reply_to_message_id or "")
+            message_id = _response_message_id(response)
+            if message_id is None:
+                # Possibly delivered; retrying could send it twice.
+                raise ChannelSendError("fail", "whatsapp:bad_response")
+            return SendResult(provider_message_id=message_id)
+        raise _send_error(response)
+
+    def _payload(self, message: OutboundMessage) -> dict[str, Any]:
+        if message.kind == "read_receipt":
+            if not message.reply_to_message_id:
+                raise ChannelSendError("fail", "whatsapp:no_message_id")
+            return {
+                "messaging_product": "whatsapp",
+                "status": "read",
+                "message_id": message.reply_to_message_id,
+            }
+
+        payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+        payload.update(_address(message.to))
+        if message.kind == "template":
+            name = message.template_name or self.template_name
+            if not name:
+                # Without an approved template nothing can reach a texter outside the window.
+                raise ChannelSendError("pause", "whatsapp:no_template")
+            payload["type"] = "template"
+            payload["template"] = {
+                "name": name,
+                "language": {"code": message.template_language or self.template_language},
+            }
+            return payload
+
+        buttons = message.buttons
+        interactive_ok = bool(message.text) and len(message.text) <= _INTERACTIVE_BODY_MAX
+        if buttons and interactive_ok and len(buttons) <= _MAX_REPLY_BUTTONS:
+            payload["type"] = "interactive"
+            payload["interactive"] = _reply_buttons(message.text, buttons)
+        elif buttons and interactive_ok and len(buttons) <= _MAX_LIST_ROWS:
+            payload["type"] = "interactive"
+            payload["interactive"] = _list(message.text, buttons)
+        else:
+            payload["type"] = "text"
+            payload["text"] = {"preview_url": False, "body": _numbered(message.text, buttons)}
+        return payload
+
+
+def _content(message: _Message) -> tuple[MessageKind, str | None, str | None] | Ignored:
+    """(kind, text, choice) for a message, or why it is ignored."""
+    kind_name = message.type or ""
+    if kind_name == "text":
+        return MessageKind.TEXT, message.text.body if message.text else None, None
+    if kind_name in _MEDIA_KINDS:
+        media: _Media | None = getattr(message, kind_name)
+        return _MEDIA_KINDS[kind_name], media.caption if media else None, None
+    if kind_name == "location":
+        return MessageKind.LOCATION, None, None
+    if kind_name == "contacts":
+        return MessageKind.CONTACTS, None, None
+    if kind_name == "interactive" and message.interactive:
+        reply = message.interactive.button_reply or message.interactive.list_reply
+        if reply is not None:
+            return MessageKind.CHOICE, reply.title, reply.id
+    if kind_name == "button" and message.button and message.button.payload is not None:
+        return MessageKind.CHOICE, message.button.text, message.button.payload
+    if kind_name == "reaction":
+        emoji = message.reaction.emoji if message.reaction else None
+        if not emoji:
+            # Removing a reaction tells a volunteer nothing.
+            return Ignored(reason="whatsapp.unreaction")
+        return MessageKind.REACTION, emoji, None
+    if kind_name == "edit" and message.edit and message.edit.message:
+        # No neutral "edit" event: the corrected text arrives as a new message,
+        # so a volunteer at least sees what the texter meant.
+        edited = message.edit.message
+        if edited.type == "text":
+            return MessageKind.TEXT, edited.text.body if edited.text else None, None
+        if edited.type in {"image", "video", "document"}:
+            edited_media: _Media | None = getattr(edited, edited.type)
+            caption = edited_media.caption if edited_media else None
+            return _MEDIA_KINDS[edited.type], caption, None
+    # order, nfm_reply, call_permission_reply, unsupported and anything newer.
+    return MessageKind.UNSUPPORTED, None, None
+
+
+def _address(to: str) -> dict[str, str]:
+    # Phone numbers go in `to`; a BSUID (e.g. "NL.1234567890") in `recipient`.
+    # Meta gives `to` precedence when both are present, so never send both.
+    digits = to.removeprefix("+")
+    if digits.isdigit():
+        return {"to": digits}
+    return {"recipient": to}
+
+
+def _reply_buttons(text: str, buttons: tuple[Button, ...]) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "body": {"text": text},
+        "action": {
+            "buttons": [
+                {"type": "reply", "reply": {"id": b.id, "title": b.title[:_BUTTON_TITLE_MAX]}}
+                for b in buttons
+            ]
+        },
+    }
+
+
+def _list(text: str, buttons: tuple[Button, ...]) -> dict[str, Any]:
+    return {
+        "type": "list",
+        "body": {"text": text},
+        "action": {
+            "button": _LIST_BUTTON_LABEL,
+            "sections": [
+                {"rows": [{"id": b.id, "title": b.title[:_ROW_TITLE_MAX]} for b in buttons]}
+            ],
+        },
+    }
+
+
+def _numbered(text: str, buttons: tuple[Button, ...]) -> str:
+    if not buttons:
+        return text
+    lines = "\n".join(f"{i}. {b.title}" for i, b in enumerate(buttons, start=1))
+    return f"{text}\n\n{lines}" if text else lines
+
+
+class _SendResponseMessage(_Model):
+    id: str
+
+
+class _SendResponse(_Model):
+    messages: list[_SendResponseMessage] = Field(default_factory=list)
+
+
+class _GraphError(_Model):
+    code: int | str | None = None
+
+
+class _GraphErrorResponse(_Model):
+    error: _GraphError | None = None
+
+
+def _response_message_id(response: httpx.Response) -> str | None:
+    try:
+        parsed = _SendResponse.model_validate_json(response.content)
+    except ValidationError:
+        return None
+    return parsed.messages[0].id if parsed.messages else None
+
+
+def _send_error(response: httpx.Response) -> ChannelSendError:
+    code: str | None = None
+    try:
+        parsed = _GraphErrorResponse.model_validate_json(response.content)
+    except ValidationError:
+        parsed = None
+    if parsed is not None and parsed.error is not None and parsed.error.code is not None:
+        code = str(parsed.error.code)
+
+    retry_after = _retry_after(response)
+    if code is not None:
+        outcome = error_outcome(code)
+        # A code we do not know arriving with a server error is still the server's fault.
+        if outcome == "fail" and (response.status_code >= 500 or response.status_code == 429):
+            outcome = "retry"
+        return ChannelSendError(outcome, f"whatsapp:{code}", retry_after)
+
+    status = response.status_code
+    reason = f"whatsapp:http_{status}"
+    if status == 429 or status >= 500:
+        return ChannelSendError("retry", reason, retry_after)
+    if status == 401:
+        return ChannelSendError("pause", reason)
+    return ChannelSendError("fail", reason)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
