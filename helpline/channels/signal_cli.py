@@ -426,11 +426,11 @@ class SignalCli:
             # https://github.com/AsamK/signal-cli/blob/master/man/signal-cli-jsonrpc.5.adoc
             # {"jsonrpc": "2.0", "method": "receive",
             #  "params": {"envelope": {...}, "account": "+31600000001", "subscription": 0}}
-            if item.get("method") != "receive":
-                # Responses ({"id", "result"}) and errors are not deliveries.
-                return [Ignored(reason="signal.unsupported")]
             if item.get("error") is not None:
                 return [Ignored(reason="signal.error")]
+            if item.get("method") != "receive":
+                # Responses ({"id", "result"}) and other methods are not deliveries.
+                return [Ignored(reason="signal.unsupported")]
             params = item.get("params")
             if not isinstance(params, dict):
                 return [Ignored(reason="signal.unsupported")]

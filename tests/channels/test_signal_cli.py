@@ -61,7 +61,7 @@ def _run(factory: Callable[[SignalCli], Awaitable[T]]) -> T:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.AsyncClient]:
+def http_client() -> Iterator[httpx.AsyncClient]:
     # parse() and verify() never touch the client; it is only closed.
     client = httpx.AsyncClient(verify=_TLS)
     yield client
@@ -69,8 +69,8 @@ def client() -> Iterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def channel(client: httpx.AsyncClient) -> SignalCli:
-    return SignalCli(api_url=API, number=ACCOUNT, webhook_token=TOKEN, client=client)
+def channel(http_client: httpx.AsyncClient) -> SignalCli:
+    return SignalCli(api_url=API, number=ACCOUNT, webhook_token=TOKEN, client=http_client)
 
 
 def _at(ms: int) -> datetime:
@@ -309,6 +309,11 @@ def test_message_from_our_own_number_is_ignored(channel: SignalCli) -> None:
     assert channel.parse(body) == [Ignored(reason="signal.self")]
 
 
+def test_json_rpc_error_is_ignored(channel: SignalCli) -> None:
+    body = b'{"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}}'
+    assert channel.parse(body) == [Ignored(reason="signal.error")]
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -357,9 +362,9 @@ def test_verify_rejects_missing_or_wrong_token(channel: SignalCli, query: dict[s
 
 @pytest.mark.parametrize("configured", [None, ""])
 def test_verify_rejects_everything_without_a_configured_token(
-    client: httpx.AsyncClient, configured: str | None
+    http_client: httpx.AsyncClient, configured: str | None
 ) -> None:
-    channel = SignalCli(api_url=API, number=ACCOUNT, webhook_token=configured, client=client)
+    channel = SignalCli(api_url=API, number=ACCOUNT, webhook_token=configured, client=http_client)
     for query in ({}, {"token": ""}, {"token": "anything"}):
         with pytest.raises(SignatureInvalid):
             channel.verify({}, query, b"{}")
