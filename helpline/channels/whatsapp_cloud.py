@@ -182,7 +182,7 @@ class _Reply(_Model):
     title: str | None = None
 
 
-# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/interactive/
+# interactive messages: https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/
 # "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Ja"}}
 # "interactive": {"type": "list_reply", "list_reply": {"id": "pmw", "title": "PMW",
 #                                                      "description": "..."}}
@@ -192,20 +192,20 @@ class _Interactive(_Model):
     list_reply: _Reply | None = None
 
 
-# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/button/
+# button messages: https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/
 # "button": {"payload": "STOP", "text": "Stop"}   (template quick-reply)
 class _TemplateButton(_Model):
     payload: str | None = None
     text: str | None = None
 
 
-# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/reaction/
+# reaction messages: https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/
 # "reaction": {"message_id": "wamid.HBgL...", "emoji": "\ud83d\ude2e"}  (no/empty emoji: removed)
 class _Reaction(_Model):
     emoji: str | None = None
 
 
-# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/text/
+# text messages: https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/
 # {"from": "31600000001", "id": "wamid.HBgL...", "timestamp": "1749416383",
 #  "type": "text", "text": {"body": "Hoi"}}
 # BSUID-only senders: no "from", but "from_user_id": "NL.1234567890".
@@ -228,7 +228,7 @@ class _Message(_Model):
     edit: _Edit | None = None
 
 
-# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/edit/
+# edit messages: https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/
 # {"type": "edit", "edit": {"original_message_id": "wamid.zzz",
 #                           "message": {"type": "text", "text": {"body": "fixed"}}}}
 class _EditedContent(_Model):
@@ -335,7 +335,7 @@ class WhatsAppCloud:
 
     # --- inbound ---------------------------------------------------------
 
-    # https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/create-webhook-endpoint/
+    # Verification requests: https://developers.facebook.com/docs/graph-api/webhooks/getting-started
     # GET /webhooks/whatsapp?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=...
     def handshake(self, query: Mapping[str, str]) -> str:
         token = query.get("hub.verify_token")
@@ -478,7 +478,7 @@ class WhatsAppCloud:
 
     # --- outbound --------------------------------------------------------
 
-    # https://developers.facebook.com/documentation/business-messaging/whatsapp/reference/whatsapp-business-phone-number/message-api/
+    # https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
     # POST /{phone_number_id}/messages -> {"messages": [{"id": "wamid.HBgL..."}], ...}
     # Errors: {"error": {"message": "...", "code": 131047, "error_subcode": ..., ...}}
     async def send(self, message: OutboundMessage) -> SendResult:
