@@ -1,0 +1,156 @@
+"""The `helpline` command. Thin: parses arguments, calls services."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+from helpline.config import ConfigError, Settings
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Handler] = {}
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def fail(message: str) -> int:
+    print(f"helpline: {message}", file=sys.stderr)
+    return 2
+
+
+@command("migrate")
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from helpline.db import make_engine
+    from helpline.migrate import upgrade
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    print("migrations applied")
+    return 0
+
+
+@command("keys generate")
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    print(f"HELPLINE_MASTER_KEY={base64.b64encode(os.urandom(32)).decode()}")
+    print(f"HELPLINE_INDEX_KEY={base64.b64encode(os.urandom(32)).decode()}")
+    return 0
+
+
+@command("serve")
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    settings.check_production()
+    return run_server(settings, args.host, args.port)
+
+
+def run_server(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from helpline.db import make_engine
+    from helpline.main import create_app
+    from helpline.migrate import upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
+                proxy_headers=True, server_header=False)
+    return 0
+
+
+@command("worker")
+def cmd_worker(args: argparse.Namespace) -> int:
+    import httpx
+
+    from helpline import logs, outbox
+    from helpline.main import build_channels
+    from helpline.services import build_services
+
+    settings = load_settings()
+    settings.check_production()
+    logs.configure(settings.log_level)
+    services = build_services(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        services.bus.bind(loop)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)) as client:
+            build_channels(services, client)
+            await outbox.run_worker(services, stop)
+
+    asyncio.run(run())
+    return 0
+
+
+@command("purge")
+def cmd_purge(args: argparse.Namespace) -> int:
+    from helpline.lifecycle import purge
+    from helpline.services import build_services
+
+    services = build_services(load_settings())
+    erased = purge(services)
+    print(f"texters erased: {erased}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="helpline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="production server (web + worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    sub.add_parser("worker", help="outbox and retention worker alone")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("purge", help="run retention now; prints counts only")
+    keys = sub.add_parser("keys", help="key management")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("generate", help="print fresh keys for .env")
+    for extend in EXTENSIONS:
+        extend(sub)
+    return parser
+
+
+# Other modules add subcommands here (user, demo, doctor, backup, ...).
+EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    name = args.command
+    sub = getattr(args, f"{name}_command", None)
+    handler = COMMANDS.get(f"{name} {sub}" if sub else name)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""HTTP plumbing shared by every route: security headers, error rendering,
+body size cap, and the `Annotated` dependency aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from helpline import logs
+from helpline.errors import HelplineError
+from helpline.services import Services
+
+# Nothing from other origins, no inline script or style: a message body that
+# smuggles markup can neither run nor phone home (DESIGN invariant 7).
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+]
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware, so every response gets the headers: errors,
+    JSON, streaming (server-sent events) and static files alike."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in {h for h, _ in SECURITY_HEADERS}
+                ]
+                headers.extend(SECURITY_HEADERS)
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    path: str = scope.get("path", "")
+                    if not path.startswith("/static/"):
+                        headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(HelplineError):
+    status_code = 413
+    public_message = "request body too large"
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; refuse more before parsing anything."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def helpline_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HelplineError)
+    headers = {"Retry-After": "5"} if exc.status_code == 503 else None
+    if exc.status_code >= 500:
+        logs.event("http.error", status=exc.status_code, kind=type(exc).__name__,
+                   path=request.url.path)
+    return JSONResponse({"error": exc.public_message}, status_code=exc.status_code,
+                        headers=headers)
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    # The type only: messages and tracebacks may quote personal data.
+    logs.event("http.unhandled", status=500, kind=type(exc).__name__, path=request.url.path)
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+__all__ = ["Any", "ServicesDep"]

@@ -1,0 +1,225 @@
+"""The receive pipeline, top to bottom.
+
+verify → parse (in the webhook route) → here, in ONE transaction per request:
+dedup on a keyed hash of the provider message id → find or create the texter
+by blind index → encrypt and store → open or continue the conversation →
+`routing.decide` → carry out its actions (replies go to the outbox) → commit.
+Only after the commit does the route answer 200, so a platform never sees a
+200 for something that was not durably stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, select
+
+import routing
+from helpline import logs
+from helpline.channels.base import DeliveryStatus, Ignored, InboundEvent, InboundMessage
+from helpline.conversations import (
+    current_conversation,
+    latest_conversation,
+    open_conversation,
+    release_held,
+)
+from helpline.effects import Effects, build_state
+from helpline.live import LiveEvent
+from helpline.models import DataKey, DedupKey, Message, OutboxItem, Texter, new_id
+from helpline.pseudonyms import new_pseudonym
+from helpline.services import Services
+from helpline.status import apply_status
+
+
+@dataclass
+class IntakeResult:
+    stored: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    ignored: int = 0
+    live: list[LiveEvent] = field(default_factory=list)
+    outbound: bool = False
+
+
+def receive(services: Services, channel: str, events: list[InboundEvent]) -> IntakeResult:
+    """Store a batch of events atomically. Raises ServiceUnavailable when the
+    database is down (the route answers 503 and the platform retries)."""
+    result = IntakeResult()
+    now = services.now()
+    with services.db.session() as session:
+        for event in events:
+            if isinstance(event, InboundMessage):
+                _message(services, session, event, now, result)
+            elif isinstance(event, DeliveryStatus):
+                live = apply_status(services, session, event, now)
+                result.statuses += 1
+                if live is not None:
+                    result.live.append(live)
+                    result.outbound = result.outbound or live.state == "held"
+            elif isinstance(event, Ignored):
+                result.ignored += 1
+                logs.event("intake.ignored", logging.DEBUG, channel=channel, reason=event.reason)
+    for live in result.live:
+        services.bus.publish(live)
+    if result.outbound:
+        services.wakeup.set()
+    logs.event(
+        "intake.batch",
+        channel=channel,
+        stored=result.stored,
+        duplicates=result.duplicates,
+        statuses=result.statuses,
+        ignored=result.ignored,
+    )
+    return result
+
+
+def _claim_dedup_key(services: Services, session: Session, key: str, now: datetime) -> bool:
+    """Insert the dedup key unless present. On PostgreSQL a concurrent delivery
+    of the same id waits for our commit and then sees the conflict."""
+    values = {"key": key, "created_at": now}
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = pg_insert(DedupKey).values(**values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite_insert(DedupKey).values(**values).on_conflict_do_nothing()
+    # Convert through the ORM's type (UTCDateTime) by going via the table.
+    rowcount: int = session.execute(stmt).rowcount  # type: ignore[attr-defined]
+    return rowcount == 1
+
+
+def _message(
+    services: Services,
+    session: Session,
+    event: InboundMessage,
+    now: datetime,
+    result: IntakeResult,
+) -> None:
+    dedup = services.index.tag("dedup", f"{event.channel.value}:{event.provider_message_id}")
+    if not _claim_dedup_key(services, session, dedup, now):
+        result.duplicates += 1
+        return
+
+    texter, key, is_new = find_or_create_texter(services, session, event, now)
+    previous = current_conversation(session, texter)
+    had_any = previous is not None or latest_conversation(session, texter) is not None
+    conversation = previous or open_conversation(session, texter, now)
+
+    message_id = new_id()
+    session.add(
+        Message(
+            id=message_id,
+            conversation_id=conversation.id,
+            texter_id=texter.id,
+            direction="in",
+            kind=event.kind.value,
+            body=(
+                services.vault.seal(key, event.text, "messages", "body", message_id)
+                if event.text is not None
+                else None
+            ),
+            author_kind="texter",
+            status="received",
+            created_at=now,
+        )
+    )
+    texter.last_activity_at = now
+    texter.last_inbound_at = now
+    conversation.last_message_at = now
+    if conversation.waiting_since is None:
+        conversation.waiting_since = now
+    if release_held(session, texter, now):
+        result.outbound = True
+
+    state = build_state(
+        session, texter, previous, is_new_texter=is_new, had_conversation=had_any
+    )
+    decision = routing.decide(
+        state,
+        routing.model.TexterMessage(text=event.text, kind=event.kind.value, choice=event.choice),
+        now=now,
+        policy=services.policy,
+    )
+    effects = Effects(services, session, texter, conversation, key, now)
+    effects.apply(decision)
+    session.flush()
+    result.stored += 1
+    result.outbound = result.outbound or effects.outbound
+    result.live.append(
+        LiveEvent(kind="message", conversation=conversation.id, message=message_id,
+                  queue=conversation.queue)
+    )
+    result.live.extend(effects.live)
+    logs.event("intake.stored", conversation=conversation.id, message=message_id,
+               channel=event.channel.value)
+
+
+def find_or_create_texter(
+    services: Services, session: Session, event: InboundMessage, now: datetime
+) -> tuple[Texter, bytes, bool]:
+    """Look the texter up by blind index; create them (new data key, random
+    pseudonym, sealed reply address) at first contact."""
+    blind = services.index.compute(event.channel.value, event.sender)
+    query = select(Texter).where(Texter.blind_index == blind)
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise concurrent messages of one texter (one open conversation).
+        query = query.with_for_update()
+    texter = session.exec(query).first()
+    if texter is not None:
+        key = services.vault.key(session, texter.data_key_id)
+        current = services.vault.open(key, texter.reply_address, "texters", "reply_address",
+                                      texter.id)
+        if current != event.reply_to:
+            # WhatsApp may switch from a phone number to a business-scoped id.
+            texter.reply_address = services.vault.seal(
+                key, event.reply_to, "texters", "reply_address", texter.id
+            )
+        return texter, key, False
+
+    data_key, key = services.vault.create_key(session, now)
+    texter_id = new_id()
+    values = {
+        "id": texter_id,
+        "blind_index": blind,
+        "pseudonym": _free_pseudonym(session),
+        "data_key_id": data_key.id,
+        "channel": event.channel.value,
+        "reply_address": services.vault.seal(
+            key, event.reply_to, "texters", "reply_address", texter_id
+        ),
+        "created_at": now,
+        "last_activity_at": now,
+        "practice": False,
+    }
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = pg_insert(Texter).values(**values).on_conflict_do_nothing(
+            index_elements=["blind_index"]
+        )
+        inserted: int = session.execute(stmt).rowcount  # type: ignore[attr-defined]
+        if inserted == 0:
+            # Another process created this texter a moment ago: use theirs.
+            session.execute(delete(DataKey).where(DataKey.id == data_key.id))  # type: ignore[arg-type]
+            existing = session.exec(query).one()
+            key = services.vault.key(session, existing.data_key_id)
+            return existing, key, False
+    else:
+        session.execute(insert(Texter).values(**values))
+    texter = session.exec(select(Texter).where(Texter.id == texter_id)).one()
+    logs.event("intake.texter_created", texter=texter.id, channel=event.channel.value)
+    return texter, key, True
+
+
+def _free_pseudonym(session: Session) -> str:
+    for attempt in range(40):
+        candidate = new_pseudonym(2 if attempt < 10 else 3 if attempt < 25 else 4)
+        if session.exec(select(Texter.id).where(Texter.pseudonym == candidate)).first() is None:
+            return candidate
+    raise RuntimeError("no free pseudonym")
+
+
+__all__ = ["IntakeResult", "OutboxItem", "find_or_create_texter", "receive"]

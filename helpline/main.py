@@ -1,0 +1,171 @@
+"""`create_app(settings)` and the lifespan (HTTP clients, worker, receivers)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from helpline import logs, outbox, webhooks
+from helpline.channels.base import ChannelName
+from helpline.config import Settings
+from helpline.db import utcnow
+from helpline.errors import HelplineError
+from helpline.http import SecurityHeaders, helpline_error_handler, unhandled_error_handler
+from helpline.migrate import is_current
+from helpline.services import Services, build_services
+from routing.model import Policy
+
+
+def build_channels(services: Services, client: httpx.AsyncClient) -> None:
+    settings = services.settings
+    if settings.whatsapp_enabled:
+        from helpline.channels.whatsapp_cloud import WhatsAppCloud
+
+        assert settings.whatsapp_app_secret is not None
+        services.channels[ChannelName.WHATSAPP] = WhatsAppCloud(
+            app_secret=settings.whatsapp_app_secret.get_secret_value(),
+            verify_token=(
+                settings.whatsapp_verify_token.get_secret_value()
+                if settings.whatsapp_verify_token
+                else None
+            ),
+            access_token=(
+                settings.whatsapp_access_token.get_secret_value()
+                if settings.whatsapp_access_token
+                else None
+            ),
+            phone_number_id=settings.whatsapp_phone_number_id,
+            api_url=settings.whatsapp_api_url,
+            client=client,
+            template_name=settings.whatsapp_template,
+            template_language=settings.whatsapp_template_language,
+        )
+    if settings.signal_enabled:
+        from helpline.channels.signal_cli import SignalCli
+
+        assert settings.signal_api_url is not None
+        services.channels[ChannelName.SIGNAL] = SignalCli(
+            api_url=settings.signal_api_url,
+            number=settings.signal_number.get_secret_value() if settings.signal_number else "",
+            webhook_token=(
+                settings.signal_webhook_token.get_secret_value()
+                if settings.signal_webhook_token
+                else None
+            ),
+            client=client,
+        )
+
+
+async def poll_signal(services: Services, stop: asyncio.Event) -> None:
+    """normal/native mode: signal-cli-rest-api has no push, so we fetch."""
+    from starlette.concurrency import run_in_threadpool
+
+    from helpline import intake
+    from helpline.channels.signal_cli import SignalCli
+
+    channel = services.channels.get(ChannelName.SIGNAL)
+    assert isinstance(channel, SignalCli)
+    while not stop.is_set():
+        try:
+            events = await channel.receive()
+            if events:
+                await run_in_threadpool(intake.receive, services, "signal", events)
+        except Exception as exc:  # noqa: BLE001 - keep polling; messages stay on the API
+            logs.event("signal.poll_error", error=type(exc).__name__)
+            await asyncio.sleep(5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    policy: Policy | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    run_worker: bool | None = None,
+) -> FastAPI:
+    logs.configure(settings.log_level)
+    services = build_services(settings, clock=clock, policy=policy)
+    client = http_client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+    build_channels(services, client)
+    worker_enabled = settings.embedded_worker if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.bus.bind(asyncio.get_running_loop())
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        for starter in app.state.startup_hooks:
+            await starter(services, stop, tasks)
+        if worker_enabled:
+            tasks.append(asyncio.create_task(outbox.run_worker(services, stop)))
+        if ChannelName.SIGNAL in services.channels and settings.signal_receive == "poll":
+            tasks.append(asyncio.create_task(poll_signal(services, stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            services.wakeup.set()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, timeout=10)
+            if http_client is None:
+                await client.aclose()
+            services.db.dispose()
+
+    app = FastAPI(
+        title="Helpline",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.startup_hooks = []
+    app.add_exception_handler(HelplineError, helpline_error_handler)
+    app.add_exception_handler(Exception, unhandled_error_handler)
+    app.add_middleware(SecurityHeaders)
+    app.include_router(webhooks.router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        try:
+            with services.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current = is_current(services.db.engine)
+        except Exception:  # noqa: BLE001 - report, never raise
+            return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
+        if not current:
+            return JSONResponse({"status": "migrations pending", "database": True},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "database": True})
+
+    _include_optional_routers(app)
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    """Parts that register their routes through `helpline.<part>.routes.install(app)`."""
+    import importlib
+
+    for module in ("helpline.console.routes", "helpline.stats_routes", "helpline.simulator_routes"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module or (exc.name and module.startswith(exc.name)):
+                continue
+            raise
+        mod.install(app)

@@ -1,0 +1,242 @@
+"""Tables. Every column is classified in `tests/test_data_inventory.py`.
+
+No column holds an IP address, user agent, raw provider id, phone number, UUID
+or profile name. Person-linked content is an encrypted envelope (bytes); the
+only link from a channel identifier to a row is the keyed blind index.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, LargeBinary, String, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+def new_id() -> str:
+    """Random, unguessable row id (also used in URLs: never sequential)."""
+    return secrets.token_urlsafe(12)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+def ts(*, index: bool = False, nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
+    return Field(
+        default_factory=_now, sa_column=Column(UTCDateTime(), nullable=False, index=index)
+    )
+
+
+def blob(*, nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(LargeBinary(), nullable=nullable))
+
+
+class DataKey(SQLModel, table=True):
+    """A per-person data key, wrapped by the master key. Deleting the row is erasure."""
+
+    __tablename__ = "data_keys"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    wrapped: bytes = blob()
+    master_key_id: str = Field(max_length=16, index=True)
+    created_at: datetime = ts()
+
+
+class Texter(SQLModel, table=True):
+    __tablename__ = "texters"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    blind_index: str = Field(
+        sa_column=Column(String(64), unique=True, nullable=False)
+    )
+    pseudonym: str = Field(sa_column=Column(String(40), unique=True, nullable=False))
+    data_key_id: str = Field(foreign_key="data_keys.id", max_length=32)
+    channel: str = Field(max_length=16)
+    reply_address: bytes = blob()
+    language: str | None = Field(default=None, max_length=8)
+    stopped: bool = False
+    practice: bool = False
+    pending_kind: str | None = Field(default=None, max_length=16)
+    pending_partner: str | None = Field(default=None, max_length=64)
+    pending_asked_at: datetime | None = ts(nullable=True)
+    created_at: datetime = ts()
+    last_activity_at: datetime = ts(index=True)
+    last_inbound_at: datetime | None = ts(nullable=True)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
+    channel: str = Field(max_length=16)
+    queue: str = Field(default="peer", max_length=64, index=True)
+    priority: str = Field(default="normal", max_length=8)
+    status: str = Field(default="open", max_length=8, index=True)
+    claimed_by_id: str | None = Field(default=None, foreign_key="users.id", max_length=32)
+    claimed_at: datetime | None = ts(nullable=True)
+    created_at: datetime = ts()
+    last_message_at: datetime = ts(index=True)
+    # When the oldest inbound message without a human answer arrived; the queue
+    # is ordered by it ("longest waiting").
+    waiting_since: datetime | None = ts(nullable=True)
+    first_response_at: datetime | None = ts(nullable=True)
+    closed_at: datetime | None = ts(nullable=True)
+    practice: bool = False
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=32)
+    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
+    direction: str = Field(max_length=3)  # in / out
+    kind: str = Field(default="text", max_length=16)
+    body: bytes | None = blob(nullable=True)
+    author_kind: str = Field(default="texter", max_length=8)  # texter / bot / user
+    author_id: str | None = Field(default=None, foreign_key="users.id", max_length=32)
+    status: str = Field(default="received", max_length=12)
+    error_reason: str | None = Field(default=None, max_length=64)
+    # Keyed hash of the provider's message id, to apply delivery statuses.
+    provider_ref: str | None = Field(default=None, max_length=64, index=True)
+    created_at: datetime = ts(index=True)
+    status_at: datetime | None = ts(nullable=True)
+
+
+class OutboxItem(SQLModel, table=True):
+    """A send to do. Written in the same transaction as what caused it.
+
+    Normally the text is the linked message's body and the address the
+    texter's reply address. A *detached* item (the goodbye after an erasure)
+    has no texter any more: it carries its own sealed `payload` under its own
+    data key, both deleted once it is sent or given up.
+    """
+
+    __tablename__ = "outbox"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    message_id: str | None = Field(
+        default=None, foreign_key="messages.id", index=True, max_length=32
+    )
+    texter_id: str | None = Field(
+        default=None, foreign_key="texters.id", index=True, max_length=32
+    )
+    data_key_id: str | None = Field(default=None, foreign_key="data_keys.id", max_length=32)
+    payload: bytes | None = blob(nullable=True)
+    channel: str = Field(max_length=16)
+    kind: str = Field(default="text", max_length=16)  # text / template
+    # pending / sending / sent / held / failed
+    state: str = Field(default="pending", max_length=12, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = ts(index=True)
+    locked_until: datetime | None = ts(nullable=True)
+    last_error: str | None = Field(default=None, max_length=64)
+    # Quick-reply buttons as JSON [[choice id, title], ...]: fixed menu texts.
+    buttons: str | None = Field(default=None, max_length=4000)
+    created_at: datetime = ts()
+
+
+class DedupKey(SQLModel, table=True):
+    """Keyed hash of a provider message id already taken in (kept >= 8 days)."""
+
+    __tablename__ = "dedup_keys"
+    key: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = ts(index=True)
+
+
+class User(SQLModel, table=True):
+    """A console account. `username` is a login handle chosen by the peer group;
+    colleagues and texters only ever see `alias`."""
+
+    __tablename__ = "users"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    username: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    alias: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    role: str = Field(max_length=16)
+    partner_id: str | None = Field(default=None, max_length=64)
+    password_hash: str = Field(max_length=255)
+    data_key_id: str = Field(foreign_key="data_keys.id", max_length=32)
+    totp_secret: bytes = blob()
+    totp_last_step: int = 0
+    disabled: bool = False
+    ui_language: str = Field(default="nl", max_length=8)
+    created_at: datetime = ts()
+    password_changed_at: datetime = ts()
+
+
+class Referral(SQLModel, table=True):
+    """A consent question and its answer: what, to whom, when; no identity."""
+
+    __tablename__ = "referrals"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=32)
+    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
+    partner_id: str = Field(max_length=64, index=True)
+    # asked / accepted / declined / lapsed / withdrawn
+    state: str = Field(default="asked", max_length=12)
+    proposed_by: str = Field(default="texter", max_length=8)  # texter / user
+    proposed_by_id: str | None = Field(default=None, foreign_key="users.id", max_length=32)
+    note: bytes | None = blob(nullable=True)
+    shared: str = Field(default="note+conversation_from_consent", max_length=64)
+    asked_at: datetime = ts()
+    answered_at: datetime | None = ts(nullable=True)
+    withdrawn_at: datetime | None = ts(nullable=True)
+
+
+class Alert(SQLModel, table=True):
+    """Operational alerts for coordinators (rate limit, captcha); no content."""
+
+    __tablename__ = "alerts"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    kind: str = Field(max_length=64)
+    channel: str | None = Field(default=None, max_length=16)
+    created_at: datetime = ts()
+    resolved_at: datetime | None = ts(nullable=True)
+
+
+class ChannelPause(SQLModel, table=True):
+    """Sending on a channel is paused (rate limit, captcha) until `until`."""
+
+    __tablename__ = "channel_pauses"
+    channel: str = Field(primary_key=True, max_length=16)
+    until: datetime = ts()
+    reason: str = Field(max_length=64)
+
+
+__all__ = [
+    "Alert",
+    "ChannelPause",
+    "Conversation",
+    "DataKey",
+    "DedupKey",
+    "Message",
+    "OutboxItem",
+    "Referral",
+    "SQLModel",
+    "Texter",
+    "UniqueConstraint",
+    "User",
+    "new_id",
+]

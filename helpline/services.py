@@ -1,0 +1,82 @@
+"""The service container: everything a request or the worker needs, built once
+from Settings by `create_app` (or the CLI) and passed explicitly."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from helpline.channels.base import Channel
+from helpline.config import Settings
+from helpline.crypto import BlindIndex, KeyRing
+from helpline.db import Database, utcnow
+from helpline.live import LiveBus
+from helpline.messages import MessageCatalog
+from helpline.vault import Vault
+from routing.model import Policy
+
+
+class Wakeup:
+    """Thread-safe nudge so the worker sends right after a commit, not at its next poll."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        hit = self._event.wait(timeout)
+        self._event.clear()
+        return hit
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    vault: Vault
+    index: BlindIndex
+    policy: Policy
+    catalog: MessageCatalog
+    bus: LiveBus = field(default_factory=LiveBus)
+    channels: dict[str, Channel] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utcnow
+    wakeup: Wakeup = field(default_factory=Wakeup)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def load_policy(settings: Settings) -> Policy:
+    from routing.policy_file import default_policy
+    from routing.policy_file import load_policy as parse
+
+    if settings.policy_file is None:
+        policy = default_policy()
+    else:
+        policy = parse(Path(settings.policy_file).read_text(encoding="utf-8"))
+    return policy
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    policy: Policy | None = None,
+) -> Services:
+    ring = KeyRing(settings.master_key_bytes(), settings.previous_master_key_bytes())
+    if policy is None:
+        policy = load_policy(settings)
+    return Services(
+        settings=settings,
+        db=Database(settings.database_url),
+        vault=Vault(ring),
+        index=BlindIndex(settings.index_key_bytes()),
+        policy=policy,
+        catalog=MessageCatalog(),
+        clock=clock,
+    )

@@ -1,0 +1,185 @@
+"""Shared fixtures: a fresh database per test (SQLite file, or a fresh
+PostgreSQL schema when HELPLINE_TEST_DATABASE_URL is set), real keys, the real
+app through FastAPI's test client, and a controllable clock."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from helpline.config import Settings
+from helpline.db import make_engine
+from helpline.main import create_app
+from helpline.migrate import upgrade
+
+PG_URL = os.environ.get("HELPLINE_TEST_DATABASE_URL")
+
+WHATSAPP_SECRET = "test-app-secret-0123456789"
+WHATSAPP_VERIFY = "test-verify-token"
+SIGNAL_TOKEN = "test-signal-token-abcdef"
+GRAPH = "https://graph.test/v23.0"
+SIGNAL_API = "http://signal-api.test"
+
+# The fake texter used across the suite; the privacy scans look for these.
+FAKE_NUMBER = "31612345678"
+FAKE_NAME = "Jane Doe"
+
+
+def key(seed: str) -> str:
+    return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday, open
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'helpline.db'}"
+        return
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "master_key": key("master"),
+        "index_key": key("index"),
+        "whatsapp_app_secret": WHATSAPP_SECRET,
+        "whatsapp_verify_token": WHATSAPP_VERIFY,
+        "whatsapp_access_token": "test-access-token",
+        "whatsapp_phone_number_id": "1000000001",
+        "whatsapp_api_url": GRAPH,
+        "whatsapp_template": "helpline_reconnect",
+        "signal_api_url": SIGNAL_API,
+        "signal_number": "+31600000099",
+        "signal_webhook_token": SIGNAL_TOKEN,
+        "log_level": "DEBUG",
+        "argon2_time_cost": 1,
+        "argon2_memory_cost": 1024,
+        "secure_cookies": False,
+        "worker_poll_seconds": 0.05,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings_factory(database_url: str) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        return make_settings(database_url, **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    return settings_factory()
+
+
+@pytest.fixture
+def migrated(settings: Settings) -> Settings:
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    return settings
+
+
+@pytest.fixture
+def app(migrated: Settings, clock: FakeClock) -> FastAPI:
+    return create_app(migrated, clock=clock, run_worker=False)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+def sign(body: bytes, secret: str = WHATSAPP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def wa_text_payload(
+    text: str,
+    *,
+    message_id: str = "wamid.TEST1",
+    wa_id: str = FAKE_NUMBER,
+    name: str = FAKE_NAME,
+    timestamp: int = 1764072000,
+) -> dict[str, Any]:
+    """Shaped like Meta's documented `messages` webhook for a text message."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550783881",
+                                "phone_number_id": "1000000001",
+                            },
+                            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+                            "messages": [
+                                {
+                                    "from": wa_id,
+                                    "id": message_id,
+                                    "timestamp": str(timestamp),
+                                    "type": "text",
+                                    "text": {"body": text},
+                                }
+                            ],
+                        },
+                        "field": "messages",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def post_whatsapp(client: TestClient, payload: dict[str, Any] | bytes) -> Any:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return client.post(
+        "/webhooks/whatsapp",
+        content=body,
+        headers={"X-Hub-Signature-256": sign(body), "Content-Type": "application/json"},
+    )

@@ -1,0 +1,216 @@
+"""The receive pipeline through the real app: webhook → intake → outbox."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import func, select
+
+from helpline.models import Conversation, DedupKey, Message, OutboxItem, Texter
+from helpline.services import Services
+from tests.conftest import (
+    FAKE_NUMBER,
+    SIGNAL_TOKEN,
+    WHATSAPP_VERIFY,
+    post_whatsapp,
+    sign,
+    wa_text_payload,
+)
+
+
+def services_of(app: FastAPI) -> Services:
+    services: Services = app.state.services
+    return services
+
+
+def count(app: FastAPI, model: Any, *where: Any) -> int:
+    with services_of(app).db.session() as s:
+        return int(s.exec(select(func.count()).select_from(model).where(*where)).one())
+
+
+def decrypted_bodies(app: FastAPI, direction: str) -> list[str]:
+    services = services_of(app)
+    with services.db.session() as s:
+        out = []
+        for m in s.exec(select(Message).where(Message.direction == direction)).all():
+            key = services.vault.key(s, s.get(Texter, m.texter_id).data_key_id)  # type: ignore[union-attr]
+            out.append(services.vault.open(key, m.body, "messages", "body", m.id) if m.body else "")
+        return out
+
+
+def test_handshake_returns_challenge_as_plain_text(client: TestClient) -> None:
+    r = client.get(
+        "/webhooks/whatsapp",
+        params={"hub.mode": "subscribe", "hub.verify_token": WHATSAPP_VERIFY,
+                "hub.challenge": "1158201444"},
+    )
+    assert r.status_code == 200
+    assert r.text == "1158201444"
+    assert r.headers["content-type"].startswith("text/plain")
+
+
+def test_handshake_with_wrong_token_is_403(client: TestClient) -> None:
+    r = client.get(
+        "/webhooks/whatsapp",
+        params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"},
+    )
+    assert r.status_code == 403
+
+
+def test_text_message_is_stored_encrypted_with_a_welcome_in_the_outbox(
+    app: FastAPI, client: TestClient
+) -> None:
+    r = post_whatsapp(client, wa_text_payload("Hallo, ik heb een vraag"))
+    assert r.status_code == 200
+    assert decrypted_bodies(app, "in") == ["Hallo, ik heb een vraag"]
+    assert count(app, Conversation) == 1
+    assert count(app, OutboxItem, OutboxItem.state == "pending") == 1
+    welcome = decrypted_bodies(app, "out")
+    assert len(welcome) == 1
+    assert welcome[0]
+    with services_of(app).db.session() as s:
+        texter = s.exec(select(Texter)).one()
+        assert FAKE_NUMBER not in texter.blind_index
+        assert "-" in texter.pseudonym
+
+
+def test_post_with_two_messages_and_a_status_stores_both(app: FastAPI, client: TestClient) -> None:
+    payload = wa_text_payload("eerste", message_id="wamid.A")
+    value = payload["entry"][0]["changes"][0]["value"]
+    second = dict(value["messages"][0], id="wamid.B", text={"body": "tweede"})
+    value["messages"].append(second)
+    value["statuses"] = [
+        {"id": "wamid.UNKNOWN", "status": "delivered", "timestamp": "1764072001",
+         "recipient_id": FAKE_NUMBER}
+    ]
+    assert post_whatsapp(client, payload).status_code == 200
+    assert sorted(decrypted_bodies(app, "in")) == ["eerste", "tweede"]
+    assert count(app, Conversation) == 1
+    assert count(app, OutboxItem) == 1  # one welcome for one new texter
+
+
+def test_same_message_id_ten_times_five_at_once_is_stored_once(
+    app: FastAPI, client: TestClient
+) -> None:
+    body = json.dumps(wa_text_payload("dubbel", message_id="wamid.DUP")).encode()
+    headers = {"X-Hub-Signature-256": sign(body), "Content-Type": "application/json"}
+    statuses: list[int] = []
+
+    def deliver() -> None:
+        statuses.append(client.post("/webhooks/whatsapp", content=body, headers=headers).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(5):
+        deliver()
+    assert statuses == [200] * 10
+    assert count(app, Message, Message.direction == "in") == 1
+    assert count(app, OutboxItem) == 1
+    assert count(app, DedupKey) == 1
+
+
+def test_unsigned_or_wrongly_signed_posts_get_401_and_store_nothing(
+    app: FastAPI, client: TestClient
+) -> None:
+    body = json.dumps(wa_text_payload("x")).encode()
+    assert client.post("/webhooks/whatsapp", content=body).status_code == 401
+    bad = {"X-Hub-Signature-256": sign(body, "wrong-secret")}
+    assert client.post("/webhooks/whatsapp", content=body, headers=bad).status_code == 401
+    tampered = {"X-Hub-Signature-256": sign(body)}
+    assert client.post("/webhooks/whatsapp", content=body + b" ", headers=tampered).status_code == 401
+    assert count(app, Message) == 0
+    assert count(app, DedupKey) == 0
+
+
+def test_four_megabyte_body_gets_413(app: FastAPI, client: TestClient) -> None:
+    body = b"{" + b" " * (4 * 1024 * 1024) + b"}"
+    r = client.post("/webhooks/whatsapp", content=body,
+                    headers={"X-Hub-Signature-256": sign(body)})
+    assert r.status_code == 413
+    assert count(app, Message) == 0
+
+
+def test_authentic_but_malformed_body_gets_200_and_is_ignored(
+    app: FastAPI, client: TestClient
+) -> None:
+    for body in (b"not json", b"[]", b'{"object": "page"}', b'{"entry": "x"}'):
+        assert post_whatsapp(client, body).status_code == 200
+    assert count(app, Message) == 0
+
+
+def test_text_with_emoji_rtl_and_nul_round_trips(app: FastAPI, client: TestClient) -> None:
+    text = "Hoi 👩🏽‍🦱 \u202eؤمن\u202c zero\u200bwidth \x00 end"
+    assert post_whatsapp(client, wa_text_payload(text)).status_code == 200
+    assert decrypted_bodies(app, "in") == [text]
+
+
+def test_known_texter_gets_no_second_welcome(app: FastAPI, client: TestClient) -> None:
+    post_whatsapp(client, wa_text_payload("een", message_id="wamid.1"))
+    post_whatsapp(client, wa_text_payload("twee", message_id="wamid.2"))
+    assert count(app, Texter) == 1
+    assert count(app, Conversation) == 1
+    assert count(app, Message, Message.direction == "out") == 1
+
+
+def test_same_number_in_another_form_is_the_same_texter(app: FastAPI, client: TestClient) -> None:
+    post_whatsapp(client, wa_text_payload("een", message_id="wamid.1", wa_id="31612345678"))
+    post_whatsapp(client, wa_text_payload("twee", message_id="wamid.2", wa_id="+31612345678"))
+    assert count(app, Texter) == 1
+
+
+def test_database_down_answers_503(app: FastAPI, client: TestClient) -> None:
+    services = services_of(app)
+    services.db.engine.dispose()
+    original = services.db.url
+    from helpline.db import Database
+
+    services.db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    try:
+        r = post_whatsapp(client, wa_text_payload("later"))
+        assert r.status_code == 503
+        assert r.headers.get("retry-after")
+    finally:
+        services.db = Database(original)
+
+
+def test_signal_webhook_requires_the_token(app: FastAPI, client: TestClient) -> None:
+    assert client.post("/webhooks/signal", content=b"{}").status_code == 401
+    assert client.post("/webhooks/signal?token=wrong", content=b"{}").status_code == 401
+    assert client.post(f"/webhooks/signal?token={SIGNAL_TOKEN}", content=b"{}").status_code == 200
+
+
+def signal_line(envelope: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": "receive",
+            "params": {"envelope": envelope, "account": "+31600000099"}}
+
+
+SIGNAL_UUID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+def test_signal_message_is_stored_and_sync_message_is_not(app: FastAPI, client: TestClient) -> None:
+    data = signal_line({
+        "source": SIGNAL_UUID, "sourceNumber": None, "sourceUuid": SIGNAL_UUID,
+        "sourceName": "Jane Doe", "sourceDevice": 1, "timestamp": 1764072000000,
+        "dataMessage": {"timestamp": 1764072000000, "message": "hoi via signal",
+                        "expiresInSeconds": 0, "viewOnce": False},
+    })
+    sync = signal_line({
+        "source": "+31600000099", "sourceNumber": "+31600000099",
+        "sourceUuid": "11111111-2222-4333-8444-555555555555", "sourceName": "Helpline",
+        "sourceDevice": 2, "timestamp": 1764072000001,
+        "syncMessage": {"sentMessage": {"destination": "+31600000001",
+                                        "timestamp": 1764072000001, "message": "loop"}},
+    })
+    url = f"/webhooks/signal?token={SIGNAL_TOKEN}"
+    assert client.post(url, content=json.dumps(sync)).status_code == 200
+    assert count(app, Message) == 0
+    assert count(app, OutboxItem) == 0
+    assert client.post(url, content=json.dumps(data)).status_code == 200
+    assert decrypted_bodies(app, "in") == ["hoi via signal"]
