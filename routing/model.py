@@ -2,6 +2,18 @@
 
 Actions are data, never text: `Reply(key="welcome")` names a message template
 in `templates/messages/<lang>/`; the service renders and sends it.
+
+How the service carries out a list of actions
+---------------------------------------------
+Execute them in list order, in the same transaction as the event. Order matters:
+`Enqueue` comes before `Refer` (the referral attaches to the conversation the
+Enqueue opened), a `Reply` comes before `Stop` and before `Erase` (it must still
+be sent). A Reply listed in the same result as `Stop` is still sent.
+
+Consent bookkeeping: every `AskConsent(p)` is eventually closed by exactly one of
+`Refer(p)`, `DeclineConsent(p)` or `LapseConsent(p)`; a given referral is later
+ended by `Withdraw(p)`. Each of these is recorded with partner and time, never
+with identity (DESIGN invariant 5).
 """
 
 from __future__ import annotations
@@ -26,7 +38,25 @@ class Pending:
 
 @dataclass(frozen=True)
 class State:
-    """What the policy may know about one texter. No identity, no text history."""
+    """What the policy may know about one texter. No identity, no text history.
+
+    The service fills it before each `decide`:
+
+    - `is_new_texter`: the texter row was created by this very message (first
+      contact ever, or the first message after an erasure).
+    - `language`: the stored language code, None until the texter chose one.
+    - `conversation`: the texter's latest conversation: "none" (never had one),
+      "open" or "closed".
+    - `urgent`: the open conversation is marked urgent (False when not open).
+    - `stopped`: the texter sent STOP and has not written since.
+    - `pending`: the open question, with the time it was asked (`now` of the
+      decide call that returned `SetPending`).
+    - `active_referrals`: partner ids with a referral in effect (consent given,
+      not withdrawn) for the open conversation; empty when none is open.
+    - `queue`: the queue the open conversation waits in ("peer" or a partner id).
+    - `after_hours_notice_until`: the `until` of the last `NoteAfterHours`; used
+      to tell the texter about opening hours once per closed period.
+    """
 
     is_new_texter: bool = True
     language: str | None = None
@@ -36,6 +66,8 @@ class State:
     pending: Pending | None = None
     active_referrals: frozenset[str] = frozenset()
     channel: str = "whatsapp"
+    queue: str = "peer"
+    after_hours_notice_until: datetime | None = None
 
 
 # ---------------------------------------------------------------- events
@@ -53,7 +85,8 @@ class TexterMessage:
 
 @dataclass(frozen=True)
 class ReferralProposed:
-    """A volunteer proposed a referral from the console."""
+    """A volunteer proposed a referral from the console. The note the volunteer
+    wrote is stored by the service; the policy only needs the partner."""
 
     partner: str
 
@@ -71,6 +104,9 @@ Event = TexterMessage | ReferralProposed | Tick
 
 @dataclass(frozen=True)
 class Partner:
+    """A partner organisation. `name`, `description` and `hours` are per language
+    code; a missing language falls back to the policy's default language."""
+
     id: str
     name: dict[str, str]
     description: dict[str, str] = field(default_factory=dict)
@@ -93,6 +129,8 @@ class Policy:
     stats_threshold: int = 5
     max_conversations_per_volunteer: int = 5
     sign_replies_with_alias: bool = False
+    # Menu slots -> partner id: "social_work" (menu 2) and "sexual_health" (menu 3).
+    menu: dict[str, str] = field(default_factory=dict)
 
     def partner(self, partner_id: str) -> Partner | None:
         return next((p for p in self.partners if p.id == partner_id), None)
@@ -105,16 +143,31 @@ Params = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True)
 class Reply:
-    """Send the message template `key` in the texter's language."""
+    """Send the message template `key` rendered with `params`.
+
+    `language` is the language to render in; None means the texter's stored
+    language (or the policy default). `decide` always sets it, because a
+    `SetLanguage` earlier in the same list changes it. `buttons` are
+    (choice id, message key of the button title); the title keys take no
+    parameters and are at most 20 characters (WhatsApp's reply-button limit).
+    A tapped button comes back as `TexterMessage.choice`.
+    """
 
     key: str
     params: Params = ()
     buttons: tuple[tuple[str, str], ...] = ()  # (choice id, message key of its title)
+    language: str | None = None
 
 
 @dataclass(frozen=True)
 class Enqueue:
-    """Make sure the conversation is open and waiting in `queue`."""
+    """Make sure the conversation is open and waiting in `queue`.
+
+    No conversation open (state "none" or "closed"): open a new one under the same
+    pseudonym in `queue`. Open: move it to `queue` if it is elsewhere and mark it
+    as waiting for an answer. `priority` "urgent" puts it at the top; "normal"
+    never downgrades a conversation that is already urgent.
+    """
 
     queue: str = "peer"
     priority: Literal["normal", "urgent"] = "normal"
@@ -122,67 +175,95 @@ class Enqueue:
 
 @dataclass(frozen=True)
 class MarkUrgent:
-    pass
+    """Mark the (open or just opened) conversation urgent: shown as such in the
+    console. Listed after the Enqueue that opens it."""
 
 
 @dataclass(frozen=True)
 class SetLanguage:
+    """Store `code` as the texter's language (under the pseudonym)."""
+
     code: str
 
 
 @dataclass(frozen=True)
 class SetPending:
+    """Store the open question (replacing any other), asked_at = `now`."""
+
     kind: PendingKind
     partner: str | None = None
 
 
 @dataclass(frozen=True)
 class ClearPending:
-    pass
+    """Forget the open question."""
 
 
 @dataclass(frozen=True)
 class AskConsent:
-    """Record that consent for `partner` was asked (the question is a Reply)."""
+    """Record a consent request for `partner` (partner, time; no identity). The
+    question itself is the Reply("consent_question") next to it."""
 
     partner: str
 
 
 @dataclass(frozen=True)
 class Refer:
-    """The texter said yes: the partner gets access from now on."""
+    """The texter said yes to the pending question for `partner`: record the
+    consent as given and grant the partner access to the open conversation from
+    now on (messages before this moment stay hidden from the partner)."""
 
     partner: str
 
 
 @dataclass(frozen=True)
 class DeclineConsent:
+    """The texter said no: record the request as declined. Nothing is shared."""
+
     partner: str
 
 
 @dataclass(frozen=True)
 class LapseConsent:
+    """No answer within `Policy.consent_timeout`, or the question was replaced:
+    record the request as lapsed. Nothing is shared."""
+
     partner: str
 
 
 @dataclass(frozen=True)
 class Withdraw:
+    """End the referral to `partner`: record the withdrawal; the partner loses
+    access to the conversation at once (including what it saw before)."""
+
     partner: str
 
 
 @dataclass(frozen=True)
 class Erase:
-    """Destroy the texter's data key, then every row of theirs."""
+    """Destroy the texter's data key, then every row of theirs: messages,
+    conversations, consents' links to them, pseudonym, blind index entry. The
+    next message starts fresh (is_new_texter). Replies listed before it must
+    still go out (render and queue them before the key is destroyed)."""
 
 
 @dataclass(frozen=True)
 class Stop:
-    """No more bot messages until the texter writes again."""
+    """Set `stopped`: send nothing more to this texter (bot or volunteer) until
+    they write again. The Reply listed before it is still sent."""
 
 
 @dataclass(frozen=True)
 class Resume:
-    pass
+    """Clear `stopped`: the texter wrote again. Listed first."""
+
+
+@dataclass(frozen=True)
+class NoteAfterHours:
+    """The texter was told the line is closed until `until` (aware, UTC): store it
+    as `State.after_hours_notice_until` so the notice is not repeated before then."""
+
+    until: datetime
 
 
 Action = (
@@ -200,4 +281,5 @@ Action = (
     | Erase
     | Stop
     | Resume
+    | NoteAfterHours
 )
