@@ -205,6 +205,34 @@ class Referral(SQLModel, table=True):
     withdrawn_at: datetime | None = ts(nullable=True)
 
 
+class Note(SQLModel, table=True):
+    """A private console note on a conversation, sealed under the texter's data
+    key (erasure makes it unreadable with everything else). `audience` is
+    "peer" or the partner id whose workers wrote it: peers and partners never
+    read each other's notes."""
+
+    __tablename__ = "notes"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=32)
+    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
+    author_id: str | None = Field(default=None, foreign_key="users.id", max_length=32)
+    audience: str = Field(default="peer", max_length=64)
+    body: bytes = blob()
+    created_at: datetime = ts()
+
+
+class ConversationLabel(SQLModel, table=True):
+    """A topic label from the fixed list (statistics count these)."""
+
+    __tablename__ = "conversation_labels"
+    __table_args__ = (UniqueConstraint("conversation_id", "label"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=32)
+    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
+    label: str = Field(max_length=32)
+    created_at: datetime = ts()
+
+
 class Alert(SQLModel, table=True):
     """Operational alerts for coordinators (rate limit, captcha); no content."""
 
@@ -225,15 +253,67 @@ class ChannelPause(SQLModel, table=True):
     reason: str = Field(max_length=64)
 
 
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console session. `id` is the SHA-256 of the cookie token, so
+    a leaked database (or backup) holds no usable session cookie."""
+
+    __tablename__ = "sessions"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    created_at: datetime = ts()
+    last_seen_at: datetime = ts()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what to which pseudonymous object, when. Never content, never a
+    typed username. Append-only through the app: no code path updates or deletes."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = ts(index=True)
+    actor_id: str | None = Field(default=None, max_length=32, index=True)
+    action: str = Field(max_length=64)
+    object_ref: str | None = Field(default=None, max_length=64)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed sign-in, for throttling. `key` is a keyed hash of the account
+    handle or of the client address: the address itself is never stored."""
+
+    __tablename__ = "login_failures"
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=8)  # account / address
+    key: str = Field(max_length=64, index=True)
+    at: datetime = ts(index=True)
+
+
+class SavedReply(SQLModel, table=True):
+    """A reply text kept by admins for volunteers, per language (no personal data)."""
+
+    __tablename__ = "saved_replies"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    language: str = Field(max_length=8, index=True)
+    title: str = Field(max_length=120)
+    body: str = Field(max_length=4000)
+    created_at: datetime = ts()
+    updated_at: datetime = ts()
+
+
 __all__ = [
     "Alert",
+    "AuditEntry",
     "ChannelPause",
+    "ConsoleSession",
     "Conversation",
+    "ConversationLabel",
     "DataKey",
     "DedupKey",
+    "LoginFailure",
     "Message",
+    "Note",
     "OutboxItem",
     "Referral",
+    "SavedReply",
     "SQLModel",
     "Texter",
     "UniqueConstraint",

@@ -61,9 +61,21 @@ INVENTORY: dict[str, dict[str, str]] = {
         "note": "encrypted", "shared": "plain", "asked_at": "plain", "answered_at": "plain",
         "withdrawn_at": "plain",
     },
+    "notes": {"id": "plain", "conversation_id": "plain", "texter_id": "plain",
+              "author_id": "plain", "audience": "plain", "body": "encrypted",
+              "created_at": "plain"},
+    "conversation_labels": {"id": "plain", "conversation_id": "plain", "texter_id": "plain",
+                            "label": "plain", "created_at": "plain"},
     "alerts": {"id": "plain", "kind": "plain", "channel": "plain", "created_at": "plain",
                "resolved_at": "plain"},
     "channel_pauses": {"channel": "plain", "until": "plain", "reason": "plain"},
+    "sessions": {"id": "blind", "user_id": "plain", "created_at": "plain",
+                 "last_seen_at": "plain"},
+    "audit_log": {"id": "plain", "at": "plain", "actor_id": "plain", "action": "plain",
+                  "object_ref": "plain"},
+    "login_failures": {"id": "plain", "scope": "plain", "key": "blind", "at": "plain"},
+    "saved_replies": {"id": "plain", "language": "plain", "title": "plain", "body": "plain",
+                      "created_at": "plain", "updated_at": "plain"},
 }
 
 # Names that would betray an identifier or a network trace stored in clear.

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 07:50:17.999895
+Create Date: 2026-11-28 07:58:17.146028
 """
 
 from collections.abc import Sequence
@@ -32,6 +32,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", helpline.models.UTCDateTime(), nullable=False),
+        sa.Column("actor_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("object_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_log_actor_id"), ["actor_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_log_at"), ["at"], unique=False)
+
+    op.create_table(
         "channel_pauses",
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("until", helpline.models.UTCDateTime(), nullable=False),
@@ -59,6 +72,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("dedup_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_dedup_keys_created_at"), ["created_at"], unique=False)
+
+    op.create_table(
+        "login_failures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("at", helpline.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_login_failures_at"), ["at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_login_failures_key"), ["key"], unique=False)
+
+    op.create_table(
+        "saved_replies",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+        sa.Column("body", sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=False),
+        sa.Column("created_at", helpline.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", helpline.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("saved_replies", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_saved_replies_language"), ["language"], unique=False)
 
     op.create_table(
         "texters",
@@ -148,6 +186,47 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_conversations_texter_id"), ["texter_id"], unique=False)
 
     op.create_table(
+        "sessions",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("created_at", helpline.models.UTCDateTime(), nullable=False),
+        sa.Column("last_seen_at", helpline.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "conversation_labels",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("conversation_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("texter_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("label", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("created_at", helpline.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["texter_id"],
+            ["texters.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("conversation_id", "label"),
+    )
+    with op.batch_alter_table("conversation_labels", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_conversation_labels_conversation_id"), ["conversation_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_conversation_labels_texter_id"), ["texter_id"], unique=False
+        )
+
+    op.create_table(
         "messages",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("conversation_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -187,6 +266,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_messages_texter_id"), ["texter_id"], unique=False)
 
     op.create_table(
+        "notes",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("conversation_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("texter_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("author_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", helpline.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["author_id"],
+            ["users.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["texter_id"],
+            ["texters.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("notes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_notes_conversation_id"), ["conversation_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_notes_texter_id"), ["texter_id"], unique=False)
+
+    op.create_table(
         "referrals",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("conversation_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -224,8 +332,10 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("texter_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("texter_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("data_key_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("payload", sa.LargeBinary(), nullable=True),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
@@ -235,6 +345,10 @@ def upgrade() -> None:
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("buttons", sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True),
         sa.Column("created_at", helpline.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["data_key_id"],
+            ["data_keys.id"],
+        ),
         sa.ForeignKeyConstraint(
             ["message_id"],
             ["messages.id"],
@@ -250,6 +364,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_outbox_next_attempt_at"), ["next_attempt_at"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_outbox_state"), ["state"], unique=False)
         batch_op.create_index(batch_op.f("ix_outbox_texter_id"), ["texter_id"], unique=False)
 
     # ### end Alembic commands ###
@@ -259,6 +374,7 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_texter_id"))
+        batch_op.drop_index(batch_op.f("ix_outbox_state"))
         batch_op.drop_index(batch_op.f("ix_outbox_next_attempt_at"))
         batch_op.drop_index(batch_op.f("ix_outbox_message_id"))
 
@@ -269,6 +385,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_referrals_conversation_id"))
 
     op.drop_table("referrals")
+    with op.batch_alter_table("notes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notes_texter_id"))
+        batch_op.drop_index(batch_op.f("ix_notes_conversation_id"))
+
+    op.drop_table("notes")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_texter_id"))
         batch_op.drop_index(batch_op.f("ix_messages_provider_ref"))
@@ -276,6 +397,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_messages_conversation_id"))
 
     op.drop_table("messages")
+    with op.batch_alter_table("conversation_labels", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_conversation_labels_texter_id"))
+        batch_op.drop_index(batch_op.f("ix_conversation_labels_conversation_id"))
+
+    op.drop_table("conversation_labels")
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sessions_user_id"))
+
+    op.drop_table("sessions")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversations_texter_id"))
         batch_op.drop_index(batch_op.f("ix_conversations_status"))
@@ -288,6 +418,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_texters_last_activity_at"))
 
     op.drop_table("texters")
+    with op.batch_alter_table("saved_replies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_saved_replies_language"))
+
+    op.drop_table("saved_replies")
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_login_failures_key"))
+        batch_op.drop_index(batch_op.f("ix_login_failures_at"))
+
+    op.drop_table("login_failures")
     with op.batch_alter_table("dedup_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dedup_keys_created_at"))
 
@@ -297,5 +436,10 @@ def downgrade() -> None:
 
     op.drop_table("data_keys")
     op.drop_table("channel_pauses")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_log_at"))
+        batch_op.drop_index(batch_op.f("ix_audit_log_actor_id"))
+
+    op.drop_table("audit_log")
     op.drop_table("alerts")
     # ### end Alembic commands ###
