@@ -46,15 +46,21 @@ class IntakeResult:
     outbound: bool = False
 
 
-def receive(services: Services, channel: str, events: list[InboundEvent]) -> IntakeResult:
+def receive(
+    services: Services, channel: str, events: list[InboundEvent], *, practice: bool = False
+) -> IntakeResult:
     """Store a batch of events atomically. Raises ServiceUnavailable when the
-    database is down (the route answers 503 and the platform retries)."""
+    database is down (the route answers 503 and the platform retries).
+
+    `practice` is set only by the simulator's training mode: texters it creates
+    are marked practice, so their conversations go to the practice queue and
+    never into real queues or statistics."""
     result = IntakeResult()
     now = services.now()
     with services.db.session() as session:
         for event in events:
             if isinstance(event, InboundMessage):
-                _message(services, session, event, now, result)
+                _message(services, session, event, now, result, practice)
             elif isinstance(event, DeliveryStatus):
                 live = apply_status(services, session, event, now)
                 result.statuses += 1
@@ -98,13 +104,14 @@ def _message(
     event: InboundMessage,
     now: datetime,
     result: IntakeResult,
+    practice: bool = False,
 ) -> None:
     dedup = services.index.tag("dedup", f"{event.channel.value}:{event.provider_message_id}")
     if not _claim_dedup_key(services, session, dedup, now):
         result.duplicates += 1
         return
 
-    texter, key, is_new = find_or_create_texter(services, session, event, now)
+    texter, key, is_new = find_or_create_texter(services, session, event, now, practice=practice)
     previous = current_conversation(session, texter)
     had_any = previous is not None or latest_conversation(session, texter) is not None
     conversation = previous or open_conversation(session, texter, now)
@@ -159,7 +166,12 @@ def _message(
 
 
 def find_or_create_texter(
-    services: Services, session: Session, event: InboundMessage, now: datetime
+    services: Services,
+    session: Session,
+    event: InboundMessage,
+    now: datetime,
+    *,
+    practice: bool = False,
 ) -> tuple[Texter, bytes, bool]:
     """Look the texter up by blind index; create them (new data key, random
     pseudonym, sealed reply address) at first contact."""
@@ -193,7 +205,7 @@ def find_or_create_texter(
         ),
         "created_at": now,
         "last_activity_at": now,
-        "practice": False,
+        "practice": practice,
     }
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
