@@ -62,6 +62,10 @@ def build_channels(services: Services, client: httpx.AsyncClient) -> None:
             ),
             client=client,
         )
+    if settings.simulator or settings.demo:
+        from helpline.channels.simulator import SimulatorChannel
+
+        services.channels[ChannelName.SIMULATOR] = SimulatorChannel(clock=services.clock)
 
 
 async def poll_signal(services: Services, stop: asyncio.Event) -> None:
