@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     index_key: SecretStr | None = None
     policy_file: Path | None = None
     retention_days: int = Field(default=30, ge=0)
+    # Backup key store: kept apart from the database and its backups (see
+    # docs/privacy.md, "Backups and erasure"). Default: ./helpline.keystore.
+    key_store: Path | None = None
     public_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING"] = "INFO"
     simulator: bool = False

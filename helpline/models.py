@@ -166,6 +166,17 @@ class DedupKey(SQLModel, table=True):
     created_at: datetime = ts(index=True)
 
 
+class ErasedKey(SQLModel, table=True):
+    """Tombstone of a destroyed data key (erasure, retention): the random key id
+    and the day, nothing about the person. `helpline.backup` applies it to the
+    key store kept apart from the database, so backups taken before the
+    erasure cannot open that key any more; the row is then removed."""
+
+    __tablename__ = "erased_keys"
+    key_id: str = Field(primary_key=True, max_length=32)
+    erased_on: datetime = ts()
+
+
 class User(SQLModel, table=True):
     """A console account. `username` is a login handle chosen by the peer group;
     colleagues and texters only ever see `alias`."""
@@ -308,6 +319,7 @@ __all__ = [
     "ConversationLabel",
     "DataKey",
     "DedupKey",
+    "ErasedKey",
     "LoginFailure",
     "Message",
     "Note",

@@ -49,6 +49,7 @@ INVENTORY: dict[str, dict[str, str]] = {
         "last_error": "plain", "buttons": "plain", "created_at": "plain",
     },
     "dedup_keys": {"key": "blind", "created_at": "plain"},
+    "erased_keys": {"key_id": "plain", "erased_on": "plain"},
     "users": {
         "id": "plain", "username": "plain", "alias": "plain", "role": "plain",
         "partner_id": "plain", "password_hash": "secret", "data_key_id": "plain",

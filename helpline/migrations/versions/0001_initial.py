@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 07:58:17.146028
+Create Date: 2026-11-28 08:00:24.796264
 """
 
 from collections.abc import Sequence
@@ -73,6 +73,12 @@ def upgrade() -> None:
     with op.batch_alter_table("dedup_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_dedup_keys_created_at"), ["created_at"], unique=False)
 
+    op.create_table(
+        "erased_keys",
+        sa.Column("key_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("erased_on", helpline.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("key_id"),
+    )
     op.create_table(
         "login_failures",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -427,6 +433,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_login_failures_at"))
 
     op.drop_table("login_failures")
+    op.drop_table("erased_keys")
     with op.batch_alter_table("dedup_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dedup_keys_created_at"))
 
