@@ -106,6 +106,10 @@ class Conversation(SQLModel, table=True):
     first_response_at: datetime | None = ts(nullable=True)
     closed_at: datetime | None = ts(nullable=True)
     practice: bool = False
+    # Which statistics this conversation already moved (helpline.stats), so a
+    # texter sending 500 messages moves each count at most once. Deleted with
+    # the conversation; the counts themselves live in stat_counts.
+    stats_flags: str = Field(default="", max_length=2000)
 
 
 class Message(SQLModel, table=True):
@@ -255,6 +259,23 @@ class Alert(SQLModel, table=True):
     resolved_at: datetime | None = ts(nullable=True)
 
 
+class StatCount(SQLModel, table=True):
+    """Identifier-free statistics (helpline.stats): a count per fixed bucket.
+
+    No texter, conversation, pseudonym, blind index or timestamp: only the
+    bucket ("2026-W48", "2026-11"), what was counted and how often, so the
+    figures survive retention and erasure without pointing back at anyone.
+    """
+
+    __tablename__ = "stat_counts"
+    period: str = Field(primary_key=True, max_length=8)  # week / month
+    bucket: str = Field(primary_key=True, max_length=10)
+    metric: str = Field(primary_key=True, max_length=32)
+    dimension: str = Field(primary_key=True, max_length=16)
+    key: str = Field(primary_key=True, max_length=64)
+    count: int = 0
+
+
 class ChannelPause(SQLModel, table=True):
     """Sending on a channel is paused (rate limit, captcha) until `until`."""
 
@@ -327,6 +348,7 @@ __all__ = [
     "Referral",
     "SavedReply",
     "SQLModel",
+    "StatCount",
     "Texter",
     "UniqueConstraint",
     "User",

@@ -35,6 +35,7 @@ INVENTORY: dict[str, dict[str, str]] = {
         "priority": "plain", "status": "plain", "claimed_by_id": "plain", "claimed_at": "plain",
         "created_at": "plain", "last_message_at": "plain", "waiting_since": "plain",
         "first_response_at": "plain", "closed_at": "plain", "practice": "plain",
+        "stats_flags": "plain",
     },
     "messages": {
         "id": "plain", "conversation_id": "plain", "texter_id": "plain", "direction": "plain",
@@ -70,6 +71,8 @@ INVENTORY: dict[str, dict[str, str]] = {
     "alerts": {"id": "plain", "kind": "plain", "channel": "plain", "created_at": "plain",
                "resolved_at": "plain"},
     "channel_pauses": {"channel": "plain", "until": "plain", "reason": "plain"},
+    "stat_counts": {"period": "aggregate", "bucket": "aggregate", "metric": "aggregate",
+                    "dimension": "aggregate", "key": "aggregate", "count": "aggregate"},
     "sessions": {"id": "blind", "user_id": "plain", "created_at": "plain",
                  "last_seen_at": "plain"},
     "audit_log": {"id": "plain", "at": "plain", "actor_id": "plain", "action": "plain",

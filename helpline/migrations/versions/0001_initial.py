@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 08:00:24.796264
+Create Date: 2026-11-28 08:00:54.160278
 """
 
 from collections.abc import Sequence
@@ -105,6 +105,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_saved_replies_language"), ["language"], unique=False)
 
     op.create_table(
+        "stat_counts",
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("bucket", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("metric", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("dimension", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("period", "bucket", "metric", "dimension", "key"),
+    )
+    op.create_table(
         "texters",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("blind_index", sa.String(length=64), nullable=False),
@@ -173,6 +183,7 @@ def upgrade() -> None:
         sa.Column("first_response_at", helpline.models.UTCDateTime(), nullable=True),
         sa.Column("closed_at", helpline.models.UTCDateTime(), nullable=True),
         sa.Column("practice", sa.Boolean(), nullable=False),
+        sa.Column("stats_flags", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
         sa.ForeignKeyConstraint(
             ["claimed_by_id"],
             ["users.id"],
@@ -424,6 +435,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_texters_last_activity_at"))
 
     op.drop_table("texters")
+    op.drop_table("stat_counts")
     with op.batch_alter_table("saved_replies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_saved_replies_language"))
 
