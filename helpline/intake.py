@@ -93,9 +93,9 @@ def _claim_dedup_key(services: Services, session: Session, key: str, now: dateti
         stmt = pg_insert(DedupKey).values(**values).on_conflict_do_nothing()
     else:
         stmt = sqlite_insert(DedupKey).values(**values).on_conflict_do_nothing()
-    # Convert through the ORM's type (UTCDateTime) by going via the table.
-    rowcount: int = session.execute(stmt).rowcount  # type: ignore[attr-defined]
-    return rowcount == 1
+    # RETURNING tells reliably whether our row went in (rowcount does not, on
+    # every driver).
+    return session.execute(stmt.returning(DedupKey.key)).first() is not None
 
 
 def _message(
@@ -212,8 +212,7 @@ def find_or_create_texter(
         stmt = pg_insert(Texter).values(**values).on_conflict_do_nothing(
             index_elements=["blind_index"]
         )
-        inserted: int = session.execute(stmt).rowcount  # type: ignore[attr-defined]
-        if inserted == 0:
+        if session.execute(stmt.returning(Texter.id)).first() is None:
             # Another process created this texter a moment ago: use theirs.
             session.execute(delete(DataKey).where(DataKey.id == data_key.id))  # type: ignore[arg-type]
             existing = session.exec(query).one()

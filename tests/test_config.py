@@ -42,7 +42,10 @@ def test_same_key_twice_is_refused() -> None:
 
 def test_fresh_keys_are_accepted_and_never_printed() -> None:
     master = good()
-    s = settings(master_key=master, index_key=good(), whatsapp_app_secret="sekrit-app")
+    s = settings(
+        master_key=master, index_key=good(), whatsapp_app_secret="sekrit-app",
+        whatsapp_verify_token="verify-me",
+    )
     s.check_production()
     assert master not in repr(s)
     assert "sekrit-app" not in repr(s)
