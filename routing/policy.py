@@ -21,7 +21,7 @@ referral (Enqueue the partner) and a withdrawal (back to "peer").
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -203,11 +203,12 @@ def _ask_consent(ctx: _Ctx, partner: Partner) -> list[Action]:
 
 
 def _consent_answer(ctx: _Ctx, pending: Pending, yes: bool) -> list[Action]:
-    partner_id = pending.partner or ""
-    partner = ctx.policy.partner(partner_id)
+    if pending.partner is None:
+        return [ClearPending()]  # malformed state: nothing was asked of anyone
+    partner = ctx.policy.partner(pending.partner)
     if partner is None:
         # The partner left the policy while the question was open.
-        return [LapseConsent(partner_id), ClearPending()]
+        return [LapseConsent(pending.partner), ClearPending()]
     params = [("partner", ctx.name(partner))]
     if not yes:
         return [DeclineConsent(partner.id), ClearPending(), ctx.reply("consent_declined", params)]
@@ -253,7 +254,10 @@ def _message(ctx: _Ctx, message: TexterMessage) -> list[Action]:
 
     expired = ctx.pending_expired()
     actions += _lapse(expired)
-    pending = None if expired else state.pending
+    if expired is not None:
+        # From here on the question no longer exists, for every helper.
+        ctx = replace(ctx, state=replace(state, pending=None))
+    pending = ctx.state.pending
 
     handled = _choice(ctx, message.choice, pending) if message.choice else None
     if handled is None and pending is not None and line is not None:

@@ -171,8 +171,13 @@ def load_policy(text: str) -> Policy:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        # tomllib's message already ends in "(at line L, column C)".
-        raise PolicyFileError(f"policy file: {exc}") from None
+        # tomllib's message ends in "(at line L, column C)", or in "(at end of
+        # document)" for an unclosed bracket: then say which line that is.
+        message = str(exc)
+        if message.endswith("(at end of document)"):
+            lines = text.count("\n") + 1
+            message = message.removesuffix(")") + f", line {lines})"
+        raise PolicyFileError(f"policy file: {message}") from None
     for key in doc:
         if key not in _TOP_KEYS:
             raise _fail(key, "unknown key")
