@@ -1,0 +1,110 @@
+"""`GET /api/events`: server-sent events for the signed-in user.
+
+Each event is a kind and ids (conversation, message, queue, state), never a
+body: the page fetches what it may read through the JSON API, where the
+visibility rules live. Events are filtered per user with the same rule, so a
+volunteer's stream does not even reveal that a partner's conversation moved.
+
+The session is re-checked at every heartbeat (15 s): a stream must not outlive
+a sign-out, an expired session or a disabled account.
+
+https://html.spec.whatwg.org/multipage/server-sent-events.html
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from helpline.console import sessions
+from helpline.console.conversation_service import require_reader, visible_conversation
+from helpline.console.deps import CurrentUser
+from helpline.http import ServicesDep
+from helpline.live import LiveEvent
+from helpline.models import ConsoleSession, User
+from helpline.services import Services
+
+HEARTBEAT_SECONDS = 15.0
+router = APIRouter()
+
+
+def _allowed(services: Services, user: sessions.SessionUser, event: LiveEvent) -> bool:
+    if event.conversation is None:
+        # Operational alerts (a paused channel) concern everyone on duty.
+        return event.kind == "alert"
+    return visible_conversation(services, user, event.conversation)
+
+
+def _still_signed_in(services: Services, user: sessions.SessionUser) -> bool:
+    """Like `sessions.load`, but without touching `last_seen_at`: an open tab
+    streaming events is not activity, so the idle limit still applies."""
+    now = services.now()
+    with services.db.session() as session:
+        row = session.get(ConsoleSession, user.session_id)
+        account = session.get(User, user.user_id)
+        return not (
+            row is None
+            or row.user_id != user.user_id
+            or account is None
+            or account.disabled
+            or now - row.last_seen_at > sessions.IDLE_TIMEOUT
+            or now - row.created_at > sessions.ABSOLUTE_TIMEOUT
+        )
+
+
+def _frame(event: LiveEvent) -> str:
+    return f"event: {event.kind}\ndata: {event.to_json()}\n\n"
+
+
+async def stream(
+    services: Services,
+    user: sessions.SessionUser,
+    request: Request,
+    heartbeat: float = HEARTBEAT_SECONDS,
+) -> AsyncIterator[str]:
+    inbox: asyncio.Queue[LiveEvent] = asyncio.Queue()
+
+    async def pump() -> None:
+        async for event in services.bus.subscribe():
+            await inbox.put(event)
+
+    pumper = asyncio.create_task(pump())
+    try:
+        # Tells the page the stream is live (it reloads what it shows, so
+        # nothing from before the connection is missed) and how soon to retry.
+        yield "retry: 3000\nevent: ready\ndata: {}\n\n"
+        while True:
+            try:
+                event = await asyncio.wait_for(inbox.get(), timeout=heartbeat)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                if not await run_in_threadpool(_still_signed_in, services, user):
+                    yield "event: signed_out\ndata: {}\n\n"
+                    return
+                yield ": heartbeat\n\n"
+                continue
+            if await run_in_threadpool(_allowed, services, user, event):
+                yield _frame(event)
+    finally:
+        pumper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pumper
+
+
+@router.get("/api/events")
+async def events(
+    request: Request, user: CurrentUser, services: ServicesDep
+) -> StreamingResponse:
+    if user.role in ("volunteer", "partner"):
+        require_reader(user)
+    return StreamingResponse(
+        stream(services, user, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
