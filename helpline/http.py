@@ -82,7 +82,8 @@ async def read_capped(request: Request, limit: int) -> bytes:
 
 
 async def helpline_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HelplineError)
+    if not isinstance(exc, HelplineError):
+        return await unhandled_error_handler(request, exc)
     headers = {"Retry-After": "5"} if exc.status_code == 503 else None
     if exc.status_code >= 500:
         logs.event("http.error", status=exc.status_code, kind=type(exc).__name__,

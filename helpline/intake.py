@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 import routing
 from helpline import logs
@@ -89,13 +89,11 @@ def _claim_dedup_key(services: Services, session: Session, key: str, now: dateti
     """Insert the dedup key unless present. On PostgreSQL a concurrent delivery
     of the same id waits for our commit and then sees the conflict."""
     values = {"key": key, "created_at": now}
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = pg_insert(DedupKey).values(**values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite_insert(DedupKey).values(**values).on_conflict_do_nothing()
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert_(DedupKey).values(**values).on_conflict_do_nothing()
     # RETURNING tells reliably whether our row went in (rowcount does not, on
     # every driver).
-    return session.execute(stmt.returning(DedupKey.key)).first() is not None
+    return session.execute(stmt.returning(col(DedupKey.key))).first() is not None
 
 
 def _message(
@@ -212,7 +210,7 @@ def find_or_create_texter(
         stmt = pg_insert(Texter).values(**values).on_conflict_do_nothing(
             index_elements=["blind_index"]
         )
-        if session.execute(stmt.returning(Texter.id)).first() is None:
+        if session.execute(stmt.returning(col(Texter.id))).first() is None:
             # Another process created this texter a moment ago: use theirs.
             session.execute(delete(DataKey).where(DataKey.id == data_key.id))  # type: ignore[arg-type]
             existing = session.exec(query).one()

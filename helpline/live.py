@@ -30,7 +30,13 @@ class LiveEvent:
     @classmethod
     def from_json(cls, raw: str) -> LiveEvent:
         data: dict[str, Any] = json.loads(raw)
-        return cls(**{k: data.get(k) for k in ("kind", "conversation", "message", "queue", "state")})
+        return cls(
+            kind=str(data.get("kind", "")),
+            conversation=data.get("conversation"),
+            message=data.get("message"),
+            queue=data.get("queue"),
+            state=data.get("state"),
+        )
 
 
 class LiveBus:

@@ -29,9 +29,9 @@ def build_channels(services: Services, client: httpx.AsyncClient) -> None:
     if settings.whatsapp_enabled:
         from helpline.channels.whatsapp_cloud import WhatsAppCloud
 
-        assert settings.whatsapp_app_secret is not None
+        secret = settings.whatsapp_app_secret
         services.channels[ChannelName.WHATSAPP] = WhatsAppCloud(
-            app_secret=settings.whatsapp_app_secret.get_secret_value(),
+            app_secret=secret.get_secret_value() if secret else "",
             verify_token=(
                 settings.whatsapp_verify_token.get_secret_value()
                 if settings.whatsapp_verify_token
@@ -48,10 +48,9 @@ def build_channels(services: Services, client: httpx.AsyncClient) -> None:
             template_name=settings.whatsapp_template,
             template_language=settings.whatsapp_template_language,
         )
-    if settings.signal_enabled:
+    if settings.signal_enabled and settings.signal_api_url:
         from helpline.channels.signal_cli import SignalCli
 
-        assert settings.signal_api_url is not None
         services.channels[ChannelName.SIGNAL] = SignalCli(
             api_url=settings.signal_api_url,
             number=settings.signal_number.get_secret_value() if settings.signal_number else "",
@@ -76,7 +75,8 @@ async def poll_signal(services: Services, stop: asyncio.Event) -> None:
     from helpline.channels.signal_cli import SignalCli
 
     channel = services.channels.get(ChannelName.SIGNAL)
-    assert isinstance(channel, SignalCli)
+    if not isinstance(channel, SignalCli):
+        return
     while not stop.is_set():
         try:
             events = await channel.receive()

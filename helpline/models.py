@@ -41,7 +41,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        assert isinstance(value, datetime)
+        if isinstance(value, str):  # SQLite without type detection
+            value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):
+            raise TypeError("not a datetime")
         return value.replace(tzinfo=UTC)
 
 

@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from helpline import logs
 from helpline.channels.base import Button, ChannelSendError, OutboundMessage, SendResult
@@ -56,22 +56,22 @@ def claim(services: Services, *, limit: int = 20) -> list[Claimed]:
     with services.db.session() as session:
         paused = {
             p.channel
-            for p in session.exec(select(ChannelPause).where(ChannelPause.until > now)).all()
+            for p in session.exec(select(ChannelPause).where(col(ChannelPause.until) > now)).all()
         }
         query = (
             select(OutboxItem)
             .where(
-                OutboxItem.state.in_(("pending", "sending")),  # type: ignore[attr-defined]
-                OutboxItem.next_attempt_at <= now,
+                col(OutboxItem.state).in_(("pending", "sending")),
+                col(OutboxItem.next_attempt_at) <= now,
             )
             .where(
-                (OutboxItem.locked_until == None) | (OutboxItem.locked_until < now)  # noqa: E711
+                col(OutboxItem.locked_until).is_(None) | (col(OutboxItem.locked_until) < now)
             )
-            .order_by(OutboxItem.next_attempt_at)  # type: ignore[arg-type]
+            .order_by(col(OutboxItem.next_attempt_at))
             .limit(limit)
         )
         if paused:
-            query = query.where(OutboxItem.channel.not_in(paused))  # type: ignore[attr-defined]
+            query = query.where(col(OutboxItem.channel).not_in(paused))
         if not services.db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         for item in session.exec(query).all():
@@ -95,10 +95,7 @@ def claim(services: Services, *, limit: int = 20) -> list[Claimed]:
     return claimed
 
 
-def _build(services: Services, session: object, item: OutboxItem) -> OutboundMessage | None:
-    from sqlmodel import Session
-
-    assert isinstance(session, Session)
+def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMessage | None:
     vault = services.vault
     if item.payload is not None and item.data_key_id is not None:
         key = vault.key(session, item.data_key_id)
@@ -155,8 +152,10 @@ def settle(
             logs.event("outbox.sent", outbox=claimed.id, channel=claimed.channel,
                        attempt=claimed.attempts)
         else:
-            assert error is not None
-            _failed(services, session, item, message, error, now)
+            _failed(
+                services, session, item, message,
+                error or ChannelSendError("retry", "outbox:no_result"), now,
+            )
         if message is None:
             return None
         return LiveEvent(kind="status", conversation=message.conversation_id,
@@ -165,15 +164,12 @@ def settle(
 
 def _failed(
     services: Services,
-    session: object,
+    session: Session,
     item: OutboxItem,
     message: Message | None,
     error: ChannelSendError,
     now: datetime,
 ) -> None:
-    from sqlmodel import Session
-
-    assert isinstance(session, Session)
     item.last_error = error.reason[:64]
     outcome = error.outcome
     if outcome == "retry" and item.attempts >= services.settings.send_max_attempts:
@@ -232,10 +228,7 @@ def _failed(
     logs.event("outbox.failed", logging.WARNING, outbox=item.id, reason=item.last_error)
 
 
-def _drop_detached(session: object, item: OutboxItem) -> None:
-    from sqlmodel import Session
-
-    assert isinstance(session, Session)
+def _drop_detached(session: Session, item: OutboxItem) -> None:
     key_id = item.data_key_id
     item.payload = None
     item.data_key_id = None

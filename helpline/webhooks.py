@@ -47,7 +47,8 @@ async def whatsapp_handshake(request: Request, services: ServicesDep) -> PlainTe
     from helpline.channels.whatsapp_cloud import WhatsAppCloud
 
     channel = _channel(services, "whatsapp")
-    assert isinstance(channel, WhatsAppCloud)
+    if not isinstance(channel, WhatsAppCloud):
+        raise NotFound()
     return PlainTextResponse(channel.handshake(request.query_params))
 
 
