@@ -1,0 +1,1 @@
+"""The volunteer and partner console: sign-in, sessions, roles, CSRF, routes."""
