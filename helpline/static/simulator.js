@@ -1,0 +1,234 @@
+// Helpline simulator: the browser plays a texter's phone.
+// No inline script or style anywhere (the Content-Security-Policy forbids them);
+// messages are put on the page with textContent only, never as HTML.
+"use strict";
+
+(function () {
+  const store = window.localStorage;
+  const KEY = "helpline.simulator";
+  const $ = (id) => document.getElementById(id);
+
+  function newSession() {
+    const bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    let s = btoa(String.fromCharCode.apply(null, Array.from(bytes)));
+    return s.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function load() {
+    try {
+      const state = JSON.parse(store.getItem(KEY) || "{}");
+      if (state && typeof state === "object") return state;
+    } catch (e) { /* start over */ }
+    return {};
+  }
+
+  const state = Object.assign({ look: "whatsapp", mode: "chat", seq: 0 }, load());
+  if (!state.session) state.session = newSession();
+  function save() { store.setItem(KEY, JSON.stringify(state)); }
+  save();
+
+  let source = null;
+  let poller = null;
+  let busy = false;
+  let lastCount = -1;
+
+  function practice() { return state.mode === "practice" && state.practice ? state.practice : null; }
+  function currentSession() { const p = practice(); return p ? p.session : state.session; }
+  function isPractice() { return practice() !== null; }
+
+  function setStatus(text) { $("status").textContent = text || ""; }
+
+  async function post(text, choice) {
+    state.seq += 1;
+    save();
+    const body = { session: currentSession(), id: "m-" + state.seq, practice: isPractice() };
+    if (text) body.text = text;
+    if (choice) body.choice = choice;
+    const response = await fetch("/simulator/api/messages", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Simulator": "1" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    if (!response.ok) { setStatus("Not sent (" + response.status + ")"); return; }
+    setStatus("");
+    refresh();
+  }
+
+  function bubble(message) {
+    const li = document.createElement("li");
+    li.className = "bubble " + (message.direction === "in" ? "mine" : "theirs") + " by-" + message.author;
+    if (message.direction === "out") {
+      const who = document.createElement("span");
+      who.className = "bubble-author";
+      who.textContent = message.author === "bot" ? "Helpline (automatic)" : "Helpline (volunteer)";
+      li.appendChild(who);
+    }
+    const text = document.createElement("span");
+    text.className = "bubble-text";
+    text.textContent = message.body;
+    li.appendChild(text);
+    const time = document.createElement("time");
+    time.className = "bubble-time";
+    const at = new Date(message.at);
+    time.dateTime = message.at;
+    time.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    li.appendChild(time);
+    return li;
+  }
+
+  function render(data) {
+    const chat = $("chat");
+    chat.replaceChildren.apply(chat, data.messages.map(bubble));
+    const quick = $("quick");
+    quick.replaceChildren();
+    const last = data.messages[data.messages.length - 1];
+    if (last && last.direction === "out" && last.buttons.length) {
+      for (const b of last.buttons) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "quick";
+        button.textContent = b.title;
+        button.addEventListener("click", () => post(b.title, b.id));
+        quick.appendChild(button);
+      }
+    }
+    $("phone-sub").textContent = data.pseudonym
+      ? (data.practice ? "practice texter " : "in the console as ") + data.pseudonym
+      : "simulator";
+    if (data.messages.length !== lastCount) {
+      lastCount = data.messages.length;
+      chat.scrollTop = chat.scrollHeight;
+    }
+    advancePractice(data);
+  }
+
+  async function refresh() {
+    if (busy) return;
+    busy = true;
+    try {
+      const response = await fetch("/simulator/api/messages?practice=" + (isPractice() ? "1" : "0"), {
+        headers: { "X-Simulator-Session": currentSession() },
+        credentials: "same-origin",
+      });
+      if (response.ok) render(await response.json());
+    } catch (e) {
+      setStatus("Offline, retrying");
+    } finally {
+      busy = false;
+    }
+  }
+
+  function listen() {
+    if (source) source.close();
+    const url = "/simulator/api/events?practice=" + (isPractice() ? "1" : "0") +
+      "&session=" + encodeURIComponent(currentSession());
+    source = new EventSource(url);
+    source.addEventListener("update", refresh);
+    source.addEventListener("open", refresh);
+    // A safety net when a proxy buffers the event stream.
+    if (poller) clearInterval(poller);
+    poller = setInterval(refresh, 5000);
+  }
+
+  // --- Practice mode ---------------------------------------------------------
+  let scripts = [];
+  let advanceTimer = null;
+
+  function lines() {
+    const p = practice();
+    if (!p) return [];
+    const script = scripts.find((s) => s.id === p.script);
+    return script ? (script.lines[p.lang] || script.lines.en || []) : [];
+  }
+
+  function showProgress() {
+    const p = practice();
+    const all = lines();
+    $("next-line").disabled = !p || p.next >= all.length;
+    $("practice-progress").textContent = p
+      ? "Line " + Math.min(p.next, all.length) + " of " + all.length + " sent."
+      : "Choose a practice texter.";
+  }
+
+  function sendNextLine() {
+    const p = practice();
+    const all = lines();
+    if (!p || p.next >= all.length) return;
+    const text = all[p.next];
+    p.next += 1;
+    save();
+    showProgress();
+    post(text, null);
+  }
+
+  function advancePractice(data) {
+    const p = practice();
+    if (!p) return;
+    const last = data.messages[data.messages.length - 1];
+    if (last && last.author === "volunteer" && p.answered !== last.id && p.next < lines().length) {
+      p.answered = last.id;
+      save();
+      if (advanceTimer) clearTimeout(advanceTimer);
+      advanceTimer = setTimeout(sendNextLine, 2500);
+    }
+  }
+
+  function startPractice(id) {
+    state.practice = { session: newSession(), script: id, lang: $("practice-lang").value, next: 0 };
+    save();
+    lastCount = -1;
+    listen();
+    sendNextLine();
+  }
+
+  // --- Controls --------------------------------------------------------------
+  function applyLook() {
+    const phone = $("phone");
+    phone.classList.toggle("look-whatsapp", state.look !== "signal");
+    phone.classList.toggle("look-signal", state.look === "signal");
+    for (const input of document.querySelectorAll("input[name=look]")) input.checked = input.value === state.look;
+  }
+
+  function applyMode() {
+    $("practice").hidden = state.mode !== "practice";
+    for (const input of document.querySelectorAll("input[name=mode]")) input.checked = input.value === state.mode;
+    lastCount = -1;
+    showProgress();
+    listen();
+    refresh();
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    for (const input of document.querySelectorAll("input[name=look]")) {
+      input.addEventListener("change", () => { state.look = input.value; save(); applyLook(); });
+    }
+    for (const input of document.querySelectorAll("input[name=mode]")) {
+      input.addEventListener("change", () => { state.mode = input.value; save(); applyMode(); });
+    }
+    $("new-texter").addEventListener("click", () => {
+      if (state.mode === "practice") state.practice = null; else state.session = newSession();
+      save();
+      applyMode();
+    });
+    $("compose").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = $("text");
+      const text = input.value.trim();
+      if (!text) return;
+      input.value = "";
+      post(text, null);
+    });
+    $("next-line").addEventListener("click", sendNextLine);
+    for (const button of document.querySelectorAll(".sim-script")) {
+      button.addEventListener("click", () => startPractice(button.dataset.script));
+    }
+    try {
+      const response = await fetch("/simulator/api/scripts", { credentials: "same-origin" });
+      if (response.ok) scripts = (await response.json()).scripts;
+    } catch (e) { /* practice mode stays empty */ }
+    applyLook();
+    applyMode();
+  });
+})();
