@@ -114,6 +114,25 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    from helpline import demo
+
+    if args.code:
+        from pathlib import Path
+
+        print(demo.current_code(Path.cwd(), args.code))
+        return 0
+    return demo.run(args.port)
+
+
+@command("doctor")
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from helpline import doctor
+
+    return doctor.main(load_settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="outbox and retention worker alone")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("purge", help="run retention now; prints counts only")
+    demo = sub.add_parser("demo", help="local trial: SQLite, dev keys and accounts in ./.helpline/")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--code", metavar="ROLE",
+                      help="print the current TOTP code of a demo account")
+    sub.add_parser("doctor", help="check configuration and connectivity")
     keys = sub.add_parser("keys", help="key management")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print fresh keys for .env")
