@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from helpline import stats
 from helpline.channels.base import ChannelName
 from helpline.errors import Conflict
 from helpline.models import Conversation, Message, OutboxItem, Texter, new_id
@@ -116,6 +117,7 @@ def queue_outbound(
     conversation.last_message_at = now
     if author_kind == "user":
         if conversation.first_response_at is None:
+            stats.record_first_answer(services, session, conversation, now)
             conversation.first_response_at = now
         conversation.waiting_since = None
     if not is_open:

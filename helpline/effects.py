@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from helpline import logs
+from helpline import logs, stats
 from helpline.conversations import queue_outbound
 from helpline.live import LiveEvent
 from helpline.models import Conversation, Referral, Texter
@@ -80,6 +80,7 @@ class Effects:
         self.note = note
         self.outbound = False
         self.erased = False
+        self.farewell: str | None = None
         self.live: list[LiveEvent] = []
 
     @property
@@ -87,9 +88,18 @@ class Effects:
         return self.texter.language or self.services.policy.default_language
 
     def apply(self, actions: list[r.Action]) -> None:
-        for action in actions:
+        for index, action in enumerate(actions):
             if self.erased:
                 break
+            following = actions[index + 1] if index + 1 < len(actions) else None
+            if isinstance(action, r.Reply) and isinstance(following, r.Erase):
+                # The confirmation before an erasure cannot be a message of the
+                # conversation (erasure deletes those): it leaves as a detached
+                # outbox item under its own key (helpline.lifecycle).
+                self.farewell = self.services.catalog.render(
+                    action.key, self.language, dict(action.params)
+                )
+                continue
             self._apply(action)
 
     def _apply(self, action: r.Action) -> None:  # noqa: C901 - one branch per action
@@ -125,10 +135,14 @@ class Effects:
             case r.Resume():
                 self.texter.stopped = False
             case r.Erase():
-                from helpline.lifecycle import erase_texter
+                from helpline.lifecycle import audit_texter_erasure, erase_texter
 
-                erase_texter(self.services, self.session, self.texter, self.now, farewell=None)
+                stats.record_erasure(self.services, self.session, self.texter, self.now)
+                erase_texter(self.services, self.session, self.texter, self.now,
+                             farewell=self.farewell)
+                audit_texter_erasure(self.session, self.now)
                 self.erased = True
+                self.outbound = self.outbound or self.farewell is not None
             case _:
                 logs.event("effects.unknown_action", kind=type(action).__name__)
 
@@ -190,6 +204,7 @@ class Effects:
                 self.key, self.note, "referrals", "note", referral.id
             )
         self.session.add(referral)
+        stats.record_referral(self.services, self.session, self.conversation, partner, "proposed")
         self.live.append(LiveEvent(kind="referral", conversation=self.conversation.id,
                                    state="asked"))
 
@@ -208,6 +223,8 @@ class Effects:
         referral.state = state
         referral.answered_at = self.now
         if state == "accepted":
+            stats.record_referral(self.services, self.session, self.conversation, partner,
+                                  "accepted")
             self.conversation.queue = partner
             self.conversation.claimed_by_id = None
             self.conversation.claimed_at = None
@@ -227,6 +244,8 @@ class Effects:
         ).all():
             referral.state = "withdrawn"
             referral.withdrawn_at = self.now
+            stats.record_referral(self.services, self.session, self.conversation, partner,
+                                  "withdrawn")
         if self.conversation.queue == partner:
             self.conversation.queue = "peer"
             self.conversation.claimed_by_id = None

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 import routing
-from helpline import logs
+from helpline import logs, stats
 from helpline.channels.base import DeliveryStatus, Ignored, InboundEvent, InboundMessage
 from helpline.conversations import (
     current_conversation,
@@ -151,6 +151,7 @@ def _message(
     )
     effects = Effects(services, session, texter, conversation, key, now)
     effects.apply(decision)
+    stats.observe_conversation(services, session, conversation, texter.language)
     session.flush()
     result.stored += 1
     result.outbound = result.outbound or effects.outbound

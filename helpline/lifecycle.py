@@ -1,31 +1,179 @@
-"""Retention and erasure.
+"""Retention and erasure: deleting everything of a texter, for good.
 
 Erasure destroys the texter's data key FIRST, in the same transaction that
-deletes their rows: from the commit on, any copy of their ciphertext (a
-replica, a backup, a forgotten export) is unreadable as far as that key is
-concerned, even before the rows themselves are gone everywhere.
+deletes their rows: the wrapped key is overwritten before any row goes, and
+from the commit on any copy of their ciphertext (a replica, a forgotten
+export) is unreadable as far as that key is concerned. A tombstone with the
+random key id (`erased_keys`) lets `helpline.backup` reach backups taken
+earlier: it removes that key's share from the key store kept apart from the
+database, so an old backup cannot open the key either (docs/privacy.md,
+"Backups and erasure").
+
+What goes: messages, notes, labels, outbox rows, referrals (consent records),
+conversations, the wrapped data key, the blind index entry and the pseudonym
+(both live on the `texters` row). What stays: identifier-free statistics and
+content-free audit records. A later message from the same number starts fresh
+under a new pseudonym and a new key, with no link to the old ones.
+
+Retention deletes in bulk, a few dozen texters per transaction, so the write
+lock (SQLite) or row locks (PostgreSQL) are held for milliseconds and the
+webhooks keep answering while a large purge runs (benchmarks/purge.py).
 """
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TextIO
 
-from sqlalchemy import delete, update
-from sqlmodel import Session, select
+from sqlalchemy import Table, delete, exists, select, update
+from sqlmodel import Session, SQLModel, col
 
-from helpline import logs
+from helpline import logs, stats
+from helpline.errors import NotFound
 from helpline.models import (
     Conversation,
     DataKey,
-    Message,
+    DedupKey,
+    ErasedKey,
     OutboxItem,
-    Referral,
     Texter,
+    new_id,
 )
 from helpline.services import Services
 
-# Tables holding rows of one texter, children first.
-TEXTER_TABLES: tuple[type, ...] = (OutboxItem, Referral, Message)
+TEXTER_ERASE = "texter.erase"  # audit action: an admin erased a texter
+TEXTER_ERASE_SELF = "texter.erase_self"  # audit action: the texter's own command
+# WhatsApp retries a delivery for up to 7 days; a day of margin on top.
+DEDUP_TTL = timedelta(days=8)
+# A detached goodbye that could not be sent by then is given up (key and all).
+DETACHED_TTL = timedelta(days=2)
+# Texters per retention transaction: small enough that a webhook waiting for
+# the SQLite write lock waits milliseconds, large enough to purge 1M messages
+# in well under a minute (benchmarks/purge.py).
+PURGE_BATCH = 50
+
+
+class Progress:
+    """Counts on a terminal for long operations (never content, never ids)."""
+
+    def __init__(self, label: str, total: int | None = None,
+                 stream: TextIO | None = None, every: float = 0.25) -> None:
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()
+        self.every = every
+        self._last = 0.0
+
+    def update(self, done: int) -> None:
+        self.done = done
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        self._write()
+
+    def _write(self) -> None:
+        of = f"/{self.total}" if self.total is not None else ""
+        self.stream.write(f"\r{self.label}: {self.done}{of}")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self._write()
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------------
+# Which tables hold a texter's rows.
+
+_EXTRA_TEXTER_TABLES: list[type] = []
+
+
+def register_texter_table(model: type) -> None:
+    """Tables added by other parts (notes, labels) register here. Every table
+    in the metadata with a `texter_id` column is erased anyway (so a CLI purge
+    that never imported the console still finds them); registering documents
+    the intent and covers tables outside helpline.models."""
+    if model not in _EXTRA_TEXTER_TABLES:
+        _EXTRA_TEXTER_TABLES.append(model)
+
+
+def _texter_tables() -> list[Table]:
+    """Tables with a texter_id column, children before parents (reverse
+    foreign-key order), texters itself excluded."""
+    wanted: set[str] = set()
+    for table in SQLModel.metadata.tables.values():
+        if "texter_id" in table.c and table.name != Texter.__tablename__:
+            wanted.add(table.name)
+    for model in _EXTRA_TEXTER_TABLES:
+        wanted.add(model.__tablename__)  # type: ignore[attr-defined]
+    return [t for t in reversed(SQLModel.metadata.sorted_tables) if t.name in wanted]
+
+
+@dataclass
+class Deleted:
+    texters: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def add(self, table: str, count: int) -> None:
+        self.rows[table] = self.rows.get(table, 0) + max(count, 0)
+
+
+def _delete_texters(
+    session: Session, texter_ids: Sequence[str], key_ids: Sequence[str], now: datetime
+) -> Deleted:
+    """Key first, then every row, then the texter and the key row itself."""
+    deleted = Deleted()
+    if not texter_ids:
+        return deleted
+    ids, keys = list(texter_ids), list(key_ids)
+    # Detach the texters' objects so the ORM cannot flush them back (autoflush
+    # of a pending Message added earlier in this same transaction).
+    for obj in [*session.new, *session.identity_map.values()]:
+        if getattr(obj, "texter_id", None) in ids or (
+            isinstance(obj, Texter) and obj.id in ids
+        ) or (isinstance(obj, DataKey) and obj.id in keys):
+            session.expunge(obj)
+    # 1. Destroy the keys: from here on nothing of theirs opens.
+    session.execute(
+        update(DataKey).where(col(DataKey.id).in_(keys)).values(wrapped=b"")
+    )
+    # 2. The rows, children first.
+    for table in _texter_tables():
+        if table.name == Conversation.__tablename__:
+            session.execute(
+                update(table).where(table.c.texter_id.in_(ids)).values(claimed_by_id=None)
+            )
+        result = session.execute(delete(table).where(table.c.texter_id.in_(ids)))
+        deleted.add(table.name, result.rowcount)  # type: ignore[attr-defined]
+    result = session.execute(delete(Texter).where(col(Texter.id).in_(ids)))
+    deleted.texters = result.rowcount  # type: ignore[attr-defined]
+    # 3. The key rows, and a tombstone per key for the backup key store.
+    session.execute(delete(DataKey).where(col(DataKey.id).in_(keys)))
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    existing = set(
+        session.execute(
+            select(col(ErasedKey.key_id)).where(col(ErasedKey.key_id).in_(keys))
+        ).scalars()
+    )
+    for key_id in keys:
+        if key_id not in existing:
+            session.add(ErasedKey(key_id=key_id, erased_on=day))
+    return deleted
+
+
+# ---------------------------------------------------------------------------
+# Erasure on request.
 
 
 def erase_texter(
@@ -36,74 +184,226 @@ def erase_texter(
     *,
     farewell: str | None = None,
 ) -> None:
-    texter_id, key_id = texter.id, texter.data_key_id
-    session.execute(delete(DataKey).where(DataKey.id == key_id))  # type: ignore[arg-type]
-    _delete_rows(session, texter_id)
-    session.expunge(texter)
-    session.execute(delete(Texter).where(Texter.id == texter_id))  # type: ignore[arg-type]
+    """Erase `texter` inside the caller's transaction. With `farewell`, the
+    goodbye is queued as a *detached* outbox item: sealed under a fresh key of
+    its own with the reply address, no link to the texter, and dropped by the
+    outbox worker once sent (or given up)."""
+    texter_id, key_id, channel = texter.id, texter.data_key_id, texter.channel
+    goodbye: tuple[str, str] | None = None
+    if farewell is not None:
+        key = services.vault.key(session, key_id)
+        address = services.vault.open(key, texter.reply_address, "texters", "reply_address",
+                                      texter_id)
+        goodbye = (address, farewell)
+    stats.record_removed(services, session, [texter_id], now)
+    _delete_texters(session, [texter_id], [key_id], now)
+    if goodbye is not None:
+        _queue_detached(services, session, channel, goodbye[0], goodbye[1], now)
     logs.event("lifecycle.erased", texter=texter_id)
 
 
-def _delete_rows(session: Session, texter_id: str) -> None:
-    # Detach conversation rows from the ORM session so autoflush cannot
-    # resurrect them, then delete in dependency order.
-    for obj in list(session.identity_map.values()):
-        if getattr(obj, "texter_id", None) == texter_id:
-            session.expunge(obj)
-    for table in TEXTER_TABLES:
-        session.execute(delete(table).where(table.texter_id == texter_id))  # type: ignore[attr-defined]
-    for extra in _EXTRA_TEXTER_TABLES:
-        session.execute(delete(extra).where(extra.texter_id == texter_id))  # type: ignore[attr-defined]
-    session.execute(
-        update(Conversation).where(Conversation.texter_id == texter_id).values(claimed_by_id=None)  # type: ignore[arg-type]
+def _queue_detached(
+    services: Services, session: Session, channel: str, to: str, text: str, now: datetime
+) -> None:
+    data_key, key = services.vault.create_key(session, now)
+    item_id = new_id()
+    payload = services.vault.seal(
+        key, json.dumps({"to": to, "text": text}), "outbox", "payload", item_id
     )
-    session.execute(delete(Conversation).where(Conversation.texter_id == texter_id))  # type: ignore[arg-type]
+    session.flush()
+    session.add(
+        OutboxItem(
+            id=item_id,
+            texter_id=None,
+            message_id=None,
+            data_key_id=data_key.id,
+            payload=payload,
+            channel=channel,
+            kind="text",
+            state="pending",
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    services.wakeup.set()
 
 
-# Tables added by other parts (notes, labels) register here to be erased too.
-_EXTRA_TEXTER_TABLES: list[type] = []
+def _audit(session: Session, now: datetime, actor_id: str | None, action: str) -> None:
+    """A content-free audit record: who, what kind of erasure, when. No
+    pseudonym or conversation id: those would keep a trace of the person."""
+    from helpline.console.audit import record
+
+    record(session, actor_id, action, None, now)
 
 
-def register_texter_table(model: type) -> None:
-    if model not in _EXTRA_TEXTER_TABLES:
-        _EXTRA_TEXTER_TABLES.append(model)
+def audit_texter_erasure(session: Session, now: datetime) -> None:
+    """For the texter's own command (effects.py): actor is the texter, unnamed."""
+    _audit(session, now, None, TEXTER_ERASE_SELF)
+
+
+def erase_conversation_texter(services: Services, conversation_id: str, actor_id: str) -> bool:
+    """Admin action: erase the texter of a conversation, now. The texter gets
+    the usual "erased" confirmation when the channel can still reach them.
+    Raises NotFound for an unknown conversation (or one already erased)."""
+    from helpline.conversations import window_open
+
+    now = services.now()
+    with services.db.session() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            raise NotFound()
+        texter = session.get(Texter, conversation.texter_id)
+        if texter is None:
+            raise NotFound()
+        farewell = None
+        if window_open(texter, now) and not texter.stopped:
+            language = texter.language or services.policy.default_language
+            farewell = services.catalog.render("erased", language, {})
+        stats.record_erasure(services, session, texter, now)
+        erase_texter(services, session, texter, now, farewell=farewell)
+        _audit(session, now, actor_id, TEXTER_ERASE)
+    logs.event("lifecycle.admin_erased", user=actor_id)
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Retention.
 
 
 def retention_days(services: Services) -> int:
+    """HELPLINE_RETENTION_DAYS when set explicitly, else the policy file's."""
     settings = services.settings
     if "retention_days" in settings.model_fields_set:
         return settings.retention_days
     return services.policy.retention_days
 
 
-def purge(services: Services, *, batch: int = 200) -> int:
-    """Erase every texter inactive for longer than the retention period.
-    Returns the number of texters erased."""
+@dataclass
+class PurgeResult:
+    texters: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    dedup_keys: int = 0
+    detached: int = 0
+
+    @property
+    def messages(self) -> int:
+        return self.rows.get("messages", 0)
+
+    def lines(self) -> list[str]:
+        out = [f"texters erased: {self.texters}"]
+        out += [f"{table} deleted: {count}" for table, count in sorted(self.rows.items())]
+        out.append(f"dedup keys expired: {self.dedup_keys}")
+        out.append(f"detached outbox items removed: {self.detached}")
+        return out
+
+
+def _expired_texters(
+    services: Services, session: Session, cutoff: datetime, limit: int
+) -> list[tuple[str, str]]:
+    # Inactive = no inbound message since the cutoff AND no message either
+    # way in any of their conversations (a volunteer still writing to them
+    # keeps the conversation alive).
+    recent = exists().where(
+        col(Conversation.texter_id) == col(Texter.id),
+        col(Conversation.last_message_at) >= cutoff,
+    )
+    query = (
+        select(col(Texter.id), col(Texter.data_key_id))
+        .where(col(Texter.last_activity_at) < cutoff, ~recent)
+        .order_by(col(Texter.last_activity_at))
+        .limit(limit)
+    )
+    if not services.db.is_sqlite:
+        # A texter writing right now holds their row (intake locks it): skip
+        # them; the re-checked WHERE keeps them if their activity moved on.
+        query = query.with_for_update(of=Texter, skip_locked=True)
+    return [(row[0], row[1]) for row in session.execute(query).all()]
+
+
+def purge(
+    services: Services,
+    *,
+    batch: int = PURGE_BATCH,
+    progress: Progress | None = None,
+) -> PurgeResult:
+    """Erase every texter inactive for longer than the retention period, expire
+    dedup keys and stale detached outbox items. Returns counts only."""
     now = services.now()
     cutoff = now - timedelta(days=retention_days(services))
-    erased = 0
+    result = PurgeResult()
     while True:
         with services.db.session() as session:
-            texters = session.exec(
-                select(Texter).where(Texter.last_activity_at <= cutoff).limit(batch)
-            ).all()
-            if not texters:
+            expired = _expired_texters(services, session, cutoff, batch)
+            if not expired:
                 break
-            for texter in texters:
-                erase_texter(services, session, texter, now)
-            erased += len(texters)
-    logs.event("lifecycle.purged", count=erased)
-    return erased
+            stats.record_removed(services, session, [t for t, _ in expired], now)
+            deleted = _delete_texters(
+                session, [t for t, _ in expired], [k for _, k in expired], now
+            )
+        result.texters += deleted.texters
+        for table, count in deleted.rows.items():
+            result.rows[table] = result.rows.get(table, 0) + count
+        if progress is not None:
+            progress.update(result.texters)
+    result.dedup_keys = _expire_dedup(services, now - DEDUP_TTL, batch * 100)
+    result.detached = _expire_detached(services, now)
+    if progress is not None:
+        progress.finish()
+    logs.event("lifecycle.purged", count=result.texters)
+    try:
+        from helpline.backup import apply_tombstones
+
+        apply_tombstones(services, create=False)
+    except Exception as exc:  # noqa: BLE001 - retention itself is done; report only
+        logs.event("lifecycle.tombstones_failed", error=type(exc).__name__)
+    return result
+
+
+def _expire_dedup(services: Services, before: datetime, batch: int) -> int:
+    total = 0
+    while True:
+        with services.db.session() as session:
+            keys = select(col(DedupKey.key)).where(col(DedupKey.created_at) < before).limit(batch)
+            deleted = session.execute(
+                delete(DedupKey).where(col(DedupKey.key).in_(keys.scalar_subquery()))
+            )
+            count = int(deleted.rowcount)  # type: ignore[attr-defined]
+        total += count
+        if count < batch:
+            return total
+
+
+def _expire_detached(services: Services, now: datetime) -> int:
+    """Detached goodbyes: sent or failed ones carry nothing any more; a pending
+    one older than DETACHED_TTL is given up, its key destroyed with it."""
+    with services.db.session() as session:
+        rows = session.execute(
+            select(col(OutboxItem.id), col(OutboxItem.data_key_id)).where(
+                col(OutboxItem.texter_id).is_(None),
+                col(OutboxItem.created_at) < now - timedelta(hours=1),
+                col(OutboxItem.state).in_(("sent", "failed"))
+                | (col(OutboxItem.created_at) < now - DETACHED_TTL),
+            )
+        ).all()
+        if not rows:
+            return 0
+        ids = [r[0] for r in rows]
+        keys = [r[1] for r in rows if r[1]]
+        session.execute(delete(OutboxItem).where(col(OutboxItem.id).in_(ids)))
+        if keys:
+            session.execute(delete(DataKey).where(col(DataKey.id).in_(keys)))
+    return len(ids)
 
 
 _last_periodic: dict[int, datetime] = {}
 
 
-def periodic(services: Services, every: timedelta = timedelta(minutes=10)) -> None:
+def periodic(services: Services, every: timedelta = timedelta(minutes=10)) -> PurgeResult | None:
     """Run retention from the worker loop, at most every `every`."""
     now = services.now()
     last = _last_periodic.get(id(services))
-    if last is not None and now - last < every:
-        return
+    if last is not None and now - last < every and now >= last:
+        return None
     _last_periodic[id(services)] = now
-    purge(services)
+    return purge(services)
+

@@ -1,0 +1,625 @@
+"""Statistics that cannot identify anyone.
+
+Why it looks like this (DESIGN invariant 4): the mere fact that someone texted
+the line is data about their sex life, so the statistics table (`stat_counts`)
+holds no texter, conversation, pseudonym, blind index or timestamp. A count is
+written *when something happens* (a conversation starts, a referral is
+accepted, a volunteer answers), keyed only by a fixed bucket (ISO week
+"2026-W48" and calendar month "2026-11", in the policy's time zone), a metric,
+a dimension and a key. The figures therefore survive retention and erasure,
+and deleting a texter cannot be undone by looking at the counts.
+
+Counts are of distinct conversations, not of messages: each conversation row
+carries `stats_flags`, the tokens of what it already moved, so a texter who
+sends 500 messages moves any count by at most 1. The flags go with the
+conversation when it is deleted; the counts stay. Everything about a
+conversation is counted in the bucket where the conversation *started*, so a
+breakdown (by topic, by language) always adds up against the same total.
+Practice conversations (training in the simulator) are never counted.
+
+Publishing (`published`): only fixed buckets, never free date ranges, so one
+query cannot be subtracted from another. A count from 1 to k-1 (k =
+`policy.stats_threshold`) is shown as "<k". Complementary suppression hides
+more cells (shown as ">=k", a true statement) wherever a hidden count could be
+worked out again from a total and its visible neighbours: within a bucket
+(channel + ... = total, urgent + not urgent = total), across periods (the weeks
+between two Mondays that start a month add up to those months; the months of
+a year add up to the year) and from the published bounds themselves (two
+hidden cells known to be >= 1 that add up to 2 are both 1). The rule is
+applied until no hidden small count is pinned to one value by bounds
+propagation over every equation; `tests/test_stats_suppression.py` checks the
+result against the linear algebra of all published figures.
+
+Wait times are stored as counts per coarse bin (minutes), never per
+conversation, and a quantile is published only for a bucket with at least k
+answered conversations.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from helpline import logs
+from helpline.models import Conversation, StatCount, Texter, User
+from routing import hours
+from routing.model import Policy
+
+if TYPE_CHECKING:
+    from helpline.services import Services
+
+# ------------------------------------------------------------------ names
+
+CONVERSATIONS = "conversations"
+URGENT = "urgent"
+OUTSIDE_HOURS = "outside_hours"
+NEVER_ANSWERED = "never_answered"
+REFERRALS_PROPOSED = "referrals_proposed"
+REFERRALS_ACCEPTED = "referrals_accepted"
+REFERRALS_WITHDRAWN = "referrals_withdrawn"
+ERASURE_REQUESTS = "erasure_requests"
+WAIT = "wait_first_answer"  # stored histogram; never published as counts
+WAIT_MINUTES = "wait_first_answer_minutes"  # published quantiles
+
+ALL = "all"
+# Dimensions of the conversation count that split every conversation into
+# exactly one key (so they add up to the total), and those that may leave
+# some conversations out (the remainder is an unpublished "rest").
+PARTITIONS = ("channel", "queue")
+PARTIAL = ("language",)
+# Single counts that are a part of the conversation total.
+PARTS_OF_TOTAL = (URGENT, OUTSIDE_HOURS, NEVER_ANSWERED)
+REFERRAL_STAGES = {"proposed": REFERRALS_PROPOSED, "accepted": REFERRALS_ACCEPTED,
+                   "withdrawn": REFERRALS_WITHDRAWN}
+
+# Lower edges of the wait bins in minutes; the last bin is open ("a day or more").
+WAIT_BINS = (0, 1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 1440)
+
+Period = Literal["week", "month", "year"]
+PERIODS: tuple[Period, ...] = ("week", "month")
+CellId = tuple[str, str, str, str, str]  # period, bucket, metric, dimension, key
+REST = "*rest*"  # key of the unpublished remainder of a partial dimension
+
+_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_FLAGS_MAX = 2000
+
+
+class StatsError(ValueError):
+    pass
+
+
+# ------------------------------------------------------------------ buckets
+
+
+def buckets_for(moment: datetime, policy: Policy) -> tuple[tuple[str, str], ...]:
+    """(period, bucket) pairs for a moment, in the line's own time zone."""
+    day = hours.local(moment, policy).date()
+    iso = day.isocalendar()
+    return (("week", f"{iso.year}-W{iso.week:02d}"), ("month", f"{day.year}-{day.month:02d}"))
+
+
+def bucket_start(period: str, bucket: str) -> date:
+    if period == "week":
+        year, week = bucket.split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+    if period == "month":
+        year, month = bucket.split("-")
+        return date(int(year), int(month), 1)
+    return date(int(bucket), 1, 1)
+
+
+def _key(value: str | None) -> str:
+    if value is None or not _KEY.fullmatch(value):
+        return "other"
+    return value
+
+
+# ------------------------------------------------------------------ recording
+
+
+def _mark(conversation: Conversation, token: str) -> bool:
+    """Set a per-conversation flag; False when it was already set (or the
+    flags are full: then we fail closed and count nothing more)."""
+    flags = set(conversation.stats_flags.split())
+    if token in flags:
+        return False
+    flags.add(token)
+    joined = " ".join(sorted(flags))
+    if len(joined) > _FLAGS_MAX:
+        logs.event("stats.flags_full", conversation=conversation.id)
+        return False
+    conversation.stats_flags = joined
+    return True
+
+
+def _has(conversation: Conversation, token: str) -> bool:
+    return token in conversation.stats_flags.split()
+
+
+def add_counts(session: Session, counts: Mapping[CellId, int]) -> None:
+    """Add to stored counts (upsert). Rows go in sorted order, so two
+    transactions touching the same rows lock them in the same order."""
+    if not counts:
+        return
+    table = StatCount.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    values = [
+        {"period": p, "bucket": b, "metric": m, "dimension": d, "key": k, "count": n}
+        for (p, b, m, d, k), n in sorted(counts.items())
+        if n
+    ]
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        stmt = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).values(chunk)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["period", "bucket", "metric", "dimension", "key"],
+            set_={"count": table.c.count + stmt.excluded.count},
+        )
+        session.execute(stmt)
+
+
+def _bump(
+    services: Services, session: Session, moment: datetime,
+    items: Iterable[tuple[str, str, str]],
+) -> None:
+    counts: dict[CellId, int] = {}
+    wanted = sorted(set(items))
+    if not wanted:
+        return
+    for period, bucket in buckets_for(moment, services.policy):
+        for metric, dimension, key in wanted:
+            counts[(period, bucket, metric, dimension, key)] = 1
+    add_counts(session, counts)
+
+
+def observe_conversation(
+    services: Services, session: Session, conversation: Conversation, language: str | None
+) -> None:
+    """Count what is now true of a conversation and was not counted yet: the
+    conversation itself (with its channel, first queue and whether it started
+    outside opening hours), its language once known, urgency once marked.
+    Safe to call after every message: each count moves once per conversation."""
+    if conversation.practice:
+        return
+    items: list[tuple[str, str, str]] = []
+    if _mark(conversation, "c"):
+        items += [
+            (CONVERSATIONS, ALL, ALL),
+            (CONVERSATIONS, "channel", _key(conversation.channel)),
+            (CONVERSATIONS, "queue", _key(conversation.queue)),
+        ]
+        if not hours.is_open(conversation.created_at, services.policy):
+            items.append((OUTSIDE_HOURS, ALL, ALL))
+    if language and _mark(conversation, "l"):
+        items.append((CONVERSATIONS, "language", _key(language)))
+    if conversation.priority == "urgent" and _mark(conversation, "u"):
+        items.append((URGENT, ALL, ALL))
+    _bump(services, session, conversation.created_at, items)
+
+
+def record_label(
+    services: Services, session: Session, conversation: Conversation, topic: str
+) -> None:
+    """A topic label was set in the console (counted once per conversation and
+    topic; removing the label later does not uncount it)."""
+    if conversation.practice:
+        return
+    key = _key(topic)
+    if _mark(conversation, f"t:{key}"):
+        _bump(services, session, conversation.created_at, [(CONVERSATIONS, "topic", key)])
+
+
+def record_referral(
+    services: Services, session: Session, conversation: Conversation, partner: str,
+    stage: Literal["proposed", "accepted", "withdrawn"],
+) -> None:
+    if conversation.practice:
+        return
+    metric = REFERRAL_STAGES.get(stage)
+    if metric is None:
+        raise StatsError(f"unknown referral stage {stage!r}")
+    key = _key(partner)
+    if _mark(conversation, f"r{stage[0]}:{key}"):
+        _bump(services, session, conversation.created_at, [(metric, "partner", key)])
+
+
+def wait_bin(minutes: float) -> str:
+    edge = max(b for b in WAIT_BINS if b <= max(minutes, 0))
+    return str(edge)
+
+
+def record_first_answer(
+    services: Services, session: Session, conversation: Conversation, now: datetime
+) -> None:
+    """The first human answer: one count in the wait histogram of the bucket
+    where the conversation started. No per-conversation duration is kept."""
+    if conversation.practice or _has(conversation, "n"):
+        return
+    if _mark(conversation, "w"):
+        minutes = (now - conversation.created_at).total_seconds() / 60
+        _bump(services, session, conversation.created_at, [(WAIT, "bin", wait_bin(minutes))])
+
+
+def record_closed(
+    services: Services, session: Session, conversation: Conversation, now: datetime
+) -> None:
+    """A conversation closed (or is about to be deleted): never answered by a
+    human if no answer was counted."""
+    if conversation.practice or conversation.first_response_at is not None:
+        return
+    if _has(conversation, "w"):
+        return
+    if _mark(conversation, "n"):
+        _bump(services, session, conversation.created_at, [(NEVER_ANSWERED, ALL, ALL)])
+
+
+def record_removed(
+    services: Services, session: Session, texter_ids: Sequence[str], now: datetime
+) -> None:
+    """Texters are about to be deleted (erasure or retention): their
+    conversations without a human answer count as never answered."""
+    if not texter_ids:
+        return
+    conversations = session.exec(  # type: ignore[call-overload]
+        select(Conversation).where(
+            Conversation.texter_id.in_(list(texter_ids)),  # type: ignore[attr-defined]
+            Conversation.practice.is_(False),  # type: ignore[attr-defined]
+            Conversation.first_response_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).scalars().all()
+    for conversation in conversations:
+        record_closed(services, session, conversation, now)
+
+
+def record_erasure(
+    services: Services, session: Session, texter: Texter, now: datetime
+) -> None:
+    """A texter (or an admin on their behalf) asked to be erased. Counted in
+    the bucket of the request; retention is not a request and is not counted."""
+    if texter.practice:
+        return
+    _bump(services, session, now, [(ERASURE_REQUESTS, ALL, ALL)])
+
+
+# ------------------------------------------------------------------ reading
+
+
+def load_counts(session: Session) -> dict[CellId, int]:
+    rows = session.execute(
+        select(StatCount.period, StatCount.bucket, StatCount.metric,  # type: ignore[call-overload]
+               StatCount.dimension, StatCount.key, StatCount.count)
+    ).all()
+    return {(r[0], r[1], r[2], r[3], r[4]): int(r[5]) for r in rows if r[5]}
+
+
+@dataclass
+class System:
+    """All published cells (stored weeks and months, years summed from
+    months), the unpublished remainders, and every linear equation between
+    them that anyone who reads this code knows to hold."""
+
+    values: dict[CellId, int]
+    rests: set[CellId] = field(default_factory=set)
+    equations: list[list[tuple[CellId, int]]] = field(default_factory=list)
+
+
+def build_system(counts: Mapping[CellId, int]) -> System:
+    values: dict[CellId, int] = {}
+    for cell, n in counts.items():
+        if cell[2] == WAIT or cell[0] not in PERIODS:
+            continue
+        values[cell] = n
+        if cell[0] == "month":
+            year: CellId = ("year", cell[1][:4], cell[2], cell[3], cell[4])
+            values[year] = values.get(year, 0) + n
+    system = System(values=values)
+    by_bucket: dict[tuple[str, str], list[CellId]] = defaultdict(list)
+    for cell in list(values):
+        by_bucket[(cell[0], cell[1])].append(cell)
+
+    # Within a bucket: parts of the conversation total.
+    for (period, bucket), cells in by_bucket.items():
+        total: CellId = (period, bucket, CONVERSATIONS, ALL, ALL)
+        for dimension in (*PARTITIONS, *PARTIAL):
+            parts = [c for c in cells if c[2] == CONVERSATIONS and c[3] == dimension]
+            _group(system, total, parts, rest=dimension in PARTIAL)
+        for metric in PARTS_OF_TOTAL:
+            _group(system, total, [c for c in cells if c[2] == metric], rest=True)
+
+    # Across periods, per cell key (rests included).
+    series: dict[tuple[str, str, str], dict[str, list[CellId]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for cell in list(values) + list(system.rests):
+        series[(cell[2], cell[3], cell[4])][cell[0]].append(cell)
+    # A month that starts on a Monday starts a week too: the weeks before it
+    # add up to the months before it.
+    month_starts = {bucket_start("month", c[1]) for c in values if c[0] == "month"}
+    cuts = sorted(d for d in month_starts if d.weekday() == 0)
+
+    def segment(cell: CellId) -> int:
+        start = bucket_start(cell[0], cell[1])
+        return sum(1 for cut in cuts if cut <= start)
+
+    for periods in series.values():
+        chains: dict[int, list[tuple[CellId, int]]] = defaultdict(list)
+        for cell in periods.get("week", []):
+            chains[segment(cell)].append((cell, 1))
+        for cell in periods.get("month", []):
+            chains[segment(cell)].append((cell, -1))
+        system.equations.extend(chain for chain in chains.values() if len(chain) > 0)
+        months_of: dict[str, list[CellId]] = defaultdict(list)
+        for cell in periods.get("month", []):
+            months_of[cell[1][:4]].append(cell)
+        for cell in periods.get("year", []):
+            system.equations.append([(m, 1) for m in months_of[cell[1]]] + [(cell, -1)])
+    return system
+
+
+def _group(system: System, total: CellId, parts: list[CellId], *, rest: bool) -> None:
+    total_value = system.values.get(total, 0)
+    if not parts and total_value == 0:
+        return
+    equation = [(c, 1) for c in parts] + [(total, -1)]
+    if total not in system.values:
+        # No conversation counted in this bucket, yet parts exist (data from
+        # before an upgrade): publish them, but there is no equation to keep.
+        return
+    if rest:
+        remainder = total_value - sum(system.values[c] for c in parts)
+        if remainder < 0:
+            logs.event("stats.inconsistent_group", metric=parts[0][2] if parts else "")
+            return
+        rest_cell: CellId = (total[0], total[1], parts[0][2] if parts else total[2],
+                             parts[0][3] if parts else ALL, REST)
+        if not parts:
+            return
+        system.values[rest_cell] = remainder
+        system.rests.add(rest_cell)
+        equation.append((rest_cell, 1))
+    system.equations.append(equation)
+
+
+Status = Literal["visible", "primary", "complementary"]
+INF = math.inf
+
+
+def suppress(system: System, k: int) -> dict[CellId, Status]:
+    """Primary suppression of 1..k-1, then complementary suppression until no
+    hidden small count (a published cell or an unpublished remainder) is
+    pinned to a single value by the equations and the published bounds."""
+    if k < 2:
+        raise StatsError("the statistics threshold must be at least 2")
+    status: dict[CellId, Status] = {}
+    for cell, value in system.values.items():
+        if cell in system.rests:
+            continue
+        status[cell] = "primary" if 1 <= value < k else "visible"
+    containing: dict[CellId, list[int]] = defaultdict(list)
+    for index, equation in enumerate(system.equations):
+        for cell, _ in equation:
+            containing[cell].append(index)
+    totals = {c for c in system.values if c[2] == CONVERSATIONS and c[3] == ALL}
+
+    for _round in range(10_000):
+        bounds = propagate(system, status, k)
+        pinned = sorted(
+            c for c, (lo, hi) in bounds.items()
+            if lo == hi and 1 <= system.values[c] < k
+        )
+        if not pinned:
+            return status
+        cell = pinned[0]
+        candidates = sorted(
+            (c in totals, system.values[c], c)
+            for index in containing[cell]
+            for c, _ in system.equations[index]
+            if status.get(c) == "visible" and system.values[c] >= k
+        )
+        if not candidates:
+            # Nothing left to hide next to it: hide every visible cell of its
+            # buckets (their totals included) rather than publish it.
+            buckets = {(c[0], c[1]) for index in containing[cell]
+                       for c, _ in system.equations[index]}
+            hidden = 0
+            for other in status:
+                if (other[0], other[1]) in buckets and status[other] == "visible" \
+                        and system.values[other] >= k:
+                    status[other] = "complementary"
+                    hidden += 1
+            if hidden == 0:
+                logs.event("stats.suppression_unresolved", metric=cell[2])
+                return status
+            continue
+        status[candidates[0][2]] = "complementary"
+    logs.event("stats.suppression_rounds_exhausted")
+    return status
+
+
+def propagate(
+    system: System, status: Mapping[CellId, Status], k: int
+) -> dict[CellId, tuple[float, float]]:
+    """What a reader can deduce about each hidden value: start from the
+    published bounds ("<k" is 1..k-1, ">=k" is k or more, a remainder is 0 or
+    more) and tighten them with every equation until nothing changes."""
+    bounds: dict[CellId, tuple[float, float]] = {}
+    for cell in system.values:
+        state = "rest" if cell in system.rests else status[cell]
+        if state == "primary":
+            bounds[cell] = (1, k - 1)
+        elif state == "complementary":
+            bounds[cell] = (k, INF)
+        elif state == "rest":
+            bounds[cell] = (0, INF)
+    if not bounds:
+        return bounds
+    relevant = [
+        eq for eq in system.equations if any(c in bounds for c, _ in eq)
+    ]
+    constants = []
+    for eq in relevant:
+        constants.append(-sum(a * system.values[c] for c, a in eq if c not in bounds))
+    for _pass in range(200):
+        changed = False
+        for eq, constant in zip(relevant, constants, strict=True):
+            unknown = [(c, a) for c, a in eq if c in bounds]
+            for i, (cell, coef) in enumerate(unknown):
+                rest_min = 0.0
+                rest_max = 0.0
+                for j, (other, a) in enumerate(unknown):
+                    if i == j:
+                        continue
+                    lo, hi = bounds[other]
+                    rest_min += a * lo if a > 0 else a * hi
+                    rest_max += a * hi if a > 0 else a * lo
+                if coef > 0:
+                    new_lo, new_hi = constant - rest_max, constant - rest_min
+                else:
+                    new_lo, new_hi = rest_min - constant, rest_max - constant
+                lo, hi = bounds[cell]
+                lo2, hi2 = max(lo, new_lo), min(hi, new_hi)
+                if (lo2, hi2) != (lo, hi):
+                    bounds[cell] = (lo2, hi2)
+                    changed = True
+        if not changed:
+            break
+    return bounds
+
+
+@dataclass(frozen=True)
+class Row:
+    bucket: str
+    metric: str
+    dimension: str
+    key: str
+    value: int | str
+
+
+def published(counts: Mapping[CellId, int], k: int) -> dict[CellId, int | str]:
+    """Every publishable value, all periods at once (so the week, month and
+    year views are suppressed consistently with each other)."""
+    system = build_system(counts)
+    status = suppress(system, k)
+    out: dict[CellId, int | str] = {}
+    for cell, state in status.items():
+        value = system.values[cell]
+        out[cell] = (
+            value if state == "visible" else f"<{k}" if state == "primary" else f">={k}"
+        )
+    for cell, value in _wait_quantiles(counts, k).items():
+        out[cell] = value
+    return out
+
+
+def _wait_quantiles(counts: Mapping[CellId, int], k: int) -> dict[CellId, int]:
+    histograms: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+    for (period, bucket, metric, _dimension, key), n in counts.items():
+        if metric == WAIT and period in PERIODS and key.isdigit():
+            histograms[(period, bucket)][int(key)] = n
+    out: dict[CellId, int] = {}
+    for (period, bucket), histogram in histograms.items():
+        total = sum(histogram.values())
+        if total < k:
+            continue
+        for name, q in (("median", 0.5), ("p90", 0.9)):
+            out[(period, bucket, WAIT_MINUTES, "quantile", name)] = _quantile(histogram, total, q)
+    return out
+
+
+def _quantile(histogram: Mapping[int, int], total: int, q: float) -> int:
+    """Upper edge (minutes) of the bin holding the q-quantile (nearest rank);
+    the open last bin reports its lower edge, 1440 = "a day or more"."""
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for index, edge in enumerate(WAIT_BINS):
+        seen += histogram.get(edge, 0)
+        if seen >= rank:
+            return WAIT_BINS[index + 1] if index + 1 < len(WAIT_BINS) else edge
+    return WAIT_BINS[-1]
+
+
+_ORDER = {m: i for i, m in enumerate((
+    CONVERSATIONS, URGENT, OUTSIDE_HOURS, NEVER_ANSWERED, WAIT_MINUTES,
+    REFERRALS_PROPOSED, REFERRALS_ACCEPTED, REFERRALS_WITHDRAWN, ERASURE_REQUESTS,
+))}
+_DIM_ORDER = {d: i for i, d in enumerate((ALL, "channel", "language", "queue", "topic"))}
+
+
+def rows_for(values: Mapping[CellId, int | str], period: str) -> list[Row]:
+    selected = [c for c in values if c[0] == period]
+    selected.sort(key=lambda c: (c[1], _ORDER.get(c[2], 99), c[2],
+                                 _DIM_ORDER.get(c[3], 99), c[3], c[4]))
+    return [Row(bucket=c[1], metric=c[2], dimension=c[3], key=c[4], value=values[c])
+            for c in selected]
+
+
+def report(services: Services, period: str) -> list[Row]:
+    if period not in PERIODS:
+        raise StatsError("period must be week or month")
+    with services.db.session() as session:
+        counts = load_counts(session)
+    return rows_for(published(counts, services.policy.stats_threshold), period)
+
+
+# ------------------------------------------------------------------ transparency
+
+
+@dataclass
+class Transparency:
+    year: int
+    threshold: int
+    figures: list[Row]
+    accounts: dict[str, int]
+    audit: dict[str, int]
+
+
+def transparency(services: Services, year: int) -> Transparency:
+    """A yearly summary a coordinator can publish as it is: conversations,
+    erasure requests and referrals (suppressed like everything else), the
+    number of accounts with access by role, and how often the audit log
+    recorded access (by kind of action; no actor, no object)."""
+    with services.db.session() as session:
+        counts = load_counts(session)
+        accounts = {
+            str(role): int(n)
+            for role, n in session.execute(
+                select(User.role, func.count()).where(User.disabled == False)  # type: ignore[call-overload]  # noqa: E712
+                .group_by(User.role)
+            ).all()
+        }
+        audit = _audit_counts(session, year)
+    values = published(counts, services.policy.stats_threshold)
+    wanted = {CONVERSATIONS: (ALL,), ERASURE_REQUESTS: (ALL,), REFERRALS_PROPOSED: ("partner",),
+              REFERRALS_ACCEPTED: ("partner",), REFERRALS_WITHDRAWN: ("partner",)}
+    figures = [
+        row for row in rows_for(values, "year")
+        if row.bucket == str(year) and row.dimension in wanted.get(row.metric, ())
+    ]
+    return Transparency(year=year, threshold=services.policy.stats_threshold,
+                        figures=figures, accounts=accounts, audit=audit)
+
+
+def _audit_counts(session: Session, year: int) -> dict[str, int]:
+    from helpline import models
+
+    entry = getattr(models, "AuditEntry", None)
+    if entry is None:
+        return {}
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    rows = session.execute(
+        select(entry.action, func.count())
+        .where(entry.at >= start, entry.at < end)
+        .group_by(entry.action)
+    ).all()
+    return {str(action): int(n) for action, n in rows}
