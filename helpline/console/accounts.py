@@ -1,0 +1,176 @@
+"""Console accounts: create, disable, enable, reset TOTP, change role.
+
+Used by the admin routes and by `helpline user add`. Every change is in the
+audit log; disabling an account or changing its role ends its sessions, so a
+removed volunteer's open browser stops working at once.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from helpline.console import audit, auth, sessions
+from helpline.console.deps import PARTNER, ROLES
+from helpline.errors import Conflict, HelplineError, NotFound
+from helpline.models import User, new_id
+from helpline.services import Services
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+
+# Neutral aliases colleagues (and, if the policy signs replies, texters) see.
+# Birds, so they never look like a texter's flower pseudonym.
+BIRDS = (
+    "Merel", "Vink", "Mees", "Zwaluw", "Reiger", "Specht", "Lijster", "Kievit",
+    "Ekster", "Gaai", "Roodborst", "Winterkoning", "Ijsvogel", "Grutto", "Tureluur",
+    "Kwikstaart", "Leeuwerik", "Nachtegaal", "Spreeuw", "Wielewaal", "Zanglijster",
+    "Boomklever", "Goudvink", "Putter", "Sijs", "Kneu", "Fuut", "Meerkoet", "Scholekster",
+    "Plevier",
+)  # fmt: skip
+
+
+class AccountInvalid(HelplineError):
+    status_code = 400
+    public_message = "invalid account data"
+
+
+def random_alias() -> str:
+    return f"{secrets.choice(BIRDS)}-{secrets.randbelow(90) + 10}"
+
+
+def check_role(services: Services, role: str, partner_id: str | None) -> None:
+    if role not in ROLES:
+        raise AccountInvalid(f"role must be one of {', '.join(ROLES)}")
+    if role == PARTNER:
+        if not partner_id or services.policy.partner(partner_id) is None:
+            known = ", ".join(p.id for p in services.policy.partners) or "none"
+            raise AccountInvalid(f"a partner account needs --partner, one of: {known}")
+    elif partner_id:
+        raise AccountInvalid("only partner accounts belong to a partner")
+
+
+def create_user(
+    services: Services,
+    username: str,
+    role: str,
+    password: str,
+    alias: str | None = None,
+    partner_id: str | None = None,
+    totp_secret: str | None = None,
+    *,
+    actor_id: str | None = None,
+) -> tuple[User, str]:
+    """Create an account; returns it with its TOTP secret (new unless given)."""
+    handle = auth.normalise_username(username)
+    if not USERNAME.match(handle):
+        raise AccountInvalid(
+            "a username has 3 to 64 characters: letters, digits, dot, dash, underscore"
+        )
+    check_role(services, role, partner_id)
+    if alias is not None and not 1 <= len(alias.strip()) <= 64:
+        raise AccountInvalid("an alias has 1 to 64 characters")
+    if totp_secret is not None:
+        totp_secret = totp_secret.replace(" ", "").upper()
+        if not re.fullmatch(r"[A-Z2-7]{16,128}=*", totp_secret):
+            raise AccountInvalid("the TOTP secret must be base32, at least 16 characters")
+    secret = totp_secret or auth.new_totp_secret()
+    password_hash = auth.hash_password(services.settings, password)
+    now = services.now()
+    try:
+        with services.db.session() as session:
+            if session.exec(select(User.id).where(User.username == handle)).first():
+                raise Conflict("username taken")
+            chosen = alias.strip() if alias else _free_alias(session)
+            if alias and session.exec(select(User.id).where(User.alias == chosen)).first():
+                raise Conflict("alias taken")
+            key_row, _ = services.vault.create_key(session, now)
+            user = User(
+                id=new_id(),
+                username=handle,
+                alias=chosen,
+                role=role,
+                partner_id=partner_id if role == PARTNER else None,
+                password_hash=password_hash,
+                data_key_id=key_row.id,
+                totp_secret=b"",
+                created_at=now,
+                password_changed_at=now,
+            )
+            user.totp_secret = auth.seal_totp(services, session, user, secret)
+            session.add(user)
+            session.flush()
+            audit.record(session, actor_id, audit.USER_CREATE, user.id, now)
+    except IntegrityError:
+        raise Conflict("username or alias taken") from None
+    return user, secret
+
+
+def _free_alias(session: Session) -> str:
+    for _ in range(50):
+        alias = random_alias()
+        if session.exec(select(User.id).where(User.alias == alias)).first() is None:
+            return alias
+    return f"{secrets.choice(BIRDS)}-{secrets.token_hex(3)}"
+
+
+def _get(session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def set_disabled(services: Services, actor_id: str, user_id: str, disabled: bool) -> User:
+    now = services.now()
+    with services.db.session() as session:
+        user = _get(session, user_id)
+        if disabled and user.id == actor_id:
+            raise Conflict("you cannot disable your own account")
+        user.disabled = disabled
+        session.add(user)
+        if disabled:
+            sessions.revoke_all(session, user.id)
+        audit.record(session, actor_id, audit.USER_DISABLE if disabled else audit.USER_ENABLE,
+                     user.id, now)
+    return user
+
+
+def reset_totp(services: Services, actor_id: str, user_id: str) -> tuple[User, str]:
+    """A new secret (the old authenticator stops working); sessions end."""
+    now = services.now()
+    secret = auth.new_totp_secret()
+    with services.db.session() as session:
+        user = _get(session, user_id)
+        user.totp_secret = auth.seal_totp(services, session, user, secret)
+        user.totp_last_step = 0
+        session.add(user)
+        sessions.revoke_all(session, user.id)
+        audit.record(session, actor_id, audit.USER_RESET_TOTP, user.id, now)
+    return user, secret
+
+
+def change_role(
+    services: Services, actor_id: str, user_id: str, role: str, partner_id: str | None
+) -> User:
+    check_role(services, role, partner_id)
+    now = services.now()
+    with services.db.session() as session:
+        user = _get(session, user_id)
+        if user.id == actor_id and role != user.role:
+            raise Conflict("you cannot change your own role")
+        user.role = role
+        user.partner_id = partner_id if role == PARTNER else None
+        session.add(user)
+        # A session carries the role it was opened with in no way, but end
+        # them anyway: whoever holds the browser should sign in again.
+        sessions.revoke_all(session, user.id)
+        audit.record(session, actor_id, audit.USER_ROLE, user.id, now)
+    return user
+
+
+def list_users(services: Services) -> list[User]:
+    with services.db.session() as session:
+        return list(session.exec(select(User).order_by(col(User.created_at), col(User.id))))
