@@ -130,7 +130,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from helpline import doctor
 
-    return doctor.main(load_settings())
+    return doctor.main(load_settings)
+
+
+@command("user add")
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from helpline.console.user_cli import user_add
+
+    return user_add(args, load_settings())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="key management")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print fresh keys for .env")
+    from helpline.console.user_cli import add_parser as add_user_parser
+
+    add_user_parser(sub)
     for extend in EXTENSIONS:
         extend(sub)
     return parser
