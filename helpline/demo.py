@@ -22,7 +22,7 @@ import stat
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlmodel import select
 
@@ -115,8 +115,8 @@ def load_or_create_keys(home: Path) -> tuple[str, str, bool]:
     return master, index, True
 
 
-def demo_settings(home: Path, master: str, index: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
+def demo_settings(home: Path, master: str, index: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
         "database_url": f"sqlite:///{home / DB_FILE}",
         "master_key": master,
         "index_key": index,
@@ -132,7 +132,7 @@ def demo_settings(home: Path, master: str, index: str, **overrides: object) -> S
         "signal_api_url": None,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def load_accounts(home: Path) -> list[DemoAccount]:
