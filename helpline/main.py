@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -22,6 +23,17 @@ from helpline.http import SecurityHeaders, helpline_error_handler, unhandled_err
 from helpline.migrate import is_current
 from helpline.services import Services, build_services
 from routing.model import Policy
+
+
+_TLS: ssl.SSLContext | None = None
+
+
+def tls_context() -> ssl.SSLContext:
+    """One verified TLS context per process (building one loads the CA store)."""
+    global _TLS
+    if _TLS is None:
+        _TLS = ssl.create_default_context()
+    return _TLS
 
 
 def build_channels(services: Services, client: httpx.AsyncClient) -> None:
@@ -99,7 +111,9 @@ def create_app(
 ) -> FastAPI:
     logs.configure(settings.log_level)
     services = build_services(settings, clock=clock, policy=policy)
-    client = http_client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+    client = http_client or httpx.AsyncClient(
+        timeout=httpx.Timeout(15.0, connect=5.0), verify=tls_context()
+    )
     build_channels(services, client)
     worker_enabled = settings.embedded_worker if run_worker is None else run_worker
 

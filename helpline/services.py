@@ -51,6 +51,18 @@ class Services:
         return self.clock()
 
 
+_CATALOGS: dict[str, MessageCatalog] = {}
+
+
+def shared_catalog() -> MessageCatalog:
+    """The message catalog is immutable and costly to compile (hundreds of
+    templates): build it once per process."""
+    catalog = _CATALOGS.get("default")
+    if catalog is None:
+        catalog = _CATALOGS["default"] = MessageCatalog()
+    return catalog
+
+
 def load_policy(settings: Settings) -> Policy:
     from routing.policy_file import default_policy
     from routing.policy_file import load_policy as parse
@@ -77,6 +89,6 @@ def build_services(
         vault=Vault(ring),
         index=BlindIndex(settings.index_key_bytes()),
         policy=policy,
-        catalog=MessageCatalog(),
+        catalog=shared_catalog(),
         clock=clock,
     )

@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,9 +113,23 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
     return settings_factory()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once per run; each test starts from a copy (same schema, ms not s)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def migrated(settings: Settings) -> Settings:
-    engine = make_engine(settings.database_url)
+def migrated(settings: Settings, sqlite_template: Path) -> Settings:
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not PG_URL:
+        shutil.copyfile(sqlite_template, url.removeprefix("sqlite:///"))
+        return settings
+    engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
     return settings
