@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from helpline.console import accounts, audit, auth
-from helpline.console.deps import CurrentAdmin, CurrentResponder
+from helpline.console.deps import CurrentAdmin
 from helpline.errors import HelplineError, NotFound
 from helpline.http import ServicesDep
 from helpline.models import SavedReply, User
@@ -169,19 +169,6 @@ def delete_saved_reply(
         session.delete(reply)
         audit.record(session, admin.user_id, audit.SAVED_REPLY_DELETE, reply_id, now)
     return {"status": "deleted"}
-
-
-@router.get("/api/saved-replies")
-def saved_replies_for_language(
-    user: CurrentResponder,
-    services: ServicesDep,
-    language: Annotated[str | None, Query(max_length=8)] = None,
-) -> dict[str, Any]:
-    stmt = select(SavedReply).order_by(col(SavedReply.title))
-    if language:
-        stmt = stmt.where(SavedReply.language == language)
-    with services.db.session() as session:
-        return {"items": [reply_json(r) for r in session.exec(stmt)]}
 
 
 # ------------------------------------------------------------------ audit log
