@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 
 import routing
 from helpline import logs
+from helpline.console import audit
 from helpline.conversations import (
     WHATSAPP_WINDOW,
     queue_outbound,
@@ -441,9 +442,10 @@ def get_conversation(services: Services, actor: Actor, conversation_id: str) -> 
         if since is not None:
             query = query.where(Message.created_at >= since)
         newest = session.exec(
-            query.order_by(col(Message.created_at).desc(), col(Message.id).desc()).limit(
-                MESSAGE_LIMIT + 1
-            )
+            # Same instant (a bot reply to the message it answers): "in" first.
+            query.order_by(
+                col(Message.created_at).desc(), col(Message.direction).desc(), col(Message.id)
+            ).limit(MESSAGE_LIMIT + 1)
         ).all()
         truncated = len(newest) > MESSAGE_LIMIT
         messages = list(reversed(newest[:MESSAGE_LIMIT]))
@@ -555,19 +557,15 @@ def _lock_user(session: Session, user_id: str) -> None:
         session.exec(select(User.id).where(User.id == user_id).with_for_update())
 
 
-def _audit(session: Session, actor: Actor, action: str, object_ref: str | None) -> None:
-    import importlib
-
-    try:
-        audit: Any = importlib.import_module("helpline.console.audit")
-    except ModuleNotFoundError:  # pragma: no cover - the audit module ships with the console
-        return
-    audit.record(session, actor_id=actor.user_id, action=action, object_ref=object_ref)
+def _audit(
+    services: Services, session: Session, actor: Actor, action: str, object_ref: str | None
+) -> None:
+    audit.record(session, actor.user_id, action, object_ref, services.now())
 
 
 def record_open(services: Services, actor: Actor, conversation_id: str) -> None:
     with services.db.session() as session:
-        _audit(session, actor, "conversation.open", conversation_id)
+        _audit(services, session, actor, "conversation.open", conversation_id)
 
 
 def claim(services: Services, actor: Actor, conversation_id: str) -> dict[str, Any]:
@@ -628,7 +626,7 @@ def transfer(
         conversation.claimed_at = now
         event = LiveEvent(kind="claim", conversation=conversation.id, queue=conversation.queue)
         target_alias = target.alias
-        _audit(session, actor, "conversation.transfer", conversation.id)
+        _audit(services, session, actor, "conversation.transfer", conversation.id)
     _publish(services, [event])
     return {"id": conversation_id, "claimed_by": target_alias}
 
@@ -668,7 +666,7 @@ def send_message(
             author_id=actor.user_id,
         )
         texter.last_activity_at = now
-        _audit(session, actor, "conversation.reply", conversation.id)
+        _audit(services, session, actor, "message.reply", conversation.id)
         result = _message_dict(services, key, message, {actor.user_id: actor.alias})
         event = LiveEvent(kind="message", conversation=conversation.id, message=message.id,
                           queue=conversation.queue)
@@ -728,7 +726,7 @@ def close(services: Services, actor: Actor, conversation_id: str) -> dict[str, A
             conversation.closed_at = now
             conversation.waiting_since = None
         event = LiveEvent(kind="close", conversation=conversation.id, queue=conversation.queue)
-        _audit(session, actor, "conversation.close", conversation.id)
+        _audit(services, session, actor, "conversation.close", conversation.id)
     _publish(services, [event])
     logs.event("console.close", conversation=conversation_id, user=actor.user_id)
     return {"id": conversation_id, "status": "closed"}
@@ -768,7 +766,7 @@ def propose_referral(
                           proposed_by_id=actor.user_id, note=note_text)
         effects.apply(actions)
         session.flush()
-        _audit(session, actor, "conversation.referral", conversation.id)
+        _audit(services, session, actor, "referral.propose", conversation.id)
         live = list(effects.live)
         outbound = effects.outbound
     _publish(services, live)
@@ -797,7 +795,7 @@ def add_note(
         )
         note.body = services.vault.seal(key, text, "notes", "body", note.id)
         session.add(note)
-        _audit(session, actor, "conversation.note", conversation.id)
+        _audit(services, session, actor, "note.add", conversation.id)
         return {"id": note.id, "body": text, "author": actor.alias, "created_at": _iso(now)}
 
 

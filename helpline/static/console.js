@@ -1,0 +1,439 @@
+// Helpline console: the live parts on top of the server-rendered pages.
+//
+// Safety rules for this file (a message body is attacker-controlled text):
+// - every body, note, alias or pseudonym is inserted with textContent, never
+//   innerHTML, so `<script>` or `<img onerror>` in a message stays inert text;
+// - every request goes to this origin only (the CSP allows nothing else);
+// - notifications carry no content: a fixed sentence, no pseudonym, no text.
+"use strict";
+
+(function () {
+  const page = document.body.dataset.page;
+  const stringsNode = document.getElementById("strings");
+  const T = stringsNode ? JSON.parse(stringsNode.textContent) : {};
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = csrfMeta ? csrfMeta.content : "";
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET") headers["X-CSRF-Token"] = csrf;
+    const response = await fetch(path, {
+      method: method,
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+    if (response.status === 401 && page !== "login") {
+      window.location.assign("/console/login");
+      throw new Error("signed out");
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (e) {
+      data = null;
+    }
+    if (!response.ok) {
+      const error = new Error((data && data.error) || String(response.status));
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  function flash(message) {
+    const box = document.getElementById("flash");
+    if (!box) return;
+    box.textContent = (T.error || "Error") + ": " + message;
+    box.hidden = false;
+    window.setTimeout(function () { box.hidden = true; }, 6000);
+  }
+
+  function timeText(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    return d.toLocaleString(document.documentElement.lang === "en" ? "en-GB" : "nl-NL", {
+      day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit",
+    });
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return (seconds >= 30 ? Math.max(minutes, 1) : 0) + " min";
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return hours + " h " + (minutes % 60) + " min";
+    return Math.floor(hours / 24) + " d";
+  }
+
+  function localiseTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (node) {
+      node.textContent = timeText(node.getAttribute("datetime"));
+    });
+  }
+
+  // ------------------------------------------------------------ header
+
+  function bindHeader() {
+    const out = document.getElementById("sign-out");
+    if (out) {
+      out.addEventListener("click", async function () {
+        try { await api("POST", "/api/auth/logout"); } catch (e) { /* signed out anyway */ }
+        window.location.assign("/console/login");
+      });
+    }
+    const lang = document.getElementById("lang-switch");
+    if (lang) {
+      lang.addEventListener("click", async function () {
+        try {
+          await api("PUT", "/api/me/language", { language: lang.dataset.language });
+          window.location.reload();
+        } catch (e) { flash(e.message); }
+      });
+    }
+  }
+
+  // ------------------------------------------------------------ live events
+
+  function connect(onEvent, onReady) {
+    const live = document.getElementById("live");
+    let source = null;
+    function setLive(on) {
+      if (!live) return;
+      live.textContent = on ? live.dataset.on : live.dataset.off;
+      live.classList.toggle("off", !on);
+    }
+    function open() {
+      source = new EventSource("/api/events");
+      source.addEventListener("ready", function () { setLive(true); if (onReady) onReady(); });
+      ["message", "status", "claim", "release", "close", "referral", "queue", "alert"].forEach(
+        function (kind) {
+          source.addEventListener(kind, function (ev) {
+            let data = {};
+            try { data = JSON.parse(ev.data); } catch (e) { return; }
+            onEvent(kind, data);
+          });
+        }
+      );
+      source.addEventListener("signed_out", function () {
+        source.close();
+        window.location.assign("/console/login");
+      });
+      source.onerror = function () { setLive(false); };
+    }
+    open();
+  }
+
+  // ------------------------------------------------------------ sign-in
+
+  function loginPage() {
+    const form = document.getElementById("login-form");
+    const error = document.getElementById("login-error");
+    form.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      error.hidden = true;
+      const body = {
+        username: form.username.value.trim(),
+        password: form.password.value,
+        totp: form.totp.value.trim(),
+      };
+      try {
+        await api("POST", "/api/auth/login", body);
+        window.location.assign("/console");
+      } catch (e) {
+        error.textContent = e.status === 429 ? error.dataset.throttled : error.dataset.failed;
+        error.hidden = false;
+        form.password.value = "";
+        form.totp.value = "";
+        form.password.focus();
+      }
+    });
+  }
+
+  // ------------------------------------------------------------ queue
+
+  function queueItem(item) {
+    const li = el("li", "item" + (item.priority === "urgent" ? " urgent" : ""));
+    li.dataset.id = item.id;
+    const a = el("a");
+    a.href = "/console/conversations/" + encodeURIComponent(item.id);
+    const head = el("span", "item-head");
+    head.appendChild(el("span", "pseudonym", item.pseudonym));
+    if (item.priority === "urgent") head.appendChild(el("span", "badge badge-urgent", T.urgent));
+    if (item.practice) head.appendChild(el("span", "badge", T.practice));
+    a.appendChild(head);
+    const meta = el("span", "item-meta");
+    meta.appendChild(el("span", "channel", item.channel));
+    if (item.language) meta.appendChild(el("span", null, item.language.toUpperCase()));
+    if (item.waiting_seconds !== null && item.waiting_seconds !== undefined) {
+      meta.appendChild(el("span", "waiting", T.waiting + " " + duration(item.waiting_seconds)));
+    }
+    meta.appendChild(el("span", "claim",
+      item.claimed_by ? T.claimed_by + " " + item.claimed_by : T.unclaimed));
+    if (item.window_closes_at) {
+      const w = el("span", "window", T.window + " ");
+      const t = el("time", null, timeText(item.window_closes_at));
+      t.setAttribute("datetime", item.window_closes_at);
+      w.appendChild(t);
+      meta.appendChild(w);
+    }
+    a.appendChild(meta);
+    li.appendChild(a);
+    return li;
+  }
+
+  function queuePage() {
+    const main = document.getElementById("main");
+    const view = main.dataset.view;
+    const list = document.getElementById("items");
+    const empty = document.getElementById("empty");
+    const more = document.getElementById("more");
+    const notifyButton = document.getElementById("notify-on");
+    let known = new Set(Array.from(list.children).map(function (li) { return li.dataset.id; }));
+    let loaded = false;
+    localiseTimes(list);
+
+    if ("Notification" in window && Notification.permission === "default" && notifyButton) {
+      notifyButton.hidden = false;
+      notifyButton.addEventListener("click", function () {
+        Notification.requestPermission().finally(function () { notifyButton.hidden = true; });
+      });
+    }
+
+    function notifyNew() {
+      // Content-free on purpose: a lock screen or a shared laptop must not
+      // show who wrote or what (DESIGN invariant 7).
+      if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
+        new Notification(T.notify_text, { tag: "helpline-queue", silent: false });
+      }
+    }
+
+    async function reload() {
+      const data = await api("GET", "/api/conversations?view=" + encodeURIComponent(view));
+      const fresh = new Set(data.items.map(function (i) { return i.id; }));
+      const arrived = loaded && view === "queue" &&
+        data.items.some(function (i) { return !known.has(i.id); });
+      list.replaceChildren.apply(list, data.items.map(queueItem));
+      empty.hidden = data.items.length > 0;
+      more.dataset.cursor = data.next_cursor || "";
+      more.hidden = !data.next_cursor;
+      known = fresh;
+      loaded = true;
+      if (arrived) notifyNew();
+    }
+
+    more.addEventListener("click", async function () {
+      const cursor = more.dataset.cursor;
+      if (!cursor) return;
+      try {
+        const data = await api("GET", "/api/conversations?view=" + encodeURIComponent(view) +
+          "&cursor=" + encodeURIComponent(cursor));
+        data.items.forEach(function (i) { list.appendChild(queueItem(i)); known.add(i.id); });
+        more.dataset.cursor = data.next_cursor || "";
+        more.hidden = !data.next_cursor;
+      } catch (e) { flash(e.message); }
+    });
+
+    let pending = null;
+    function soon() {
+      if (pending) return;
+      pending = window.setTimeout(function () {
+        pending = null;
+        reload().catch(function (e) { flash(e.message); });
+      }, 150);
+    }
+    connect(function () { soon(); }, function () { soon(); });
+    window.setInterval(soon, 60000); // waiting times move on
+  }
+
+  // ------------------------------------------------------------ conversation
+
+  function messageItem(m, conv) {
+    const li = el("li", "msg msg-" + m.direction + " status-" + m.status);
+    li.dataset.id = m.id;
+    const bubble = el("div", "bubble");
+    bubble.appendChild(el("p", "body", m.body !== null ? m.body : "[" + m.kind + "]"));
+    li.appendChild(bubble);
+    const meta = el("div", "msg-meta");
+    let author = conv.pseudonym;
+    if (m.author === "bot") author = T.bot;
+    else if (m.author) author = m.author;
+    meta.appendChild(el("span", "author", author));
+    const t = el("time", null, timeText(m.created_at));
+    t.setAttribute("datetime", m.created_at);
+    meta.appendChild(t);
+    if (m.direction === "out") {
+      meta.appendChild(el("span", "status", T["status_" + m.status] || m.status));
+    }
+    if (m.status === "failed") {
+      meta.appendChild(el("span", "error-reason", T.failed + ": " + (m.error_reason || "")));
+      if (conv.claimed_by_me) {
+        const b = el("button", "retry secondary", T.retry);
+        b.type = "button";
+        b.dataset.message = m.id;
+        meta.appendChild(b);
+      }
+    }
+    li.appendChild(meta);
+    return li;
+  }
+
+  function noteItem(n) {
+    const li = el("li");
+    li.appendChild(el("p", "body", n.body));
+    const meta = el("p", "note-meta", n.author + " · ");
+    const t = el("time", null, timeText(n.created_at));
+    t.setAttribute("datetime", n.created_at);
+    meta.appendChild(t);
+    li.appendChild(meta);
+    return li;
+  }
+
+  function conversationPage() {
+    const main = document.getElementById("main");
+    const id = main.dataset.id;
+    const base = "/api/conversations/" + encodeURIComponent(id);
+    const list = document.getElementById("messages");
+    const claimState = document.getElementById("claim-state");
+    const claimButton = document.getElementById("claim");
+    const releaseButton = document.getElementById("release");
+    const closeButton = document.getElementById("close");
+    const replyForm = document.getElementById("reply-form");
+    const replyBody = document.getElementById("reply-body");
+    localiseTimes(document);
+    list.lastElementChild && list.lastElementChild.scrollIntoView({ block: "end" });
+
+    function render(conv) {
+      const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+      list.replaceChildren.apply(list, conv.messages.map(function (m) {
+        return messageItem(m, conv);
+      }));
+      claimState.textContent = conv.claimed_by ? T.claimed_by + " " + conv.claimed_by : T.unclaimed;
+      claimState.dataset.claimedBy = conv.claimed_by || "";
+      claimState.dataset.mine = conv.claimed_by_me ? "yes" : "no";
+      const closed = conv.status === "closed";
+      claimButton.hidden = Boolean(conv.claimed_by) || closed;
+      releaseButton.hidden = !conv.claimed_by_me;
+      closeButton.hidden = closed || (Boolean(conv.claimed_by) && !conv.claimed_by_me);
+      replyForm.hidden = !conv.claimed_by_me || closed;
+      const notes = document.getElementById("notes");
+      if (notes) notes.replaceChildren.apply(notes, conv.notes.map(noteItem));
+      if (atBottom && list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "end" });
+    }
+
+    async function reload() {
+      try {
+        render(await api("GET", base));
+      } catch (e) {
+        if (e.status === 404) window.location.assign("/console");
+        else flash(e.message);
+      }
+    }
+
+    async function act(method, path, body) {
+      try {
+        const result = await api(method, path, body);
+        await reload();
+        return result;
+      } catch (e) {
+        flash(e.message);
+        return null;
+      }
+    }
+
+    claimButton.addEventListener("click", function () { act("POST", base + "/claim"); });
+    releaseButton.addEventListener("click", function () { act("POST", base + "/release"); });
+    closeButton.addEventListener("click", function () { act("POST", base + "/close"); });
+
+    list.addEventListener("click", function (ev) {
+      const button = ev.target.closest("button.retry");
+      if (!button) return;
+      act("POST", base + "/messages/" + encodeURIComponent(button.dataset.message) + "/retry");
+    });
+
+    const saved = document.getElementById("saved-reply");
+    if (saved) {
+      saved.addEventListener("change", function () {
+        const option = saved.selectedOptions[0];
+        if (option && option.dataset.body) {
+          replyBody.value = option.dataset.body;
+          replyBody.focus();
+        }
+        saved.value = "";
+      });
+    }
+
+    replyForm.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      const text = replyBody.value.trim();
+      if (!text) return;
+      const button = replyForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      const sent = await act("POST", base + "/messages", { body: text });
+      button.disabled = false;
+      if (sent) replyBody.value = "";
+      replyBody.focus();
+    });
+    replyBody.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) replyForm.requestSubmit();
+    });
+
+    const noteForm = document.getElementById("note-form");
+    noteForm.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      const box = document.getElementById("note-body");
+      const text = box.value.trim();
+      if (!text) return;
+      if (await act("POST", base + "/notes", { body: text })) box.value = "";
+    });
+
+    const labelsForm = document.getElementById("labels-form");
+    labelsForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      const labels = Array.from(labelsForm.querySelectorAll("input[name=label]:checked"))
+        .map(function (i) { return i.value; });
+      act("PUT", base + "/labels", { labels: labels });
+    });
+
+    const referralForm = document.getElementById("referral-form");
+    if (referralForm) {
+      referralForm.addEventListener("submit", async function (ev) {
+        ev.preventDefault();
+        const note = document.getElementById("referral-note");
+        const done = await act("POST", base + "/referrals", {
+          partner: document.getElementById("referral-partner").value,
+          note: note.value.trim() || null,
+        });
+        if (done) window.location.reload();
+      });
+    }
+
+    const transferForm = document.getElementById("transfer-form");
+    if (transferForm) {
+      transferForm.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        act("POST", base + "/transfer", { to: document.getElementById("transfer-to").value });
+      });
+    }
+
+    connect(function (kind, data) {
+      if (data.conversation === id) reload();
+    }, reload);
+  }
+
+  // ------------------------------------------------------------ start
+
+  bindHeader();
+  if (page === "login") loginPage();
+  else if (page === "queue") queuePage();
+  else if (page === "conversation") conversationPage();
+})();
