@@ -357,7 +357,11 @@ def build_system(counts: Mapping[CellId, int]) -> System:
             chains[segment(cell)].append((cell, 1))
         for cell in periods.get("month", []):
             chains[segment(cell)].append((cell, -1))
-        system.equations.extend(chain for chain in chains.values() if len(chain) > 0)
+        # (Both sides always exist in real data; a one-sided chain would only
+        # come from hand-made counts.)
+        system.equations.extend(
+            chain for chain in chains.values() if {a for _, a in chain} == {1, -1}
+        )
         months_of: dict[str, list[CellId]] = defaultdict(list)
         for cell in periods.get("month", []):
             months_of[cell[1][:4]].append(cell)
@@ -368,7 +372,9 @@ def build_system(counts: Mapping[CellId, int]) -> System:
 
 def _group(system: System, total: CellId, parts: list[CellId], *, rest: bool) -> None:
     total_value = system.values.get(total, 0)
-    if not parts and total_value == 0:
+    if not parts:
+        # Nothing counted in this dimension: no equation to protect (a part
+        # that is zero is published as zero).
         return
     equation = [(c, 1) for c in parts] + [(total, -1)]
     if total not in system.values:
@@ -378,12 +384,9 @@ def _group(system: System, total: CellId, parts: list[CellId], *, rest: bool) ->
     if rest:
         remainder = total_value - sum(system.values[c] for c in parts)
         if remainder < 0:
-            logs.event("stats.inconsistent_group", metric=parts[0][2] if parts else "")
+            logs.event("stats.inconsistent_group", kind=parts[0][2])
             return
-        rest_cell: CellId = (total[0], total[1], parts[0][2] if parts else total[2],
-                             parts[0][3] if parts else ALL, REST)
-        if not parts:
-            return
+        rest_cell: CellId = (total[0], total[1], parts[0][2], parts[0][3], REST)
         system.values[rest_cell] = remainder
         system.rests.add(rest_cell)
         equation.append((rest_cell, 1))
@@ -415,14 +418,19 @@ def suppress(system: System, k: int) -> dict[CellId, Status]:
         bounds = propagate(system, status, k)
         pinned = sorted(
             c for c, (lo, hi) in bounds.items()
-            if lo == hi and 1 <= system.values[c] < k
+            # lo > hi cannot happen with consistent data; treat it as pinned.
+            if lo >= hi and 1 <= system.values[c] < k
         )
         if not pinned:
             return status
         cell = pinned[0]
+        # The leak may run through any value the reader can pin (a hidden
+        # neighbour pinned by another equation): look next to all of them.
+        leaking = [c for c, (lo, hi) in bounds.items() if lo >= hi]
         candidates = sorted(
             (c in totals, system.values[c], c)
-            for index in containing[cell]
+            for pinned_cell in leaking
+            for index in containing[pinned_cell]
             for c, _ in system.equations[index]
             if status.get(c) == "visible" and system.values[c] >= k
         )
@@ -438,7 +446,7 @@ def suppress(system: System, k: int) -> dict[CellId, Status]:
                     status[other] = "complementary"
                     hidden += 1
             if hidden == 0:
-                logs.event("stats.suppression_unresolved", metric=cell[2])
+                logs.event("stats.suppression_unresolved", kind=cell[2])
                 return status
             continue
         status[candidates[0][2]] = "complementary"
