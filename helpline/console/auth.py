@@ -305,5 +305,5 @@ def change_password(
 
 
 class WrongPassword(HelplineError):
-    status_code = 403
+    status_code = 400
     public_message = "current password is wrong"
