@@ -65,8 +65,9 @@ async def stream(
     services: Services,
     user: sessions.SessionUser,
     request: Request,
-    heartbeat: float = HEARTBEAT_SECONDS,
+    heartbeat: float | None = None,
 ) -> AsyncIterator[str]:
+    heartbeat = heartbeat or HEARTBEAT_SECONDS
     inbox: asyncio.Queue[LiveEvent] = asyncio.Queue()
 
     async def pump() -> None:
