@@ -105,13 +105,49 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 @command("purge")
 def cmd_purge(args: argparse.Namespace) -> int:
-    from helpline.lifecycle import purge
+    from helpline.lifecycle import Progress, purge
     from helpline.services import build_services
 
     services = build_services(load_settings())
-    erased = purge(services)
-    print(f"texters erased: {erased}")
+    result = purge(services, progress=Progress("texters erased"))
+    for line in result.lines():
+        print(line)
     return 0
+
+
+@command("keys rotate")
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from helpline.lifecycle import Progress
+    from helpline.rotation import count_pending, rotate
+    from helpline.services import build_services
+
+    services = build_services(load_settings())
+    pending, _ = count_pending(services)
+    print(f"data keys to re-wrap: {pending}", flush=True)
+    result = rotate(services, batch=args.batch,
+                    progress=Progress("data keys re-wrapped", pending))
+    print(f"data keys re-wrapped: {result.rewrapped}")
+    print(f"data keys under the current master key: {result.current}")
+    if result.unreadable:
+        return fail(
+            f"{result.unreadable} data keys are wrapped under a master key that is not "
+            "configured: set HELPLINE_MASTER_KEY_PREVIOUS to that key and run again"
+        )
+    return 0
+
+
+@command("backup")
+def cmd_backup(args: argparse.Namespace) -> int:
+    from helpline.backup import cli_backup
+
+    return cli_backup(args.file, load_settings())
+
+
+@command("restore")
+def cmd_restore(args: argparse.Namespace) -> int:
+    from helpline.backup import cli_restore
+
+    return cli_restore(args.file, load_settings())
 
 
 @command("demo")
@@ -157,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="key management")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print fresh keys for .env")
+    rotate = keys_sub.add_parser(
+        "rotate", help="re-wrap every data key under HELPLINE_MASTER_KEY; resumable, safe to kill"
+    )
+    rotate.add_argument("--batch", type=int, default=200, help="data keys per transaction")
+    backup = sub.add_parser("backup", help="consistent snapshot; unreadable without the keys")
+    backup.add_argument("file")
+    restore = sub.add_parser("restore", help="load a backup into an empty instance")
+    restore.add_argument("file")
     from helpline.console.user_cli import add_parser as add_user_parser
 
     add_user_parser(sub)

@@ -399,11 +399,26 @@ _last_periodic: dict[int, datetime] = {}
 
 
 def periodic(services: Services, every: timedelta = timedelta(minutes=10)) -> PurgeResult | None:
-    """Run retention from the worker loop, at most every `every`."""
+    """From the worker loop: tombstones right away (so a backup's key store
+    forgets an erased texter within seconds), retention at most every `every`."""
     now = services.now()
+    _tombstones_now(services)
     last = _last_periodic.get(id(services))
     if last is not None and now - last < every and now >= last:
         return None
     _last_periodic[id(services)] = now
     return purge(services)
 
+
+
+def _tombstones_now(services: Services) -> None:
+    with services.db.session() as session:
+        waiting = session.execute(select(col(ErasedKey.key_id)).limit(1)).first()
+    if waiting is None:
+        return
+    try:
+        from helpline.backup import apply_tombstones
+
+        apply_tombstones(services, create=False)
+    except Exception as exc:  # noqa: BLE001 - retried next tick; never stops the worker
+        logs.event("lifecycle.tombstones_failed", error=type(exc).__name__)
