@@ -31,7 +31,6 @@ from tests.conftest import (
     PG_URL,
     FakeClock,
     key,
-
     post_whatsapp,
     wa_text_payload,
 )
