@@ -251,7 +251,8 @@ def test_coordinators_and_admins_read_statistics_as_json(
     response = client.get("/api/stats", params={"period": "week"})
     assert response.status_code == 200
     body = response.json()
-    assert body["period"] == "week" and body["threshold"] == 5
+    assert body["period"] == "week"
+    assert body["threshold"] == 5
     rows = {(r["bucket"], r["metric"], r["dimension"], r["key"]): r["value"]
             for r in body["rows"]}
     assert rows[(WEEK, "conversations", "all", "all")] == 30
@@ -324,14 +325,18 @@ def test_statistics_page_draws_an_svg_chart_in_dutch_and_english(
     page = client.get("/console/stats")
     assert page.status_code == 200
     html = page.text
-    assert "<svg" in html and "Statistieken" in html and "Transparantieverslag" in html
+    assert "<svg" in html
+    assert "Statistieken" in html
+    assert "Transparantieverslag" in html
     assert "&lt;5" in html
-    assert " style=" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert " style=" not in html
+    assert "http://" not in html.replace("http://www.w3.org", "")
     english = client.get("/console/stats", params={"period": "month"})
     assert english.status_code == 200
     services = services_of(app)
     with services.db.session() as session:
         session.execute(text("UPDATE users SET ui_language = 'en'"))
     english = client.get("/console/stats", params={"period": "month"})
-    assert "Statistics" in english.text and "Conversations per month" in english.text
+    assert "Statistics" in english.text
+    assert "Conversations per month" in english.text
 
