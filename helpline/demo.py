@@ -146,8 +146,9 @@ def load_accounts(home: Path) -> list[DemoAccount]:
 def ensure_accounts(settings: Settings, home: Path) -> list[DemoAccount]:
     """The four demo accounts: read from accounts.json, made the first time, and
     (re)created in the database whenever they are missing there."""
-    from helpline.console.auth import hash_password, new_totp_secret
-    from helpline.models import User, new_id
+    from helpline.console.accounts import create_user
+    from helpline.console.auth import new_totp_secret
+    from helpline.models import User
     from helpline.services import build_services
 
     accounts = load_accounts(home)
@@ -163,31 +164,14 @@ def ensure_accounts(settings: Settings, home: Path) -> list[DemoAccount]:
         )
     services = build_services(settings)
     try:
-        now = services.now()
         with services.db.session() as session:
-            for account in accounts:
-                exists = session.exec(
-                    select(User.id).where(User.username == account.username)
-                ).first()
-                if exists is not None:
-                    continue
-                data_key, key = services.vault.create_key(session, now)
-                user_id = new_id()
-                session.add(
-                    User(
-                        id=user_id,
-                        username=account.username,
-                        alias=account.alias,
-                        role=account.role,
-                        partner_id=account.partner,
-                        password_hash=hash_password(settings, account.password),
-                        data_key_id=data_key.id,
-                        totp_secret=services.vault.seal(
-                            key, account.totp_secret, "users", "totp_secret", user_id
-                        ),
-                        created_at=now,
-                        password_changed_at=now,
-                    )
+            existing = set(session.exec(select(User.username)).all())
+        for account in accounts:
+            if account.username not in existing:
+                create_user(
+                    services, account.username, account.role, account.password,
+                    alias=account.alias, partner_id=account.partner,
+                    totp_secret=account.totp_secret,
                 )
     finally:
         services.db.dispose()
