@@ -198,7 +198,7 @@ def test_saved_replies_are_kept_by_admins_and_read_by_volunteers(
 ) -> None:
     sign_in_as(client, app, "admin")
     made = client.post("/api/admin/saved-replies",
-                       json={"language": "nl", "title": "Groet", "body": "Hoi, fijn dat je schrijft."})
+                       json={"language": "nl", "title": "Groet", "body": "Hoi, fijn!"})
     assert made.status_code == 201
     rid = made.json()["id"]
     client.post("/api/admin/saved-replies",

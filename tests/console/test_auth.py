@@ -15,6 +15,7 @@ from helpline.console.auth import TOTP_STEP
 from helpline.db import make_engine
 from helpline.main import create_app
 from helpline.migrate import upgrade
+from tests.conftest import FakeClock
 from tests.console.helpers import (
     DEFAULT_PASSWORD,
     fresh_code,
@@ -24,7 +25,6 @@ from tests.console.helpers import (
     services_of,
     totp_code,
 )
-from tests.conftest import FakeClock
 
 
 def post_login(client: TestClient, body: Any, **headers: str) -> Any:

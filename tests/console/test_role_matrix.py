@@ -1,0 +1,166 @@
+"""Role x route matrix over EVERY route of the app.
+
+The table below is the access policy, written down. A route missing from it
+(or a stale entry) fails `test_the_table_lists_exactly_the_app_routes`, so a
+new route cannot ship without someone deciding who may call it. Entries:
+
+* a set of roles: those roles get through (any status but 401/403); other
+  signed-in roles get 403 (or 404 on a route with an id in the path);
+  anonymous gets 401;
+* PUBLIC: anyone, anonymous included, is let through;
+* WEBHOOK / SIMULATOR: not session routes (signature / texter simulator);
+  covered by their own tests.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+from starlette.routing import Mount
+
+from tests.console.helpers import sign_in_as
+
+PUBLIC = "public"
+WEBHOOK = "webhook"
+SIMULATOR = "simulator"
+V, P, C, A = "volunteer", "partner", "coordinator", "admin"
+ANY = frozenset({V, P, C, A})
+RESPONDER = frozenset({V, P})
+ADMIN = frozenset({A})
+STATS = frozenset({C, A})
+
+Access = str | frozenset[str]
+TABLE: dict[tuple[str, str], Access] = {
+    # core
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/webhooks/whatsapp"): WEBHOOK,
+    ("POST", "/webhooks/whatsapp"): WEBHOOK,
+    ("POST", "/webhooks/signal"): WEBHOOK,
+    ("MOUNT", "/static"): PUBLIC,
+    # sign-in and own account
+    ("POST", "/api/auth/login"): PUBLIC,
+    ("POST", "/api/auth/logout"): ANY,
+    ("GET", "/api/auth/me"): ANY,
+    ("POST", "/api/auth/password"): ANY,
+    ("PUT", "/api/me/language"): ANY,
+    # admin
+    ("GET", "/api/admin/users"): ADMIN,
+    ("POST", "/api/admin/users"): ADMIN,
+    ("POST", "/api/admin/users/{user_id}/disable"): ADMIN,
+    ("POST", "/api/admin/users/{user_id}/enable"): ADMIN,
+    ("POST", "/api/admin/users/{user_id}/reset-totp"): ADMIN,
+    ("POST", "/api/admin/users/{user_id}/role"): ADMIN,
+    ("GET", "/api/admin/saved-replies"): ADMIN,
+    ("POST", "/api/admin/saved-replies"): ADMIN,
+    ("PUT", "/api/admin/saved-replies/{reply_id}"): ADMIN,
+    ("DELETE", "/api/admin/saved-replies/{reply_id}"): ADMIN,
+    ("GET", "/api/admin/audit"): ADMIN,
+    # conversations (volunteers and partner workers; per-conversation checks inside)
+    ("GET", "/api/saved-replies"): RESPONDER,
+    ("GET", "/api/colleagues"): RESPONDER,
+    ("GET", "/api/conversations"): RESPONDER,
+    ("GET", "/api/conversations/{conversation_id}"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/claim"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/release"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/transfer"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/messages"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/messages/{message_id}/retry"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/close"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/referrals"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/notes"): RESPONDER,
+    ("PUT", "/api/conversations/{conversation_id}/labels"): RESPONDER,
+    ("GET", "/api/events"): ANY,
+    # HTML console
+    ("GET", "/console/login"): PUBLIC,
+    ("GET", "/console"): RESPONDER,
+    ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
+    # statistics (coordinators and admins; never message text)
+    ("GET", "/api/stats"): STATS,
+    ("GET", "/api/stats.csv"): STATS,
+    ("GET", "/api/stats/transparency"): STATS,
+    ("GET", "/console/stats"): STATS,
+    # simulator (a texter's phone; off unless HELPLINE_SIMULATOR)
+    ("GET", "/simulator"): SIMULATOR,
+    ("GET", "/simulator/api/scripts"): SIMULATOR,
+    ("POST", "/simulator/api/messages"): SIMULATOR,
+    ("GET", "/simulator/api/messages"): SIMULATOR,
+    ("GET", "/simulator/api/events"): SIMULATOR,
+}
+# Endless server-sent event streams: only refusals are checked here (an
+# accepted request would never finish); their own tests cover the rest.
+STREAMS = {("GET", "/api/events")}
+# Public, but answers 401 to an empty body: wrong credentials, not a missing session.
+CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
+# Run last: they end the session the rest of the matrix uses.
+LAST = {("POST", "/api/auth/logout")}
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, Mount):
+            found.add(("MOUNT", route.path))
+            continue
+        for method in (route.methods or set()) - {"HEAD"}:
+            found.add((method, route.path))
+    return found
+
+
+def test_the_table_lists_exactly_the_app_routes(app: FastAPI) -> None:
+    routes = app_routes(app)
+    missing = sorted(routes - set(TABLE))
+    stale = sorted(set(TABLE) - routes)
+    assert not missing, f"routes without an entry in the role matrix: {missing}"
+    assert not stale, f"role matrix entries for routes that do not exist: {stale}"
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "no-such-id", path)
+
+
+def session_routes() -> list[tuple[str, str, Access]]:
+    rows = [(m, p, a) for (m, p), a in TABLE.items()
+            if a not in (WEBHOOK, SIMULATOR) and m != "MOUNT"]
+    return sorted(rows, key=lambda r: ((r[0], r[1]) in LAST, r[1], r[0]))
+
+
+@pytest.mark.parametrize("role", ["anonymous", V, P, C, A])
+def test_every_route_admits_exactly_the_roles_in_the_table(
+    app: FastAPI, client: TestClient, role: str
+) -> None:
+    if role != "anonymous":
+        sign_in_as(client, app, role)
+    else:
+        client.headers["Origin"] = "http://testserver"
+    for method, path, access in session_routes():
+        allowed = access == PUBLIC or (role != "anonymous" and role in access)
+        if allowed and (method, path) in STREAMS:
+            continue
+        kwargs = {"json": {}} if method not in ("GET", "DELETE") else {}
+        response = client.request(method, concrete(path), follow_redirects=False,
+                                  **kwargs)  # type: ignore[arg-type]
+        where = f"{role} {method} {path}: {response.status_code}"
+        if allowed and (method, path) in CREDENTIAL_CHECKS:
+            assert response.status_code == 401, where
+            assert response.json() == {"error": "sign-in failed"}, where
+        elif allowed:
+            assert response.status_code not in (401, 403), where
+        elif role == "anonymous":
+            assert response.status_code == 401, where
+        elif "{" in path:
+            assert response.status_code in (403, 404), where
+        else:
+            assert response.status_code == 403, where
+        assert "default-src 'none'" in response.headers["content-security-policy"], where
+
+
+def test_static_files_need_no_session(client: TestClient) -> None:
+    response = client.get("/static/console.css")
+    assert response.status_code == 200
+    assert response.headers["x-content-type-options"] == "nosniff"
