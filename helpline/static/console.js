@@ -258,7 +258,8 @@
   // ------------------------------------------------------------ conversation
 
   function messageItem(m, conv) {
-    const li = el("li", "msg msg-" + m.direction + " status-" + m.status);
+    const li = el("li", "msg msg-" + m.direction + (m.author === "bot" ? " msg-bot" : "") +
+      " status-" + m.status);
     li.dataset.id = m.id;
     const bubble = el("div", "bubble");
     bubble.appendChild(el("p", "body", m.body !== null ? m.body : "[" + m.kind + "]"));
@@ -310,7 +311,13 @@
     const replyForm = document.getElementById("reply-form");
     const replyBody = document.getElementById("reply-body");
     localiseTimes(document);
-    list.lastElementChild && list.lastElementChild.scrollIntoView({ block: "end" });
+
+    function toLatest() {
+      // Desktop: the list scrolls itself; phone: the page does.
+      if (list.scrollHeight > list.clientHeight + 4) list.scrollTop = list.scrollHeight;
+      else if (list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "end" });
+    }
+    toLatest();
 
     function render(conv) {
       const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -327,7 +334,7 @@
       replyForm.hidden = !conv.claimed_by_me || closed;
       const notes = document.getElementById("notes");
       if (notes) notes.replaceChildren.apply(notes, conv.notes.map(noteItem));
-      if (atBottom && list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "end" });
+      if (atBottom) toLatest();
     }
 
     async function reload() {

@@ -89,9 +89,9 @@ class Live:
         self._counter += 1
         self.webhook(wa_text_payload(text, wa_id=wa_id, message_id=f"wamid.IN{self._counter}"))
 
-    def status(self, provider_id: str, status: str) -> None:
+    def status(self, provider_id: str, status: str, **extra: Any) -> None:
         st = {"id": provider_id, "status": status, "timestamp": "1764072100",
-              "recipient_id": "31600000001"}
+              "recipient_id": "31600000001", **extra}
         self.webhook({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
             "field": "messages", "value": {
                 "messaging_product": "whatsapp",
