@@ -54,6 +54,8 @@ def build_state(
         pending=pending,
         active_referrals=active,
         channel=texter.channel,
+        queue=conversation.queue if conversation is not None else "peer",
+        after_hours_notice_until=texter.after_hours_notice_until,
     )
 
 
@@ -104,8 +106,10 @@ class Effects:
 
     def _apply(self, action: r.Action) -> None:  # noqa: C901 - one branch per action
         match action:
-            case r.Reply(key=key, params=params, buttons=buttons):
-                self.reply(key, dict(params), list(buttons))
+            case r.Reply(key=key, params=params, buttons=buttons, language=language):
+                self.reply(key, dict(params), list(buttons), language)
+            case r.NoteAfterHours(until=until):
+                self.texter.after_hours_notice_until = until
             case r.Enqueue(queue=queue, priority=priority):
                 self._enqueue(queue, priority)
             case r.MarkUrgent():
@@ -146,11 +150,18 @@ class Effects:
             case _:
                 logs.event("effects.unknown_action", kind=type(action).__name__)
 
-    def reply(self, key: str, params: dict[str, str], buttons: list[tuple[str, str]]) -> None:
+    def reply(
+        self,
+        key: str,
+        params: dict[str, str],
+        buttons: list[tuple[str, str]],
+        language: str | None = None,
+    ) -> None:
         catalog = self.services.catalog
-        text = catalog.render(key, self.language, params)
+        lang = language or self.language
+        text = catalog.render(key, lang, params)
         rendered_buttons = [
-            (choice, catalog.render(title_key, self.language, {})) for choice, title_key in buttons
+            (choice, catalog.render(title_key, lang, {})) for choice, title_key in buttons
         ]
         message = queue_outbound(
             self.services,
@@ -170,12 +181,9 @@ class Effects:
 
     def _enqueue(self, queue: str, priority: str) -> None:
         conversation = self.conversation
-        if conversation.practice:
-            queue = "practice"
-        elif conversation.queue != "peer" and queue == "peer":
-            # Already referred to a partner with consent: stays there.
-            queue = conversation.queue
-        conversation.queue = queue
+        # Practice conversations never leave the practice queue (training data
+        # must not reach partners or mix with real work).
+        conversation.queue = "practice" if conversation.practice else queue
         if priority == "urgent":
             conversation.priority = "urgent"
         if conversation.status == "closed":

@@ -135,8 +135,6 @@ def _message(
     texter.last_activity_at = now
     texter.last_inbound_at = now
     conversation.last_message_at = now
-    if conversation.waiting_since is None:
-        conversation.waiting_since = now
     if release_held(session, texter, now):
         result.outbound = True
 

@@ -86,6 +86,8 @@ class Texter(SQLModel, table=True):
     pending_kind: str | None = Field(default=None, max_length=16)
     pending_partner: str | None = Field(default=None, max_length=64)
     pending_asked_at: datetime | None = ts(nullable=True)
+    # Until when the texter was told the line is closed (once per closed period).
+    after_hours_notice_until: datetime | None = ts(nullable=True)
     created_at: datetime = ts()
     last_activity_at: datetime = ts(index=True)
     last_inbound_at: datetime | None = ts(nullable=True)

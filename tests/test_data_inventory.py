@@ -27,7 +27,8 @@ INVENTORY: dict[str, dict[str, str]] = {
         "id": "plain", "blind_index": "blind", "pseudonym": "plain", "data_key_id": "plain",
         "channel": "plain", "reply_address": "encrypted", "language": "plain",
         "stopped": "plain", "practice": "plain", "pending_kind": "plain",
-        "pending_partner": "plain", "pending_asked_at": "plain", "created_at": "plain",
+        "pending_partner": "plain", "pending_asked_at": "plain",
+        "after_hours_notice_until": "plain", "created_at": "plain",
         "last_activity_at": "plain", "last_inbound_at": "plain",
     },
     "conversations": {

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 08:00:54.160278
+Create Date: 2026-11-28 08:06:55.409907
 """
 
 from collections.abc import Sequence
@@ -128,6 +128,7 @@ def upgrade() -> None:
         sa.Column("pending_kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("pending_partner", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("pending_asked_at", helpline.models.UTCDateTime(), nullable=True),
+        sa.Column("after_hours_notice_until", helpline.models.UTCDateTime(), nullable=True),
         sa.Column("created_at", helpline.models.UTCDateTime(), nullable=False),
         sa.Column("last_activity_at", helpline.models.UTCDateTime(), nullable=False),
         sa.Column("last_inbound_at", helpline.models.UTCDateTime(), nullable=True),
