@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
@@ -22,7 +23,11 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from helpline.console import sessions
-from helpline.console.conversation_service import require_reader, visible_conversation
+from helpline.console.conversation_service import (
+    PEER_QUEUES,
+    require_reader,
+    visible_conversation,
+)
 from helpline.console.deps import CurrentUser
 from helpline.http import ServicesDep
 from helpline.live import LiveEvent
@@ -38,6 +43,40 @@ def _allowed(services: Services, user: sessions.SessionUser, event: LiveEvent) -
         # Operational alerts (a paused channel) concern everyone on duty.
         return event.kind == "alert"
     return visible_conversation(services, user, event.conversation)
+
+
+class Filter:
+    """Per-stream visibility, cheap enough for a busy line.
+
+    An event that names a peer queue is visible to every volunteer by the
+    rule itself (no query: on SQLite a read would queue behind intake's
+    writes). Anything else asks the database, and the answer is kept for a
+    couple of seconds per conversation. Partners always ask the database:
+    their access hangs on an accepted referral, not on a queue name.
+    """
+
+    TTL = 2.0
+
+    def __init__(self, services: Services, user: sessions.SessionUser) -> None:
+        self.services = services
+        self.user = user
+        self._cache: dict[str, tuple[float, bool]] = {}
+
+    def fast(self, event: LiveEvent) -> bool | None:
+        if event.conversation is None:
+            return event.kind == "alert"
+        if self.user.role == "volunteer" and event.queue in PEER_QUEUES:
+            return True
+        hit = self._cache.get(event.conversation)
+        if hit is not None and time.monotonic() - hit[0] < self.TTL:
+            return hit[1]
+        return None
+
+    def remember(self, event: LiveEvent, allowed: bool) -> None:
+        if event.conversation is not None:
+            if len(self._cache) > 5000:
+                self._cache.clear()
+            self._cache[event.conversation] = (time.monotonic(), allowed)
 
 
 def _still_signed_in(services: Services, user: sessions.SessionUser) -> bool:
@@ -69,6 +108,7 @@ async def stream(
 ) -> AsyncIterator[str]:
     heartbeat = heartbeat or HEARTBEAT_SECONDS
     inbox: asyncio.Queue[LiveEvent] = asyncio.Queue()
+    visibility = Filter(services, user)
 
     async def pump() -> None:
         async for event in services.bus.subscribe():
@@ -90,7 +130,11 @@ async def stream(
                     return
                 yield ": heartbeat\n\n"
                 continue
-            if await run_in_threadpool(_allowed, services, user, event):
+            allowed = visibility.fast(event)
+            if allowed is None:
+                allowed = await run_in_threadpool(_allowed, services, user, event)
+                visibility.remember(event, allowed)
+            if allowed:
                 yield _frame(event)
     finally:
         pumper.cancel()
