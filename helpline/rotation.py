@@ -47,11 +47,11 @@ def count_pending(services: Services) -> tuple[int, int]:
     current_id = services.vault.ring.current_id
     with services.db.session() as session:
         rows = session.execute(
-            select(col(DataKey.master_key_id) == current_id, func.count())
-            .group_by(col(DataKey.master_key_id) == current_id)
+            select(col(DataKey.master_key_id), func.count()).group_by(col(DataKey.master_key_id))
         ).all()
-    counts = {bool(is_current): int(n) for is_current, n in rows}
-    return counts.get(False, 0), counts.get(True, 0)
+    counts = {str(master_id): int(n) for master_id, n in rows}
+    current = counts.pop(current_id, 0)
+    return sum(counts.values()), current
 
 
 def rotate(
