@@ -179,7 +179,12 @@ def _include_optional_routers(app: FastAPI) -> None:
     """Parts that register their routes through `helpline.<part>.routes.install(app)`."""
     import importlib
 
-    for module in ("helpline.console.routes", "helpline.stats_routes", "helpline.simulator_routes"):
+    for module in (
+        "helpline.console.routes",
+        "helpline.stats_routes",
+        "helpline.simulator_routes",
+        "helpline.lifecycle_routes",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -365,3 +365,29 @@ def test_every_table_with_a_texter_id_is_erased() -> None:
     # Children before parents.
     order = [t.name for t in lifecycle._texter_tables()]
     assert order.index("outbox") < order.index("messages") < order.index("conversations")
+
+
+# --- the admin route --------------------------------------------------------
+
+
+@respx.mock
+def test_admin_route_erases_and_other_roles_cannot(app: FastAPI, client: TestClient) -> None:
+    from tests.console.conv_helpers import make_agent
+
+    services: Services = app.state.services
+    graph_ok()
+    say(client, "Hallo")
+    texter, key = texter_snapshot(services)
+    with services.db.session() as session:
+        conversation_id = session.exec(select(Conversation.id)).scalars().one()  # type: ignore[call-overload]
+    path = f"/api/admin/conversations/{conversation_id}/erase"
+    assert client.post(path).status_code in (401, 403)  # anonymous (CSRF or sign-in)
+    volunteer = make_agent(client, "volunteer")
+    assert volunteer.post(path).status_code == 403
+    admin = make_agent(client, "admin")
+    response = admin.post(path)
+    assert response.status_code == 200
+    assert response.json() == {"status": "erased"}
+    assert scan_for(services, texter, key) == []
+    assert admin.post(path).status_code == 404
+    assert admin.post("/api/admin/conversations/nonexistent/erase").status_code == 404
