@@ -61,6 +61,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("PUT", "/api/admin/saved-replies/{reply_id}"): ADMIN,
     ("DELETE", "/api/admin/saved-replies/{reply_id}"): ADMIN,
     ("GET", "/api/admin/audit"): ADMIN,
+    ("POST", "/api/admin/conversations/{conversation_id}/erase"): ADMIN,
     # conversations (volunteers and partner workers; per-conversation checks inside)
     ("GET", "/api/saved-replies"): RESPONDER,
     ("GET", "/api/colleagues"): RESPONDER,
