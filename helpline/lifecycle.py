@@ -325,6 +325,7 @@ def purge(
     *,
     batch: int = PURGE_BATCH,
     progress: Progress | None = None,
+    pause: bool = True,
 ) -> PurgeResult:
     """Erase every texter inactive for longer than the retention period, expire
     dedup keys and stale detached outbox items. Returns counts only."""
@@ -332,6 +333,7 @@ def purge(
     cutoff = now - timedelta(days=retention_days(services))
     result = PurgeResult()
     while True:
+        started = time.monotonic()
         with services.db.session() as session:
             expired = _expired_texters(services, session, cutoff, batch)
             if not expired:
@@ -345,6 +347,11 @@ def purge(
             result.rows[table] = result.rows.get(table, 0) + count
         if progress is not None:
             progress.update(result.texters)
+        if services.db.is_sqlite and pause:
+            # SQLite has one write lock and its busy handler polls: without a
+            # pause this loop re-takes the lock at once and starves incoming
+            # webhooks. Yield it about as long as we held it.
+            time.sleep(min(max(time.monotonic() - started, 0.03), 0.2))
     result.dedup_keys = _expire_dedup(services, now - DEDUP_TTL, batch * 100)
     result.detached = _expire_detached(services, now)
     if progress is not None:
