@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
+import hmac
 import json
 import os
 import platform
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,7 +67,7 @@ def settings_for(url: str, **extra: Any) -> Settings:
     return Settings(  # type: ignore[call-arg]
         _env_file=None, database_url=url, master_key=key_b64("bench-master"),
         index_key=key_b64("bench-index"), whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token="bench", whatsapp_access_token="bench",
+        whatsapp_verify_token="bench", whatsapp_access_token="bench",  # noqa: S106
         whatsapp_phone_number_id="1000000001", whatsapp_api_url="http://127.0.0.1:9/v23.0",
         secure_cookies=False, log_level="WARNING", **extra)
 
@@ -134,8 +137,9 @@ def volunteer_session(services: Services, alias: str = "Bench") -> tuple[str, st
     now = services.now()
     with services.db.session() as session:
         data_key, key = services.vault.create_key(session, now)
-        user = User(username=f"u-{alias}-{secrets.token_hex(3)}", alias=f"{alias}-{secrets.token_hex(3)}",
-                    role="volunteer", password_hash="-", data_key_id=data_key.id,
+        suffix = secrets.token_hex(3)
+        user = User(username=f"u-{alias}-{suffix}", alias=f"{alias}-{suffix}",
+                    role="volunteer", password_hash="-", data_key_id=data_key.id,  # noqa: S106
                     totp_secret=b"", created_at=now, password_changed_at=now)
         user.totp_secret = services.vault.seal(key, "JBSWY3DPEHPK3PXP", "users", "totp_secret",
                                                user.id)
@@ -209,14 +213,16 @@ def measure_live(settings: Settings, rate: float, seconds: float) -> dict[str, f
                     break
             except httpx.HTTPError:
                 time.sleep(0.05)
-        arrivals: list[float] = []
+        arrivals: list[tuple[float, str, str]] = []
         ready = threading.Event()
         stop = threading.Event()
+        console = httpx.Client(base_url=base, cookies={cookie: token},
+                               timeout=httpx.Timeout(30.0, read=None))
 
         def listen() -> None:
             kind = ""
-            with httpx.Client(base_url=base, cookies={cookie: token}, timeout=None) as c, \
-                    c.stream("GET", "/api/events") as response:
+            with contextlib.suppress(httpx.HTTPError), \
+                    console.stream("GET", "/api/events") as response:
                 for line in response.iter_lines():
                     if line.startswith("event:"):
                         kind = line.split(":", 1)[1].strip()
@@ -227,7 +233,8 @@ def measure_live(settings: Settings, rate: float, seconds: float) -> dict[str, f
                         # The inbound message's event carries its queue; bot
                         # replies in the same batch do not.
                         elif kind == "message" and "queue" in data:
-                            arrivals.append(time.perf_counter())
+                            arrivals.append((time.perf_counter(), data["conversation"],
+                                             data["message"]))
                     if stop.is_set():
                         return
 
@@ -235,40 +242,56 @@ def measure_live(settings: Settings, rate: float, seconds: float) -> dict[str, f
         if not ready.wait(15):
             raise SystemExit("event stream did not open")
         total = int(rate * seconds)
-        starts: list[float] = []
+        starts: dict[int, float] = {}
         statuses: list[int] = []
+        sender = httpx.Client(base_url=base, timeout=30,
+                              limits=httpx.Limits(max_connections=32))
+
+        def post(n: int) -> None:
+            payload = {"object": "whatsapp_business_account", "entry": [{"id": "1",
+                       "changes": [{"field": "messages", "value": {
+                           "messaging_product": "whatsapp",
+                           "metadata": {"display_phone_number": "15550000000",
+                                        "phone_number_id": "1000000001"},
+                           "messages": [{"from": f"3169{n % 300:07d}",
+                                         "id": f"wamid.BENCH{secrets.token_hex(8)}",
+                                         "timestamp": str(int(time.time())), "type": "text",
+                                         "text": {"body": f"benchmark {n}"}}]}}]}]}
+            raw = json.dumps(payload).encode()
+            sig = "sha256=" + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+            starts[n] = time.perf_counter()
+            statuses.append(sender.post("/webhooks/whatsapp", content=raw, headers={
+                "X-Hub-Signature-256": sig, "Content-Type": "application/json"}).status_code)
+
+        # Open loop: a message every 1/rate s whether or not earlier ones are done.
         interval = 1.0 / rate
         begin = time.perf_counter()
-        with httpx.Client(base_url=base, timeout=10) as sender:
+        with ThreadPoolExecutor(max_workers=32) as pool:
             for n in range(total):
-                target = begin + n * interval
-                delay = target - time.perf_counter()
+                delay = begin + n * interval - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                payload = {"object": "whatsapp_business_account", "entry": [{"id": "1",
-                           "changes": [{"field": "messages", "value": {
-                               "messaging_product": "whatsapp",
-                               "metadata": {"display_phone_number": "15550000000",
-                                            "phone_number_id": "1000000001"},
-                               "messages": [{"from": f"3169{n % 300:07d}",
-                                             "id": f"wamid.BENCH{secrets.token_hex(8)}",
-                                             "timestamp": str(int(time.time())), "type": "text",
-                                             "text": {"body": "benchmark bericht"}}]}}]}]}
-                raw = json.dumps(payload).encode()
-                sig = "sha256=" + __import__("hmac").new(APP_SECRET.encode(), raw,
-                                                          hashlib.sha256).hexdigest()
-                starts.append(time.perf_counter())
-                statuses.append(sender.post("/webhooks/whatsapp", content=raw, headers={
-                    "X-Hub-Signature-256": sig, "Content-Type": "application/json"}).status_code)
+                pool.submit(post, n)
         elapsed = time.perf_counter() - begin
-        deadline = time.perf_counter() + 10
+        deadline = time.perf_counter() + 15
         while len(arrivals) < total and time.perf_counter() < deadline:
             time.sleep(0.05)
         stop.set()
-        latencies = sorted((a - s) * 1000 for s, a in zip(starts, arrivals, strict=False))
+        # Match each event to its webhook through the body (read via the API).
+        number: dict[str, int] = {}
+        for conversation in {c for _, c, _ in arrivals}:
+            detail = console.get(f"/api/conversations/{conversation}").json()
+            for m in detail["messages"]:
+                words = (m["body"] or "").split()
+                if m["direction"] == "in" and len(words) == 2 and words[1].isdigit():
+                    number[m["id"]] = int(words[1])
+        latencies = sorted((at - starts[number[mid]]) * 1000 for at, _, mid in arrivals
+                           if mid in number and number[mid] in starts)
+        sender.close()
+        console.close()
         return {
-            "sent": total, "received": len(arrivals), "ok": statuses.count(200),
-            "achieved_rate": total / elapsed,
+            "sent": total, "events": len(arrivals), "matched": len(latencies),
+            "http_200": statuses.count(200), "achieved_rate": total / elapsed,
             "p50": statistics.median(latencies), "p95": latencies[int(len(latencies) * 0.95) - 1],
             "p99": latencies[int(len(latencies) * 0.99) - 1], "max": latencies[-1],
         }

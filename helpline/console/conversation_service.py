@@ -319,19 +319,9 @@ def list_conversations(
     if view not in VIEWS:
         raise BadRequest("unknown view")
     limit = max(1, min(limit, 200))
-    claimer = User.__table__.alias("claimer")  # type: ignore[attr-defined]
-    query = (
-        select(  # type: ignore[call-overload]
-            Conversation,
-            Texter.pseudonym,
-            Texter.language,
-            Texter.last_inbound_at,
-            claimer.c.alias,
-        )
-        .join(Texter, col(Texter.id) == Conversation.texter_id)
-        .outerjoin(claimer, claimer.c.id == Conversation.claimed_by_id)
-        .where(_visible(actor))
-    )
+    # Two steps: order and cut the narrow conversation rows first, then join
+    # the page's few rows (sorting 10,000 joined rows costs several times more).
+    query = select(Conversation.id).where(_visible(actor))
     if view == "queue":
         query = query.where(Conversation.status != "closed")
         urgent_rank = case((col(Conversation.priority) == "urgent", 0), else_=1)
@@ -366,12 +356,27 @@ def list_conversations(
             col(Conversation.last_message_at).desc(), col(Conversation.id).desc()
         )
     now = services.now()
+    claimer = User.__table__.alias("claimer")  # type: ignore[attr-defined]
     with services.db.session() as session:
-        rows = session.exec(query.limit(limit + 1)).all()
-    items = [_item(c, p, lang, inbound, alias, now) for c, p, lang, inbound, alias in rows[:limit]]
+        ids = list(session.exec(query.limit(limit + 1)).all())
+        rows = session.exec(
+            select(  # type: ignore[call-overload]
+                Conversation,
+                Texter.pseudonym,
+                Texter.language,
+                Texter.last_inbound_at,
+                claimer.c.alias,
+            )
+            .join(Texter, col(Texter.id) == Conversation.texter_id)
+            .outerjoin(claimer, claimer.c.id == Conversation.claimed_by_id)
+            .where(col(Conversation.id).in_(ids[:limit]))
+        ).all()
+    position = {conversation_id: n for n, conversation_id in enumerate(ids)}
+    rows = sorted(rows, key=lambda row: position[row[0].id])
+    items = [_item(c, p, lang, inbound, alias, now) for c, p, lang, inbound, alias in rows]
     next_cursor = None
-    if len(rows) > limit:
-        last: Conversation = rows[limit - 1][0]
+    if len(ids) > limit and rows:
+        last: Conversation = rows[-1][0]
         if view == "queue":
             next_cursor = _encode_cursor(
                 [
