@@ -55,6 +55,7 @@ from helpline import logs
 from helpline.config import Settings
 from helpline.crypto import CryptoError, KeyRing
 from helpline.errors import HelplineError
+from helpline.lifecycle import Progress
 from helpline.models import DataKey, ErasedKey, OutboxItem, Texter
 from helpline.services import Services
 
@@ -240,9 +241,17 @@ def _sqlite_path(url: str) -> Path:
 def _snapshot_sqlite(services: Services, dest: Path) -> list[tuple[str, str, bytes]]:
     source = sqlite3.connect(_sqlite_path(services.db.url), timeout=30)
     copy = sqlite3.connect(dest)
+    progress = Progress("pages copied")
+
+    def report(status: int, remaining: int, total: int) -> None:
+        progress.total = total
+        progress.update(total - remaining)
+
     try:
-        # The online backup API copies a consistent snapshot while the app writes.
-        source.backup(copy)
+        # The online backup API copies a consistent snapshot while the app
+        # writes; in steps, so a terminal sees progress (page counts only).
+        source.backup(copy, pages=4096, progress=report)
+        progress.finish()
     finally:
         source.close()
     try:
@@ -428,8 +437,10 @@ def _fill_keys(
 
     result = RestoreResult(data_keys=len(opened), erased_since=len(erased))
     now = datetime.now(UTC)
+    progress = Progress("data keys restored", len(opened))
     with Session(engine) as session, session.begin():
-        for key_id, (master_id, wrapped) in opened.items():
+        for done, (key_id, (master_id, wrapped)) in enumerate(opened.items(), 1):
+            progress.update(done)
             try:
                 ring.unwrap(wrapped, key_id)
             except CryptoError:
@@ -459,6 +470,7 @@ def _fill_keys(
             session.execute(delete(DataKey).where(col(DataKey.id).in_(chunk)))
         # No tombstones for keys that no backup can open any more.
         session.execute(delete(ErasedKey))
+    progress.finish()
     return result
 
 
