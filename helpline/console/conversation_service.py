@@ -21,7 +21,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import and_, case, exists, func, literal, or_, tuple_
@@ -42,6 +42,7 @@ from helpline.errors import Conflict, Forbidden, HelplineError, NotFound
 from helpline.lifecycle import register_texter_table
 from helpline.live import LiveEvent
 from helpline.models import (
+    AuditEntry,
     Conversation,
     ConversationLabel,
     Message,
@@ -568,9 +569,25 @@ def _audit(
     audit.record(session, actor.user_id, action, object_ref, services.now())
 
 
+OPEN_AUDIT_WINDOW = timedelta(minutes=10)
+
+
 def record_open(services: Services, actor: Actor, conversation_id: str) -> None:
+    """Audit an opening once per user and conversation per ten minutes: the
+    page re-reads the conversation on every live event, and those refreshes
+    are not new openings (they would drown the log)."""
+    since = services.now() - OPEN_AUDIT_WINDOW
     with services.db.session() as session:
-        _audit(services, session, actor, "conversation.open", conversation_id)
+        recent = session.exec(
+            select(AuditEntry.id).where(
+                AuditEntry.actor_id == actor.user_id,
+                AuditEntry.action == "conversation.open",
+                AuditEntry.object_ref == conversation_id,
+                col(AuditEntry.at) >= since,
+            )
+        ).first()
+        if recent is None:
+            _audit(services, session, actor, "conversation.open", conversation_id)
 
 
 def claim(services: Services, actor: Actor, conversation_id: str) -> dict[str, Any]:

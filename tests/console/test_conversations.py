@@ -388,3 +388,19 @@ def test_outbox_rows_of_replies_exist_once(client: TestClient) -> None:
     assert len(rows) == 1
     assert message is not None
     assert message.author_kind == "user"
+
+
+def test_live_refreshes_of_an_open_conversation_are_audited_once(
+    client: TestClient, clock: FakeClock
+) -> None:
+    roos = make_agent(client)
+    texter_writes(client, "hallo")
+    cid = only_conversation(roos)["id"]
+    for _ in range(3):
+        roos.get(f"/api/conversations/{cid}")
+    clock.advance(minutes=11)
+    roos.get(f"/api/conversations/{cid}")
+    with services_of(client).db.session() as session:
+        opened = session.exec(select(AuditEntry).where(
+            AuditEntry.actor_id == roos.user_id, AuditEntry.action == "conversation.open")).all()
+    assert len(opened) == 2

@@ -84,3 +84,9 @@ def test_static_files_are_served_and_bodies_go_in_as_text(client: TestClient) ->
 def test_coordinators_get_no_conversation_pages(client: TestClient) -> None:
     boss = make_agent(client, "coordinator")
     assert boss.get("/console").status_code == 403
+
+
+def test_browser_notifications_carry_a_fixed_sentence_only(client: TestClient) -> None:
+    js = client.get("/static/console.js").text
+    calls = re.findall(r"new Notification\(([^)]*)\)", js)
+    assert calls == ['T.notify_text, { tag: "helpline-queue", silent: false }']
