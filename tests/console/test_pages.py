@@ -90,3 +90,20 @@ def test_browser_notifications_carry_a_fixed_sentence_only(client: TestClient) -
     js = client.get("/static/console.js").text
     calls = re.findall(r"new Notification\(([^)]*)\)", js)
     assert calls == ['T.notify_text, { tag: "helpline-queue", silent: false }']
+
+
+def test_saved_replies_in_the_texters_language_are_offered(client: TestClient) -> None:
+    from helpline.models import SavedReply
+    from tests.console.test_conversations import services_of
+
+    with services_of(client).db.session() as session:
+        session.add(SavedReply(language="nl", title="Groet", body="Hoi, fijn dat je schrijft."))
+        session.add(SavedReply(language="en", title="Hello", body="Hi, good that you wrote."))
+    roos = make_agent(client)
+    texter_writes(client, "hallo")
+    cid = only_conversation(roos)["id"]
+    page = roos.get(f"/console/conversations/{cid}").text
+    assert 'data-body="Hoi, fijn dat je schrijft."' in page
+    assert "Hi, good that you wrote." not in page
+    listed = roos.get("/api/saved-replies?language=en").json()["items"]
+    assert [r["title"] for r in listed] == ["Hello"]
