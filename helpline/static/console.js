@@ -128,7 +128,16 @@
         source.close();
         window.location.assign("/console/login");
       });
-      source.onerror = function () { setLive(false); };
+      source.onerror = function () {
+        setLive(false);
+        if (source.readyState === EventSource.CLOSED) {
+          // The server refused the stream (for example the session ended):
+          // a plain request finds out, and sends the page to sign-in on 401.
+          window.setTimeout(function () {
+            api("GET", "/api/colleagues").then(open, function () { window.setTimeout(open, 5000); });
+          }, 3000);
+        }
+      };
     }
     open();
   }
