@@ -252,7 +252,10 @@ def erase_conversation_texter(services: Services, conversation_id: str, actor_id
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:
             raise NotFound()
-        texter = session.get(Texter, conversation.texter_id)
+        # Lock the texter as intake does, so a message arriving right now
+        # cannot add a row between our deletes (PostgreSQL).
+        texter = session.get(Texter, conversation.texter_id,
+                             with_for_update=not services.db.is_sqlite)
         if texter is None:
             raise NotFound()
         farewell = None
@@ -348,10 +351,10 @@ def purge(
         if progress is not None:
             progress.update(result.texters)
         if services.db.is_sqlite and pause:
-            # SQLite has one write lock and its busy handler polls: without a
-            # pause this loop re-takes the lock at once and starves incoming
-            # webhooks. Yield it about as long as we held it.
-            time.sleep(min(max(time.monotonic() - started, 0.03), 0.2))
+            # SQLite has one write lock and its busy handler polls (every
+            # 25-100 ms once it has waited a while): without a pause this loop
+            # re-takes the lock at once and starves incoming webhooks.
+            time.sleep(min(max((time.monotonic() - started) / 4, 0.02), 0.1))
     result.dedup_keys = _expire_dedup(services, now - DEDUP_TTL, batch * 100)
     result.detached = _expire_detached(services, now)
     if progress is not None:
