@@ -391,3 +391,21 @@ def test_admin_route_erases_and_other_roles_cannot(app: FastAPI, client: TestCli
     assert scan_for(services, texter, key) == []
     assert admin.post(path).status_code == 404
     assert admin.post("/api/admin/conversations/nonexistent/erase").status_code == 404
+
+
+def test_purge_command_prints_counts_only(
+    migrated: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+) -> None:
+    from helpline import cli
+    from tests.conftest import key
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HELPLINE_DATABASE_URL", migrated.database_url)
+    monkeypatch.setenv("HELPLINE_MASTER_KEY", key("master"))
+    monkeypatch.setenv("HELPLINE_INDEX_KEY", key("index"))
+    assert cli.main(["purge"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "texters erased: 0"
+    assert "dedup keys expired: 0" in lines
+    assert all(line.rsplit(": ", 1)[1].isdigit() for line in lines)
