@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from helpline import logs, outbox, webhooks
-from helpline.channels.base import ChannelName
+from helpline.channels.base import ChannelName, InboundEvent
 from helpline.config import Settings
 from helpline.db import utcnow
 from helpline.errors import HelplineError
@@ -80,21 +80,34 @@ def build_channels(services: Services, client: httpx.AsyncClient) -> None:
 
 
 async def poll_signal(services: Services, stop: asyncio.Event) -> None:
-    """normal/native mode: signal-cli-rest-api has no push, so we fetch."""
+    """normal/native mode: signal-cli-rest-api has no push, so we fetch.
+
+    What one poll returns is gone from the bridge, so a batch is kept in memory
+    and handed to intake again until it is stored (database down: 503 for a
+    webhook, here a retry loop).
+    """
     from starlette.concurrency import run_in_threadpool
 
     from helpline import intake
     from helpline.channels.signal_cli import SignalCli
+    from helpline.errors import ServiceUnavailable
 
     channel = services.channels.get(ChannelName.SIGNAL)
     if not isinstance(channel, SignalCli):
         return
+    pending: list[InboundEvent] = []
     while not stop.is_set():
         try:
-            events = await channel.receive()
-            if events:
-                await run_in_threadpool(intake.receive, services, "signal", events)
-        except Exception as exc:  # noqa: BLE001 - keep polling; messages stay on the API
+            if not pending:
+                pending = await channel.receive()
+            if pending:
+                await run_in_threadpool(intake.receive, services, "signal", pending)
+                pending = []
+        except ServiceUnavailable:
+            logs.event("signal.poll_store_retry", count=len(pending))
+            await asyncio.sleep(2)
+            continue
+        except Exception as exc:  # noqa: BLE001 - keep polling; unfetched messages stay on the bridge
             logs.event("signal.poll_error", error=type(exc).__name__)
             await asyncio.sleep(5)
         with contextlib.suppress(TimeoutError):
