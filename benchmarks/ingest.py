@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,7 +67,8 @@ async def closed_loop(url: str, total: int, concurrency: int, run: str) -> dict[
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=httpx.Limits(max_connections=concurrency)) as c:
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits) as c:
 
         async def sender() -> None:
             nonlocal errors
@@ -89,7 +89,8 @@ async def closed_loop(url: str, total: int, concurrency: int, run: str) -> dict[
 async def open_loop(url: str, rate: float, seconds: float, run: str) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=httpx.Limits(max_connections=64)) as c:
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits) as c:
 
         async def one(n: int) -> None:
             nonlocal errors
@@ -112,7 +113,9 @@ async def open_loop(url: str, rate: float, seconds: float, run: str) -> dict[str
             "errors": errors}
 
 
-def start_helpline(port: int, database_url: str, graph: FakeGraphAPI, cwd: str) -> subprocess.Popen[bytes]:
+def start_helpline(
+    port: int, database_url: str, graph: FakeGraphAPI, cwd: str
+) -> subprocess.Popen[bytes]:
     key = lambda seed: base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()  # noqa: E731
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     env.update({
@@ -134,7 +137,9 @@ def start_bare(port: int) -> subprocess.Popen[bytes]:
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def measure(name: str, proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace) -> dict[str, object]:
+def measure(
+    name: str, proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace
+) -> dict[str, object]:
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
@@ -176,7 +181,6 @@ def main() -> None:
               f"{t['rate'] / bare_rate:6.2f} | {f['rate']:6.0f} {f['p50']:8.1f} {f['p99']:8.1f} "  # type: ignore[index]
               f"{int(t['errors']) + int(f['errors'])}")  # type: ignore[index]
     print(json.dumps(results))
-    del statistics
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from helpline.migrate import is_current
 from helpline.services import Services, build_services
 from routing.model import Policy
 
-
 _TLS: ssl.SSLContext | None = None
 
 
