@@ -37,7 +37,9 @@ def test_the_corpus_is_there() -> None:
 
 
 @pytest.mark.parametrize("entry", INDEX, ids=[e["file"] for e in INDEX])
-def test_corpus_payload_is_accepted(entry: dict[str, Any], app: FastAPI, client: TestClient) -> None:
+def test_corpus_payload_is_accepted(
+    entry: dict[str, Any], app: FastAPI, client: TestClient
+) -> None:
     raw = (CORPUS / entry["file"]).read_bytes()
     response = post_whatsapp(client, raw)
     assert response.status_code == 200, response.text

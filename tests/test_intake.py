@@ -45,8 +45,11 @@ def decrypted_bodies(app: FastAPI, direction: str) -> list[str]:
 def test_handshake_returns_challenge_as_plain_text(client: TestClient) -> None:
     r = client.get(
         "/webhooks/whatsapp",
-        params={"hub.mode": "subscribe", "hub.verify_token": WHATSAPP_VERIFY,
-                "hub.challenge": "1158201444"},
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": WHATSAPP_VERIFY,
+            "hub.challenge": "1158201444",
+        },
     )
     assert r.status_code == 200
     assert r.text == "1158201444"
@@ -84,8 +87,12 @@ def test_post_with_two_messages_and_a_status_stores_both(app: FastAPI, client: T
     second = dict(value["messages"][0], id="wamid.B", text={"body": "tweede"})
     value["messages"].append(second)
     value["statuses"] = [
-        {"id": "wamid.UNKNOWN", "status": "delivered", "timestamp": "1764072001",
-         "recipient_id": FAKE_NUMBER}
+        {
+            "id": "wamid.UNKNOWN",
+            "status": "delivered",
+            "timestamp": "1764072001",
+            "recipient_id": FAKE_NUMBER,
+        }
     ]
     assert post_whatsapp(client, payload).status_code == 200
     assert sorted(decrypted_bodies(app, "in")) == ["eerste", "tweede"]
@@ -101,7 +108,9 @@ def test_same_message_id_ten_times_five_at_once_is_stored_once(
     statuses: list[int] = []
 
     def deliver() -> None:
-        statuses.append(client.post("/webhooks/whatsapp", content=body, headers=headers).status_code)
+        statuses.append(
+            client.post("/webhooks/whatsapp", content=body, headers=headers).status_code
+        )
 
     threads = [threading.Thread(target=deliver) for _ in range(5)]
     for t in threads:
@@ -124,15 +133,16 @@ def test_unsigned_or_wrongly_signed_posts_get_401_and_store_nothing(
     bad = {"X-Hub-Signature-256": sign(body, "wrong-secret")}
     assert client.post("/webhooks/whatsapp", content=body, headers=bad).status_code == 401
     tampered = {"X-Hub-Signature-256": sign(body)}
-    assert client.post("/webhooks/whatsapp", content=body + b" ", headers=tampered).status_code == 401
+    assert (
+        client.post("/webhooks/whatsapp", content=body + b" ", headers=tampered).status_code == 401
+    )
     assert count(app, Message) == 0
     assert count(app, DedupKey) == 0
 
 
 def test_four_megabyte_body_gets_413(app: FastAPI, client: TestClient) -> None:
     body = b"{" + b" " * (4 * 1024 * 1024) + b"}"
-    r = client.post("/webhooks/whatsapp", content=body,
-                    headers={"X-Hub-Signature-256": sign(body)})
+    r = client.post("/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": sign(body)})
     assert r.status_code == 413
     assert count(app, Message) == 0
 
@@ -187,27 +197,50 @@ def test_signal_webhook_requires_the_token(app: FastAPI, client: TestClient) -> 
 
 
 def signal_line(envelope: dict[str, Any]) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": "receive",
-            "params": {"envelope": envelope, "account": "+31600000099"}}
+    return {
+        "jsonrpc": "2.0",
+        "method": "receive",
+        "params": {"envelope": envelope, "account": "+31600000099"},
+    }
 
 
 SIGNAL_UUID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 
 def test_signal_message_is_stored_and_sync_message_is_not(app: FastAPI, client: TestClient) -> None:
-    data = signal_line({
-        "source": SIGNAL_UUID, "sourceNumber": None, "sourceUuid": SIGNAL_UUID,
-        "sourceName": "Jane Doe", "sourceDevice": 1, "timestamp": 1764072000000,
-        "dataMessage": {"timestamp": 1764072000000, "message": "hoi via signal",
-                        "expiresInSeconds": 0, "viewOnce": False},
-    })
-    sync = signal_line({
-        "source": "+31600000099", "sourceNumber": "+31600000099",
-        "sourceUuid": "11111111-2222-4333-8444-555555555555", "sourceName": "Helpline",
-        "sourceDevice": 2, "timestamp": 1764072000001,
-        "syncMessage": {"sentMessage": {"destination": "+31600000001",
-                                        "timestamp": 1764072000001, "message": "loop"}},
-    })
+    data = signal_line(
+        {
+            "source": SIGNAL_UUID,
+            "sourceNumber": None,
+            "sourceUuid": SIGNAL_UUID,
+            "sourceName": "Jane Doe",
+            "sourceDevice": 1,
+            "timestamp": 1764072000000,
+            "dataMessage": {
+                "timestamp": 1764072000000,
+                "message": "hoi via signal",
+                "expiresInSeconds": 0,
+                "viewOnce": False,
+            },
+        }
+    )
+    sync = signal_line(
+        {
+            "source": "+31600000099",
+            "sourceNumber": "+31600000099",
+            "sourceUuid": "11111111-2222-4333-8444-555555555555",
+            "sourceName": "Helpline",
+            "sourceDevice": 2,
+            "timestamp": 1764072000001,
+            "syncMessage": {
+                "sentMessage": {
+                    "destination": "+31600000001",
+                    "timestamp": 1764072000001,
+                    "message": "loop",
+                }
+            },
+        }
+    )
     url = f"/webhooks/signal?token={SIGNAL_TOKEN}"
     assert client.post(url, content=json.dumps(sync)).status_code == 200
     assert count(app, Message) == 0

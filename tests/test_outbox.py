@@ -41,16 +41,21 @@ def run_once(app: FastAPI) -> int:
 def graph_ok(message_id: str = "wamid.OUT1") -> httpx.Response:
     return httpx.Response(
         200,
-        json={"messaging_product": "whatsapp",
-              "contacts": [{"input": FAKE_NUMBER, "wa_id": FAKE_NUMBER}],
-              "messages": [{"id": message_id}]},
+        json={
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": FAKE_NUMBER, "wa_id": FAKE_NUMBER}],
+            "messages": [{"id": message_id}],
+        },
     )
 
 
 def outbound(app: FastAPI) -> list[Message]:
     with services_of(app).db.session() as s:
-        return list(s.exec(select(Message).where(Message.direction == "out")
-                           .order_by(Message.created_at)).all())
+        return list(
+            s.exec(
+                select(Message).where(Message.direction == "out").order_by(Message.created_at)
+            ).all()
+        )
 
 
 def items(app: FastAPI) -> list[OutboxItem]:
@@ -59,15 +64,34 @@ def items(app: FastAPI) -> list[OutboxItem]:
 
 
 def status_payload(message_id: str, status: str, **extra: Any) -> dict[str, Any]:
-    st: dict[str, Any] = {"id": message_id, "status": status, "timestamp": "1764072100",
-                          "recipient_id": FAKE_NUMBER}
+    st: dict[str, Any] = {
+        "id": message_id,
+        "status": status,
+        "timestamp": "1764072100",
+        "recipient_id": FAKE_NUMBER,
+    }
     st.update(extra)
-    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-        "field": "messages",
-        "value": {"messaging_product": "whatsapp",
-                  "metadata": {"display_phone_number": "15550783881",
-                               "phone_number_id": "1000000001"},
-                  "statuses": [st]}}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550783881",
+                                "phone_number_id": "1000000001",
+                            },
+                            "statuses": [st],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
 
 
 @respx.mock
@@ -90,7 +114,9 @@ def test_welcome_is_sent_to_the_texter_and_statuses_move_forward_only(
 
 
 @respx.mock
-def test_graph_500_then_200_delivers_once(app: FastAPI, client: TestClient, clock: FakeClock) -> None:
+def test_graph_500_then_200_delivers_once(
+    app: FastAPI, client: TestClient, clock: FakeClock
+) -> None:
     route = respx.post(SEND_URL).mock(
         side_effect=[httpx.Response(500, json={"error": {"code": 1, "message": "x"}}), graph_ok()]
     )
@@ -129,15 +155,26 @@ def test_after_the_last_try_the_message_is_failed_with_a_reason(
 def test_failed_status_131047_holds_the_reply_and_sends_the_template(
     app: FastAPI, client: TestClient, clock: FakeClock
 ) -> None:
-    route = respx.post(SEND_URL).mock(side_effect=[graph_ok("wamid.OUT1"), graph_ok("wamid.T1"),
-                                                   graph_ok("wamid.OUT2")])
+    route = respx.post(SEND_URL).mock(
+        side_effect=[graph_ok("wamid.OUT1"), graph_ok("wamid.T1"), graph_ok("wamid.OUT2")]
+    )
     post_whatsapp(client, wa_text_payload("hoi", message_id="wamid.IN1"))
     run_once(app)
-    post_whatsapp(client, status_payload(
-        "wamid.OUT1", "failed",
-        errors=[{"code": 131047, "title": "Re-engagement message",
-                 "message": "Re-engagement message",
-                 "error_data": {"details": "Message failed to send because more than 24 hours"}}]))
+    post_whatsapp(
+        client,
+        status_payload(
+            "wamid.OUT1",
+            "failed",
+            errors=[
+                {
+                    "code": 131047,
+                    "title": "Re-engagement message",
+                    "message": "Re-engagement message",
+                    "error_data": {"details": "Message failed to send because more than 24 hours"},
+                }
+            ],
+        ),
+    )
     (message,) = outbound(app)
     assert message.status == "held"
     assert message.error_reason == "whatsapp:131047"
@@ -168,8 +205,16 @@ def test_reply_outside_the_24h_window_is_held(
         texter = s.exec(select(Texter)).one()
         conversation = s.exec(select(Conversation)).one()
         key = services.vault.key(s, texter.data_key_id)
-        msg = queue_outbound(services, s, texter=texter, conversation=conversation,
-                             text="laat antwoord", key=key, now=clock(), author_kind="user")
+        msg = queue_outbound(
+            services,
+            s,
+            texter=texter,
+            conversation=conversation,
+            text="laat antwoord",
+            key=key,
+            now=clock(),
+            author_kind="user",
+        )
         assert msg.status == "held"
     kinds = sorted((i.kind, i.state) for i in items(app))
     assert ("template", "pending") in kinds
@@ -185,11 +230,21 @@ def test_signal_captcha_pauses_sending_and_raises_an_alert(
             400, json={"error": "Failed to send message: [proof required] ProofRequiredException"}
         )
     )
-    line = {"jsonrpc": "2.0", "method": "receive", "params": {"account": "+31600000099",
-            "envelope": {"source": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
-                         "sourceUuid": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
-                         "sourceNumber": None, "sourceDevice": 1, "timestamp": 1764072000000,
-                         "dataMessage": {"timestamp": 1764072000000, "message": "hoi"}}}}
+    line = {
+        "jsonrpc": "2.0",
+        "method": "receive",
+        "params": {
+            "account": "+31600000099",
+            "envelope": {
+                "source": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                "sourceUuid": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                "sourceNumber": None,
+                "sourceDevice": 1,
+                "timestamp": 1764072000000,
+                "dataMessage": {"timestamp": 1764072000000, "message": "hoi"},
+            },
+        },
+    }
     client.post(f"/webhooks/signal?token={SIGNAL_TOKEN}", content=json.dumps(line))
     assert run_once(app) == 1
     services = services_of(app)
