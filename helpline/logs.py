@@ -72,8 +72,10 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.set_name("helpline-stderr")
     root = logging.getLogger("helpline")
-    root.handlers[:] = [handler]
+    # Replace our own handler only (configure runs once per app), keep others.
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "helpline-stderr"] + [handler]
     root.setLevel(level)
     root.propagate = False
     # Access logs carry client addresses and full URLs (with ?token=): off.

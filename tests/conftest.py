@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -34,9 +36,94 @@ SIGNAL_TOKEN = "test-signal-token-abcdef"
 GRAPH = "https://graph.test/v23.0"
 SIGNAL_API = "http://signal-api.test"
 
-# The fake texter used across the suite; the privacy scans look for these.
+# The fake texter used across the suite; the privacy sweep looks for these.
 FAKE_NUMBER = "31612345678"
 FAKE_NAME = "Jane Doe"
+
+
+def privacy_needles() -> list[bytes]:
+    """The fake texter's number in every common form (and base64, hex) and name."""
+    forms = [FAKE_NUMBER, "+" + FAKE_NUMBER, "0612345678", "06-12345678", "6 1234 5678",
+             "+31 6 12345678", "612345678"]
+    out = [f.encode() for f in forms]
+    out += [base64.b64encode(f.encode()) for f in forms[:2]]
+    out += [FAKE_NUMBER.encode().hex().encode(), FAKE_NAME.encode(),
+            FAKE_NAME.encode("utf-16-le")]
+    return out
+
+
+NEEDLES = privacy_needles()
+
+
+def leaks(blob: bytes) -> list[bytes]:
+    return [n for n in NEEDLES if n in blob]
+
+
+class PrivacySweep:
+    """Invariants 1 and 6 over the whole suite: every test's database (SQLite
+    file and WAL, or the PostgreSQL schema's rows), every log line and every
+    HTTP response of the test client is scanned for the fake number and name."""
+
+    def __init__(self) -> None:
+        self.findings: list[str] = []
+        self.log = io.BytesIO()
+        self.responses_scanned = 0
+        self.databases_scanned = 0
+
+    def scan(self, blob: bytes, where: str) -> None:
+        for needle in leaks(blob):
+            self.findings.append(f"{needle!r} in {where}")
+
+
+SWEEP = PrivacySweep()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def privacy_sweep() -> Iterator[PrivacySweep]:
+    handler = logging.StreamHandler(io.TextIOWrapper(SWEEP.log, encoding="utf-8",
+                                                     write_through=True))
+    handler.setLevel(logging.DEBUG)
+    for name in ("helpline", ""):
+        logging.getLogger(name).addHandler(handler)
+    original = TestClient.request
+
+    def recording(self: TestClient, *args: Any, **kwargs: Any) -> Any:
+        response = original(self, *args, **kwargs)
+        SWEEP.responses_scanned += 1
+        SWEEP.scan(response.content + str(response.headers).encode(),
+                   f"response to {args[:2]!r}")
+        return response
+
+    TestClient.request = recording  # type: ignore[method-assign]
+    yield SWEEP
+    TestClient.request = original  # type: ignore[method-assign]
+    for name in ("helpline", ""):
+        logging.getLogger(name).removeHandler(handler)
+    SWEEP.scan(SWEEP.log.getvalue(), "logs")
+    assert not SWEEP.findings, "privacy sweep: " + "; ".join(SWEEP.findings[:20])
+
+
+def scan_sqlite(path: Path) -> None:
+    for file in path.parent.glob(path.name + "*"):
+        SWEEP.scan(file.read_bytes(), file.name)
+    SWEEP.databases_scanned += 1
+
+
+def scan_postgres_schema(url: str, schema: str) -> None:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        tables = conn.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"
+        ), {"s": schema}).scalars().all()
+        for table in tables:
+            for row in conn.execute(text(f'SELECT * FROM "{schema}"."{table}"')):  # noqa: S608
+                blob = b"".join(
+                    bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode()
+                    for v in row
+                )
+                SWEEP.scan(blob, f"{schema}.{table}")
+    engine.dispose()
+    SWEEP.databases_scanned += 1
 
 
 def key(seed: str) -> str:
@@ -64,6 +151,7 @@ def clock() -> FakeClock:
 def database_url(tmp_path: Path) -> Iterator[str]:
     if not PG_URL:
         yield f"sqlite:///{tmp_path / 'helpline.db'}"
+        scan_sqlite(tmp_path / "helpline.db")
         return
     schema = f"t_{secrets.token_hex(6)}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -71,6 +159,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in PG_URL else "?"
     yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    scan_postgres_schema(PG_URL, schema)
     with admin.connect() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
