@@ -363,7 +363,9 @@ class WhatsAppCloud:
     def parse(self, body: bytes) -> list[InboundEvent]:
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
+            # UnicodeDecodeError is a ValueError; RecursionError is deep nesting
+            # ("[[[[..." ten thousand levels), which would otherwise be a 500.
             raise MalformedPayload() from exc
         if not isinstance(data, dict):
             raise MalformedPayload()
