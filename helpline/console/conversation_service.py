@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -394,6 +395,8 @@ def list_conversations(
 
 # ---------------------------------------------------------------- one conversation
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def _message_dict(
     services: Services,
@@ -404,6 +407,10 @@ def _message_dict(
     body: str | None = None
     if message.body is not None and key is not None:
         body = services.vault.open(key, message.body, "messages", "body", message.id)
+        # A lone surrogate (a JSON "\ud800" escape in a webhook) is stored
+        # exactly but has no UTF-8 form: without this the whole conversation
+        # would answer 500. Valid pairs never reach a str as surrogates.
+        body = _LONE_SURROGATE.sub("\ufffd", body)
     if message.author_kind == "user" and message.author_id:
         author: str | None = authors.get(message.author_id, "")
     elif message.author_kind == "bot":
