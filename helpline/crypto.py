@@ -186,7 +186,11 @@ class BlindIndex:
     def compute(self, channel: str, identifier: str) -> str:
         """Keyed hash of (channel, identifier). The channel separates domains:
         the same number on WhatsApp and Signal is deliberately not linked."""
-        message = f"{channel}\x00{normalise_identifier(identifier)}".encode()
+        # surrogatepass: a forged sender id with a lone surrogate ("\ud800" in
+        # the webhook JSON) must hash, not crash intake with a 500.
+        message = f"{channel}\x00{normalise_identifier(identifier)}".encode(
+            "utf-8", "surrogatepass"
+        )
         return hmac.new(self.key, message, hashlib.sha256).hexdigest()
 
     def tag(self, purpose: str, value: str) -> str:
