@@ -109,7 +109,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from helpline.services import build_services
 
     services = build_services(load_settings())
-    result = purge(services, progress=Progress("texters erased"))
+    try:
+        result = purge(services, progress=Progress("texters erased"))
+    finally:
+        services.db.dispose()
     for line in result.lines():
         print(line)
     return 0
@@ -122,10 +125,13 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from helpline.services import build_services
 
     services = build_services(load_settings())
-    pending, _ = count_pending(services)
-    print(f"data keys to re-wrap: {pending}", flush=True)
-    result = rotate(services, batch=args.batch,
-                    progress=Progress("data keys re-wrapped", pending))
+    try:
+        pending, _ = count_pending(services)
+        print(f"data keys to re-wrap: {pending}", flush=True)
+        result = rotate(services, batch=args.batch,
+                        progress=Progress("data keys re-wrapped", pending))
+    finally:
+        services.db.dispose()
     print(f"data keys re-wrapped: {result.rewrapped}")
     print(f"data keys under the current master key: {result.current}")
     if result.unreadable:

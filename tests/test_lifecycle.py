@@ -254,7 +254,9 @@ def test_retention_days_variable_overrides_the_policy(
         assert lifecycle.purge(services).texters == 1
 
 
-def test_policy_retention_applies_when_the_variable_is_unset(app: FastAPI) -> None:
+def test_policy_retention_applies_when_the_variable_is_unset(
+    app: FastAPI, client: TestClient
+) -> None:
     services: Services = app.state.services
     assert lifecycle.retention_days(services) == services.policy.retention_days
 
@@ -344,7 +346,7 @@ def test_progress_prints_counts_only_on_a_terminal() -> None:
 
 
 def test_detached_goodbye_that_cannot_be_sent_is_given_up_with_its_key(
-    app: FastAPI, clock: FakeClock
+    app: FastAPI, client: TestClient, clock: FakeClock
 ) -> None:
     services: Services = app.state.services
     with services.db.session() as session:
