@@ -340,7 +340,7 @@ def build_system(counts: Mapping[CellId, int]) -> System:
     series: dict[tuple[str, str, str], dict[str, list[CellId]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for cell in list(values) + list(system.rests):
+    for cell in values:  # rests included
         series[(cell[2], cell[3], cell[4])][cell[0]].append(cell)
     # A month that starts on a Monday starts a week too: the weeks before it
     # add up to the months before it.
@@ -395,6 +395,9 @@ def _group(system: System, total: CellId, parts: list[CellId], *, rest: bool) ->
 
 Status = Literal["visible", "primary", "complementary"]
 INF = math.inf
+# Enough passes for the tightening that matters (pinning a value takes a
+# couple); each pass is linear in the size of the hidden system.
+PASSES = 12
 
 
 def suppress(system: System, k: int) -> dict[CellId, Status]:
@@ -423,33 +426,40 @@ def suppress(system: System, k: int) -> dict[CellId, Status]:
         )
         if not pinned:
             return status
-        cell = pinned[0]
         # The leak may run through any value the reader can pin (a hidden
-        # neighbour pinned by another equation): look next to all of them.
-        leaking = [c for c, (lo, hi) in bounds.items() if lo >= hi]
-        candidates = sorted(
-            (c in totals, system.values[c], c)
-            for pinned_cell in leaking
-            for index in containing[pinned_cell]
-            for c, _ in system.equations[index]
-            if status.get(c) == "visible" and system.values[c] >= k
-        )
-        if not candidates:
+        # neighbour pinned by another equation): look next to those too. One
+        # complementary cell per pinned small count per round.
+        leaking = {c for c, (lo, hi) in bounds.items() if lo >= hi}
+        chosen: set[CellId] = set()
+        for cell in pinned:
+            near = {cell} | {
+                c for index in containing[cell] for c, _ in system.equations[index]
+                if c in leaking
+            }
+            candidates = sorted(
+                (c in totals, system.values[c], c)
+                for pinned_cell in near
+                for index in containing[pinned_cell]
+                for c, _ in system.equations[index]
+                if status.get(c) == "visible" and system.values[c] >= k
+            )
+            if candidates:
+                chosen.add(candidates[0][2])
+                continue
             # Nothing left to hide next to it: hide every visible cell of its
             # buckets (their totals included) rather than publish it.
             buckets = {(c[0], c[1]) for index in containing[cell]
                        for c, _ in system.equations[index]}
-            hidden = 0
-            for other in status:
-                if (other[0], other[1]) in buckets and status[other] == "visible" \
-                        and system.values[other] >= k:
-                    status[other] = "complementary"
-                    hidden += 1
-            if hidden == 0:
-                logs.event("stats.suppression_unresolved", kind=cell[2])
-                return status
-            continue
-        status[candidates[0][2]] = "complementary"
+            chosen.update(
+                other for other in status
+                if (other[0], other[1]) in buckets and status[other] == "visible"
+                and system.values[other] >= k
+            )
+        if not chosen:
+            logs.event("stats.suppression_unresolved", count=len(pinned))
+            return status
+        for cell in chosen:
+            status[cell] = "complementary"
     logs.event("stats.suppression_rounds_exhausted")
     return status
 
@@ -471,26 +481,39 @@ def propagate(
             bounds[cell] = (0, INF)
     if not bounds:
         return bounds
-    relevant = [
-        eq for eq in system.equations if any(c in bounds for c, _ in eq)
-    ]
-    constants = []
-    for eq in relevant:
-        constants.append(-sum(a * system.values[c] for c, a in eq if c not in bounds))
-    for _pass in range(200):
+    work: list[tuple[list[tuple[CellId, int]], float]] = []
+    for eq in system.equations:
+        unknown = [(c, a) for c, a in eq if c in bounds]
+        if unknown:
+            constant: float = -sum(a * system.values[c] for c, a in eq if c not in bounds)
+            work.append((unknown, constant))
+    for _pass in range(PASSES):
         changed = False
-        for eq, constant in zip(relevant, constants, strict=True):
-            unknown = [(c, a) for c, a in eq if c in bounds]
-            for i, (cell, coef) in enumerate(unknown):
-                rest_min = 0.0
-                rest_max = 0.0
-                for j, (other, a) in enumerate(unknown):
-                    if i == j:
-                        continue
-                    lo, hi = bounds[other]
-                    rest_min += a * lo if a > 0 else a * hi
-                    rest_max += a * hi if a > 0 else a * lo
-                if coef > 0:
+        for unknown, constant in work:
+            # Sum of the smallest and largest contributions, keeping the
+            # infinite ones apart so "the others" is one subtraction.
+            low_sum: float = 0.0
+            high_sum: float = 0.0
+            low_inf = high_inf = 0
+            parts = []
+            for cell, a in unknown:
+                lo, hi = bounds[cell]
+                low, high = (a * lo, a * hi) if a > 0 else (a * hi, a * lo)
+                parts.append((low, high))
+                if low == -INF:
+                    low_inf += 1
+                else:
+                    low_sum += low
+                if high == INF:
+                    high_inf += 1
+                else:
+                    high_sum += high
+            for (cell, a), (low, high) in zip(unknown, parts, strict=True):
+                others_low_inf = low_inf - (low == -INF)
+                others_high_inf = high_inf - (high == INF)
+                rest_min = -INF if others_low_inf else low_sum - (0 if low == -INF else low)
+                rest_max = INF if others_high_inf else high_sum - (0 if high == INF else high)
+                if a > 0:
                     new_lo, new_hi = constant - rest_max, constant - rest_min
                 else:
                     new_lo, new_hi = rest_min - constant, rest_max - constant
@@ -571,12 +594,38 @@ def rows_for(values: Mapping[CellId, int | str], period: str) -> list[Row]:
             for c in selected]
 
 
+# Published values per Services, with the fingerprint of the counts they were
+# computed from. Counts only ever grow, so (rows, sum of counts) changes with
+# every recorded event: a stale answer is impossible, a repeated one is cheap.
+_cache: dict[tuple[int, str], tuple[tuple[int, int, int], dict[CellId, int | str]]] = {}
+
+
+def _fingerprint(session: Session, k: int) -> tuple[int, int, int]:
+    rows, total = session.execute(
+        select(func.count(), func.coalesce(func.sum(StatCount.count), 0))
+    ).one()
+    return int(rows), int(total), k
+
+
+def current(services: Services, session: Session) -> dict[CellId, int | str]:
+    """The published values for the counts as they are now."""
+    k = services.policy.stats_threshold
+    fingerprint = _fingerprint(session, k)
+    slot = (id(services), services.db.url)
+    cached = _cache.get(slot)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    values = published(load_counts(session), k)
+    _cache[slot] = (fingerprint, values)
+    return values
+
+
 def report(services: Services, period: str) -> list[Row]:
     if period not in PERIODS:
         raise StatsError("period must be week or month")
     with services.db.session() as session:
-        counts = load_counts(session)
-    return rows_for(published(counts, services.policy.stats_threshold), period)
+        values = current(services, session)
+    return rows_for(values, period)
 
 
 # ------------------------------------------------------------------ transparency
@@ -597,7 +646,7 @@ def transparency(services: Services, year: int) -> Transparency:
     number of accounts with access by role, and how often the audit log
     recorded access (by kind of action; no actor, no object)."""
     with services.db.session() as session:
-        counts = load_counts(session)
+        values = current(services, session)
         accounts = {
             str(role): int(n)
             for role, n in session.execute(
@@ -606,7 +655,6 @@ def transparency(services: Services, year: int) -> Transparency:
             ).all()
         }
         audit = _audit_counts(session, year)
-    values = published(counts, services.policy.stats_threshold)
     wanted = {CONVERSATIONS: (ALL,), ERASURE_REQUESTS: (ALL,), REFERRALS_PROPOSED: ("partner",),
               REFERRALS_ACCEPTED: ("partner",), REFERRALS_WITHDRAWN: ("partner",)}
     figures = [

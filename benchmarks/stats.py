@@ -1,0 +1,151 @@
+"""Statistics over 1,000,000 recorded events: how long `/api/stats` takes.
+
+    /work/venv/bin/python benchmarks/stats.py [--events 1000000] [--database-url URL]
+
+Writes the counts that 1,000,000 events (conversations started, languages,
+queues, topics, urgency, opening hours, referrals, waits, never answered,
+erasure requests) spread over two years leave behind, in the same buckets the
+recording code uses (`stats.buckets_for` and `stats.add_counts`; events are
+summed before writing, which is what the upserts do one at a time in
+production). Then it times what the route does: read every count, suppress
+(weeks, months and years together) and build the rows, for both periods, and
+the transparency summary. Prints the median and the worst of the runs, cold
+(suppression recomputed, as after every newly recorded event) and warm (the
+counts did not change since the last request: the published values are reused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from helpline import stats  # noqa: E402
+from helpline.config import Settings  # noqa: E402
+from helpline.migrate import upgrade  # noqa: E402
+from helpline.services import build_services  # noqa: E402
+
+CHANNELS = [("whatsapp", 0.8), ("signal", 0.2)]
+LANGUAGES = [("nl", 0.55), ("en", 0.2), ("ro", 0.1), ("bg", 0.08), ("es", 0.05),
+             ("pl", 0.0195), (None, 0.0005)]
+QUEUES = [("peer", 0.97), ("pmw", 0.02), ("ggd", 0.01)]
+TOPICS = ["health", "safety", "money", "housing", "legal", "police_municipality", "work",
+          "other"]
+PARTNERS = ["pmw", "ggd"]
+
+
+def pick(rng: random.Random, table: list[tuple[str | None, float]]) -> str | None:
+    x = rng.random()
+    for value, weight in table:
+        x -= weight
+        if x <= 0:
+            return value
+    return table[-1][0]
+
+
+def generate(services: object, events: int, seed: int = 1) -> Counter[stats.CellId]:
+    rng = random.Random(seed)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    span = timedelta(days=730).total_seconds()
+    counts: Counter[stats.CellId] = Counter()
+    policy = services.policy  # type: ignore[attr-defined]
+    bucket_cache: dict[int, tuple[tuple[str, str], ...]] = {}
+    recorded = 0
+    while recorded < events:
+        moment = start + timedelta(seconds=rng.random() * span)
+        hour = int(moment.timestamp()) // 3600
+        buckets = bucket_cache.get(hour)
+        if buckets is None:
+            buckets = bucket_cache[hour] = stats.buckets_for(moment, policy)
+        items: list[tuple[str, str, str]] = [
+            (stats.CONVERSATIONS, stats.ALL, stats.ALL),
+            (stats.CONVERSATIONS, "channel", str(pick(rng, CHANNELS))),
+            (stats.CONVERSATIONS, "queue", str(pick(rng, QUEUES))),
+        ]
+        language = pick(rng, LANGUAGES)
+        if language:
+            items.append((stats.CONVERSATIONS, "language", language))
+        if rng.random() < 0.6:
+            items.append((stats.CONVERSATIONS, "topic", rng.choice(TOPICS)))
+        if rng.random() < 0.04:
+            items.append((stats.URGENT, stats.ALL, stats.ALL))
+        if rng.random() < 0.5:
+            items.append((stats.OUTSIDE_HOURS, stats.ALL, stats.ALL))
+        if rng.random() < 0.85:
+            minutes = rng.expovariate(1 / 20)
+            items.append((stats.WAIT, "bin", stats.wait_bin(minutes)))
+        else:
+            items.append((stats.NEVER_ANSWERED, stats.ALL, stats.ALL))
+        if rng.random() < 0.03:
+            partner = rng.choice(PARTNERS)
+            items.append((stats.REFERRALS_PROPOSED, "partner", partner))
+            if rng.random() < 0.6:
+                items.append((stats.REFERRALS_ACCEPTED, "partner", partner))
+                if rng.random() < 0.1:
+                    items.append((stats.REFERRALS_WITHDRAWN, "partner", partner))
+        if rng.random() < 0.01:
+            items.append((stats.ERASURE_REQUESTS, stats.ALL, stats.ALL))
+        for period, bucket in buckets:
+            for metric, dimension, key in items:
+                counts[(period, bucket, metric, dimension, key)] += 1
+        recorded += len(items)
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp()
+    url = args.database_url or f"sqlite:///{tmp}/bench.db"
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings = Settings(_env_file=None, database_url=url, master_key=key,  # type: ignore[call-arg]
+                        index_key=base64.b64encode(os.urandom(32)).decode())
+    services = build_services(settings)
+    upgrade(services.db.engine)
+    began = time.perf_counter()
+    counts = generate(services, args.events)
+    with services.db.session() as session:
+        stats.add_counts(session, counts)
+    print(f"recorded {args.events:,} events as {len(counts):,} rows "
+          f"in {time.perf_counter() - began:.1f} s ({services.db.engine.dialect.name})")
+
+    def cold() -> list[stats.Row]:
+        # As right after a new event was recorded: nothing cached.
+        stats._cache.clear()
+        return stats.report(services, "week")
+
+    for label, call, runs in (
+        ("cold (after a new event): week", cold, max(3, args.runs // 5)),
+        ("GET /api/stats?period=week", lambda: stats.report(services, "week"), args.runs),
+        ("GET /api/stats?period=month", lambda: stats.report(services, "month"), args.runs),
+        ("transparency 2026", lambda: stats.transparency(services, 2026), args.runs),
+    ):
+        timings = []
+        rows = None
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            rows = call()
+            timings.append((time.perf_counter() - t0) * 1000)
+        size = len(rows) if isinstance(rows, list) else len(rows.figures)  # type: ignore[union-attr]
+        hidden = (sum(1 for r in rows if isinstance(r.value, str))
+                  if isinstance(rows, list) else 0)
+        print(f"{label}: median {statistics.median(timings):.1f} ms, "
+              f"max {max(timings):.1f} ms ({size} rows, {hidden} suppressed)")
+    services.db.dispose()
+
+
+if __name__ == "__main__":
+    main()
