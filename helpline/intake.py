@@ -206,15 +206,21 @@ def find_or_create_texter(
     }
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
-        stmt = pg_insert(Texter).values(**values).on_conflict_do_nothing(
-            index_elements=["blind_index"]
-        )
-        if session.execute(stmt.returning(col(Texter.id))).first() is None:
-            # Another process created this texter a moment ago: use theirs.
-            session.execute(delete(DataKey).where(DataKey.id == data_key.id))  # type: ignore[arg-type]
-            existing = session.exec(query).one()
-            key = services.vault.key(session, existing.data_key_id)
-            return existing, key, False
+        # Two processes may create the same texter, or pick the same random
+        # pseudonym, at the same moment: ON CONFLICT on any unique column, then
+        # find out which of the two it was.
+        for _attempt in range(20):
+            stmt = pg_insert(Texter).values(**values).on_conflict_do_nothing()
+            if session.execute(stmt.returning(col(Texter.id))).first() is not None:
+                break
+            existing = session.exec(query).first()
+            if existing is not None:
+                session.execute(delete(DataKey).where(DataKey.id == data_key.id))  # type: ignore[arg-type]
+                key = services.vault.key(session, existing.data_key_id)
+                return existing, key, False
+            values["pseudonym"] = _free_pseudonym(session)
+        else:
+            raise RuntimeError("no free pseudonym")
     else:
         session.execute(insert(Texter).values(**values))
     texter = session.exec(select(Texter).where(Texter.id == texter_id)).one()

@@ -6,6 +6,7 @@ import json
 import threading
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
@@ -247,3 +248,30 @@ def test_signal_message_is_stored_and_sync_message_is_not(app: FastAPI, client: 
     assert count(app, OutboxItem) == 0
     assert client.post(url, content=json.dumps(data)).status_code == 200
     assert decrypted_bodies(app, "in") == ["hoi via signal"]
+
+
+def test_two_new_texters_drawing_the_same_pseudonym_at_once_both_get_stored(
+    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import helpline.intake
+    from helpline.pseudonyms import new_pseudonym
+
+    draws = iter(["Tulp-11", "Tulp-11"])
+    monkeypatch.setattr(helpline.intake, "new_pseudonym",
+                        lambda digits=2: next(draws, None) or new_pseudonym(digits))
+    statuses: list[int] = []
+
+    def deliver(n: int) -> None:
+        payload = wa_text_payload("hoi", message_id=f"wamid.P{n}", wa_id=f"3160000000{n}")
+        statuses.append(post_whatsapp(client, payload).status_code)
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200, 200]
+    with services_of(app).db.session() as s:
+        pseudonyms = [t.pseudonym for t in s.exec(select(Texter)).all()]
+    assert len(pseudonyms) == 2
+    assert len(set(pseudonyms)) == 2
