@@ -281,6 +281,38 @@ class StatCount(SQLModel, table=True):
     count: int = 0
 
 
+class StatPartition(SQLModel, table=True):
+    """Freshness of the published statistics per year of buckets ("2026"):
+    `version` is bumped in the same transaction as every count upsert in that
+    year; `published_version` is the version the rows in `stat_published` were
+    computed from. Years suppressed together (their equations connect them)
+    share a `group_key`. No identifier, no event time: `published_at` is when
+    the counts were read for publishing."""
+
+    __tablename__ = "stat_partitions"
+    partition: str = Field(primary_key=True, max_length=8)
+    version: int = 0
+    published_version: int = 0
+    group_key: str = Field(default="", max_length=8)
+    published_at: datetime | None = ts(nullable=True)
+    cost_ms: int = 0
+
+
+class StatPublished(SQLModel, table=True):
+    """The published (already suppressed) value of a statistics cell: a number,
+    "<k" or ">=k". Identifier-free like `stat_counts`; read by every app process
+    so no request has to recompute the suppression."""
+
+    __tablename__ = "stat_published"
+    period: str = Field(primary_key=True, max_length=8)  # week / month / year
+    bucket: str = Field(primary_key=True, max_length=10)
+    metric: str = Field(primary_key=True, max_length=32)
+    dimension: str = Field(primary_key=True, max_length=16)
+    key: str = Field(primary_key=True, max_length=64)
+    partition: str = Field(max_length=8, index=True)
+    value: str = Field(max_length=16)
+
+
 class ChannelPause(SQLModel, table=True):
     """Sending on a channel is paused (rate limit, captcha) until `until`."""
 

@@ -30,7 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 import routing
-from helpline import logs
+from helpline import logs, stats
 from helpline.console import audit
 from helpline.conversations import (
     WHATSAPP_WINDOW,
@@ -754,6 +754,7 @@ def close(services: Services, actor: Actor, conversation_id: str) -> dict[str, A
             conversation.status = "closed"
             conversation.closed_at = now
             conversation.waiting_since = None
+            stats.record_closed(services, session, conversation, now)
         event = LiveEvent(kind="close", conversation=conversation.id, queue=conversation.queue)
         _audit(services, session, actor, "conversation.close", conversation.id)
     _publish(services, [event])
@@ -851,6 +852,7 @@ def set_labels(
             if label not in wanted:
                 session.delete(row)
         for label in wanted - set(existing):
+            stats.record_label(services, session, conversation, label)
             session.add(
                 ConversationLabel(
                     conversation_id=conversation.id,

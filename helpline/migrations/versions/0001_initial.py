@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 08:06:55.409907
+Create Date: 2026-11-28 09:11:03.040649
 """
 
 from collections.abc import Sequence
@@ -114,6 +114,32 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("period", "bucket", "metric", "dimension", "key"),
     )
+    op.create_table(
+        "stat_partitions",
+        sa.Column("partition", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("published_version", sa.Integer(), nullable=False),
+        sa.Column("group_key", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("published_at", helpline.models.UTCDateTime(), nullable=True),
+        sa.Column("cost_ms", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("partition"),
+    )
+    op.create_table(
+        "stat_published",
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("bucket", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("metric", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("dimension", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("partition", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("value", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.PrimaryKeyConstraint("period", "bucket", "metric", "dimension", "key"),
+    )
+    with op.batch_alter_table("stat_published", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_stat_published_partition"), ["partition"], unique=False
+        )
+
     op.create_table(
         "texters",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -436,6 +462,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_texters_last_activity_at"))
 
     op.drop_table("texters")
+    with op.batch_alter_table("stat_published", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_stat_published_partition"))
+
+    op.drop_table("stat_published")
+    op.drop_table("stat_partitions")
     op.drop_table("stat_counts")
     with op.batch_alter_table("saved_replies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_saved_replies_language"))
