@@ -295,6 +295,7 @@ class StatPartition(SQLModel, table=True):
     published_version: int = 0
     group_key: str = Field(default="", max_length=8)
     published_at: datetime | None = ts(nullable=True)
+    threshold: int = 0  # k the published rows were suppressed with
     cost_ms: int = 0
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 09:11:03.040649
+Create Date: 2026-11-28 09:11:37.701451
 """
 
 from collections.abc import Sequence
@@ -121,6 +121,7 @@ def upgrade() -> None:
         sa.Column("published_version", sa.Integer(), nullable=False),
         sa.Column("group_key", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("published_at", helpline.models.UTCDateTime(), nullable=True),
+        sa.Column("threshold", sa.Integer(), nullable=False),
         sa.Column("cost_ms", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("partition"),
     )
