@@ -266,6 +266,11 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
     """Send until `stop` is set. Errors (database down) are logged and retried."""
     logs.event("worker.started")
     poll = services.settings.worker_poll_seconds
+    from helpline import stats
+
+    # Statistics are republished beside the sending loop (seconds of CPU at a
+    # million events), never in it.
+    refresher = asyncio.create_task(stats.run_refresher(services, stop))
     while not stop.is_set():
         try:
             sent = await run_once(services)
@@ -280,4 +285,5 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
             continue
         # Wait for a nudge from intake (same process) or the poll interval.
         await asyncio.to_thread(services.wakeup.wait, poll)
+    await refresher
     logs.event("worker.stopped")

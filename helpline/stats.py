@@ -37,8 +37,12 @@ answered conversations.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import math
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +55,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from helpline import logs
-from helpline.models import Conversation, StatCount, Texter, User
+from helpline.models import (
+    Conversation,
+    StatCount,
+    StatPartition,
+    StatPublished,
+    Texter,
+    User,
+)
 from routing import hours
 from routing.model import Policy
 
@@ -166,6 +177,22 @@ def add_counts(session: Session, counts: Mapping[CellId, int]) -> None:
             set_={"count": table.c.count + stmt.excluded.count},
         )
         session.execute(stmt)
+    # Same transaction: the published figures of these years are now stale.
+    parts = sorted({partition_of(cell) for cell, n in counts.items() if n})
+    ptable = StatPartition.__table__  # type: ignore[attr-defined]
+    pstmt = (pg_insert(ptable) if dialect == "postgresql" else sqlite_insert(ptable)).values(
+        [{"partition": p, "version": 1, "published_version": 0, "group_key": "",
+          "threshold": 0, "cost_ms": 0} for p in parts]
+    )
+    pstmt = pstmt.on_conflict_do_update(
+        index_elements=["partition"], set_={"version": ptable.c.version + 1}
+    )
+    session.execute(pstmt)
+
+
+def partition_of(cell: CellId) -> str:
+    """The year a cell's bucket belongs to ("2026-W01", "2026-11", "2026")."""
+    return cell[1][:4]
 
 
 def _bump(
@@ -407,6 +434,52 @@ def suppress(system: System, k: int) -> dict[CellId, Status]:
     if k < 2:
         raise StatsError("the statistics threshold must be at least 2")
     status: dict[CellId, Status] = {}
+    # Parts of the system that share no equation cannot leak into each other:
+    # each is suppressed on its own (same choices, far fewer cells per pass;
+    # one part that cannot be resolved no longer stops the others).
+    for part in components(system):
+        if len(part) == 1:
+            (cell,) = part
+            if cell not in system.rests:
+                value = system.values[cell]
+                status[cell] = "primary" if 1 <= value < k else "visible"
+            continue
+        status.update(_suppress_part(subsystem(system, part), k))
+    return status
+
+
+def components(system: System) -> list[set[CellId]]:
+    """Cells connected by equations (union-find), rests included."""
+    parent: dict[CellId, CellId] = {cell: cell for cell in system.values}
+
+    def find(cell: CellId) -> CellId:
+        while parent[cell] != cell:
+            parent[cell] = parent[parent[cell]]
+            cell = parent[cell]
+        return cell
+
+    for equation in system.equations:
+        root = find(equation[0][0])
+        for cell, _ in equation[1:]:
+            other = find(cell)
+            if other != root:
+                parent[other] = root
+    parts: dict[CellId, set[CellId]] = defaultdict(set)
+    for cell in system.values:
+        parts[find(cell)].add(cell)
+    return sorted(parts.values(), key=min)
+
+
+def subsystem(system: System, cells: set[CellId]) -> System:
+    return System(
+        values={c: v for c, v in system.values.items() if c in cells},
+        rests={c for c in system.rests if c in cells},
+        equations=[eq for eq in system.equations if eq[0][0] in cells],
+    )
+
+
+def _suppress_part(system: System, k: int) -> dict[CellId, Status]:
+    status: dict[CellId, Status] = {}
     for cell, value in system.values.items():
         if cell in system.rests:
             continue
@@ -540,7 +613,12 @@ def published(counts: Mapping[CellId, int], k: int) -> dict[CellId, int | str]:
     """Every publishable value, all periods at once (so the week, month and
     year views are suppressed consistently with each other)."""
     system = build_system(counts)
-    status = suppress(system, k)
+    return _render(system, suppress(system, k), counts, k)
+
+
+def _render(
+    system: System, status: Mapping[CellId, Status], counts: Mapping[CellId, int], k: int
+) -> dict[CellId, int | str]:
     out: dict[CellId, int | str] = {}
     for cell, state in status.items():
         value = system.values[cell]
@@ -594,38 +672,241 @@ def rows_for(values: Mapping[CellId, int | str], period: str) -> list[Row]:
             for c in selected]
 
 
-# Published values per Services, with the fingerprint of the counts they were
-# computed from. Counts only ever grow, so (rows, sum of counts) changes with
-# every recorded event: a stale answer is impossible, a repeated one is cheap.
-_cache: dict[tuple[int, str], tuple[tuple[int, int, int], dict[CellId, int | str]]] = {}
+# ------------------------------------------------------------------ publishing
+#
+# Suppression of a few years of buckets takes seconds of pure Python, so the
+# published values are persisted (`stat_published`) per year of buckets and
+# recomputed only for years whose counts changed (`stat_partitions.version`,
+# bumped with every count upsert). Years whose equations connect them (a run
+# of weeks that crosses New Year, a year's months) are recomputed and written
+# together, in one transaction, so every published figure of a connected part
+# comes from one reading of the counts. A request recomputes stale years itself
+# only when that took at most INLINE_BUDGET_MS last time (a small line sees new
+# figures at once); otherwise it serves the last published figures, says so
+# ("as_of", "stale"), and the worker (`run_refresher`) recomputes them.
+
+INLINE_BUDGET_MS = 150
+REFRESH_SECONDS = 30.0
 
 
-def _fingerprint(session: Session, k: int) -> tuple[int, int, int]:
-    rows, total = session.execute(
-        select(func.count(), func.coalesce(func.sum(StatCount.count), 0))
-    ).one()
-    return int(rows), int(total), k
+@dataclass(frozen=True)
+class _State:
+    version: int
+    published_version: int
+    group_key: str
+    published_at: datetime | None
+    threshold: int
+    cost_ms: int
+
+    def dirty(self, k: int) -> bool:
+        return (self.version != self.published_version or self.threshold != k
+                or not self.group_key)
 
 
-def current(services: Services, session: Session) -> dict[CellId, int | str]:
-    """The published values for the counts as they are now."""
+def _states(session: Session, *, lock: bool = False) -> dict[str, _State]:
+    query = select(
+        StatPartition.partition, StatPartition.version,  # type: ignore[call-overload]
+        StatPartition.published_version, StatPartition.group_key,
+        StatPartition.published_at, StatPartition.threshold, StatPartition.cost_ms,
+    )
+    if lock:
+        query = query.with_for_update()
+    return {
+        str(r[0]): _State(int(r[1]), int(r[2]), str(r[3]), r[4], int(r[5]), int(r[6]))
+        for r in session.execute(query).all()
+    }
+
+
+def _closure(
+    dirty: Iterable[str], states: Mapping[str, _State],
+    comp_parts: Sequence[set[str]], part_comps: Mapping[str, list[int]],
+) -> set[str]:
+    """The stale years plus every year connected to them, now (by an
+    equation) or when they were last published (so a part that split since
+    is not left half old, half new)."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for name, state in states.items():
+        if state.group_key:
+            groups[state.group_key].add(name)
+    closure: set[str] = set()
+    todo = list(dirty)
+    while todo:
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure.add(name)
+        known = states.get(name)
+        if known is not None and known.group_key:
+            todo.extend(groups[known.group_key])
+        for index in part_comps.get(name, ()):
+            todo.extend(comp_parts[index])
+    return closure
+
+
+def _group_keys(closure: set[str], comp_parts: Sequence[set[str]]) -> dict[str, str]:
+    """Years of the closure that are connected now, keyed by their first year."""
+    parent = {name: name for name in closure}
+
+    def find(name: str) -> str:
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    for names in comp_parts:
+        if names and names <= closure:
+            first, *others = sorted(names)
+            for other in others:
+                a, b = sorted((find(first), find(other)))
+                parent[b] = a
+    return {name: find(name) for name in closure}
+
+
+def refresh(services: Services, *, budget_ms: int | None = None) -> int:
+    """Recompute and persist the published values of every stale year (and
+    the years connected to it). Returns how many years were published; 0 when
+    nothing was stale, when another process published first, or (with
+    `budget_ms`) when those years took longer than that the last time."""
     k = services.policy.stats_threshold
-    fingerprint = _fingerprint(session, k)
-    slot = (id(services), services.db.url)
-    cached = _cache.get(slot)
-    if cached is not None and cached[0] == fingerprint:
-        return cached[1]
-    values = published(load_counts(session), k)
-    _cache[slot] = (fingerprint, values)
-    return values
+    started = time.perf_counter()
+    with services.db.session() as session:
+        states = _states(session)
+        dirty = {name for name, state in states.items() if state.dirty(k)}
+        if not dirty:
+            return 0
+        counts = load_counts(session)
+        read_at = services.now()
+    system = build_system(counts)
+    parts = components(system)
+    comp_parts = [{partition_of(cell) for cell in part} for part in parts]
+    part_comps: dict[str, list[int]] = defaultdict(list)
+    for index, names in enumerate(comp_parts):
+        for name in names:
+            part_comps[name].append(index)
+    closure = _closure(dirty, states, comp_parts, part_comps)
+    if budget_ms is not None and max(
+        (states[name].cost_ms for name in closure if name in states), default=0
+    ) > budget_ms:
+        return 0
+    cells: set[CellId] = set()
+    for part, names in zip(parts, comp_parts, strict=True):
+        if names <= closure:
+            cells |= part
+    sub = subsystem(system, cells)
+    values = _render(
+        sub, suppress(sub, k),
+        {cell: n for cell, n in counts.items() if partition_of(cell) in closure}, k,
+    )
+    groups = _group_keys(closure, comp_parts)
+    cost_ms = int((time.perf_counter() - started) * 1000)
+
+    table = StatPublished.__table__  # type: ignore[attr-defined]
+    with services.db.session() as session:
+        now_states = _states(session, lock=True)
+        for name, state in states.items():
+            again = now_states.get(name)
+            if again is None or (again.published_version, again.group_key, again.threshold) != (
+                state.published_version, state.group_key, state.threshold
+            ):
+                logs.event("stats.refresh_superseded")
+                return 0
+        session.execute(
+            table.delete().where(table.c.partition.in_(sorted(closure)))
+        )
+        rows = [
+            {"period": c[0], "bucket": c[1], "metric": c[2], "dimension": c[3], "key": c[4],
+             "partition": partition_of(c), "value": str(v)}
+            for c, v in sorted(values.items())
+        ]
+        for start in range(0, len(rows), 500):
+            session.execute(table.insert(), rows[start:start + 500])
+        for name in sorted(closure):
+            row = session.get(StatPartition, name)
+            if row is None:  # counts written without a version (hand-made data)
+                row = StatPartition(partition=name)
+                session.add(row)
+            row.published_version = states[name].version if name in states else row.version
+            row.group_key = groups[name]
+            row.published_at = read_at
+            row.threshold = k
+            row.cost_ms = cost_ms
+    logs.event("stats.published", count=len(rows), seconds=round(cost_ms / 1000, 3))
+    return len(closure)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Published values; `as_of` is when the counts behind the oldest stale
+    figures were read (now when none is stale)."""
+
+    values: dict[CellId, int | str]
+    as_of: datetime
+    stale: bool
+
+
+# Per process: the persisted values as last read, under the partition states
+# they were read with (a new publication anywhere changes the key).
+_cache: dict[tuple[int, str], tuple[object, dict[CellId, int | str]]] = {}
+
+
+def _parse(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def snapshot(services: Services) -> Snapshot:
+    k = services.policy.stats_threshold
+    with services.db.session() as session:
+        states = _states(session)
+    dirty = [name for name, state in states.items() if state.dirty(k)]
+    if dirty:
+        if not any(state.published_at is not None for state in states.values()):
+            refresh(services)  # nothing published yet: there is no older answer to give
+        elif max(states[name].cost_ms for name in dirty) <= INLINE_BUDGET_MS:
+            refresh(services, budget_ms=INLINE_BUDGET_MS)
+    with services.db.session() as session:
+        states = _states(session)
+        key = (k, sorted((name, s.published_version, s.group_key, s.threshold, s.published_at)
+                         for name, s in states.items()))
+        slot = (id(services), services.db.url)
+        cached = _cache.get(slot)
+        if cached is not None and cached[0] == key:
+            values = cached[1]
+        else:
+            values = {
+                (r[0], r[1], r[2], r[3], r[4]): _parse(r[5])
+                for r in session.execute(
+                    select(StatPublished.period, StatPublished.bucket,  # type: ignore[call-overload]
+                           StatPublished.metric, StatPublished.dimension,
+                           StatPublished.key, StatPublished.value)
+                ).all()
+            }
+            _cache[slot] = (key, values)
+    now = services.now()
+    stale_at = [s.published_at for s in states.values() if s.dirty(k)]
+    as_of = min((at for at in stale_at if at is not None), default=now)
+    return Snapshot(values=values, as_of=as_of, stale=bool(stale_at))
+
+
+def current(services: Services) -> dict[CellId, int | str]:
+    """The published values (see `snapshot`)."""
+    return snapshot(services).values
+
+
+async def run_refresher(services: Services, stop: asyncio.Event) -> None:
+    """From the worker: publish stale statistics in a thread, so requests
+    never wait for a recomputation that takes seconds."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(refresh, services)
+        except Exception as exc:  # noqa: BLE001 - retried next round; never stops the worker
+            logs.event("stats.refresh_failed", logging.WARNING, error=type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=REFRESH_SECONDS)
 
 
 def report(services: Services, period: str) -> list[Row]:
     if period not in PERIODS:
         raise StatsError("period must be week or month")
-    with services.db.session() as session:
-        values = current(services, session)
-    return rows_for(values, period)
+    return rows_for(current(services), period)
 
 
 # ------------------------------------------------------------------ transparency
@@ -638,6 +919,8 @@ class Transparency:
     figures: list[Row]
     accounts: dict[str, int]
     audit: dict[str, int]
+    as_of: datetime | None = None
+    stale: bool = False
 
 
 def transparency(services: Services, year: int) -> Transparency:
@@ -645,8 +928,9 @@ def transparency(services: Services, year: int) -> Transparency:
     erasure requests and referrals (suppressed like everything else), the
     number of accounts with access by role, and how often the audit log
     recorded access (by kind of action; no actor, no object)."""
+    snap = snapshot(services)
+    values = snap.values
     with services.db.session() as session:
-        values = current(services, session)
         accounts = {
             str(role): int(n)
             for role, n in session.execute(
@@ -662,7 +946,8 @@ def transparency(services: Services, year: int) -> Transparency:
         if row.bucket == str(year) and row.dimension in wanted.get(row.metric, ())
     ]
     return Transparency(year=year, threshold=services.policy.stats_threshold,
-                        figures=figures, accounts=accounts, audit=audit)
+                        figures=figures, accounts=accounts, audit=audit,
+                        as_of=snap.as_of, stale=snap.stale)
 
 
 def _audit_counts(session: Session, year: int) -> dict[str, int]:

@@ -63,10 +63,16 @@ async def stats_json(
     services: ServicesDep,
     period: str = Query(default="week", max_length=8),
 ) -> JSONResponse:
-    rows = await run_in_threadpool(stats.report, services, _period(period))
+    snap = await run_in_threadpool(stats.snapshot, services)
+    rows = stats.rows_for(snap.values, _period(period))
     return JSONResponse({
         "period": period,
         "threshold": services.policy.stats_threshold,
+        # Figures are recomputed in the background after new events; until
+        # then the last published ones are served, computed from the counts
+        # as they were at as_of.
+        "as_of": snap.as_of.isoformat(),
+        "stale": snap.stale,
         "rows": [asdict(row) for row in rows],
     })
 
@@ -103,6 +109,8 @@ async def transparency_json(
         "figures": [asdict(row) for row in summary.figures],
         "accounts": summary.accounts,
         "audit": summary.audit,
+        "as_of": summary.as_of.isoformat() if summary.as_of else None,
+        "stale": summary.stale,
     })
 
 
