@@ -142,6 +142,25 @@ class FakeClock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def dispose_databases(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every connection pool a test opened (apps built without a lifespan
+    included), so a pool garbage-collected later cannot warn in another test."""
+    from helpline.db import Database
+
+    opened: list[Database] = []
+    original = Database.__init__
+
+    def tracking(self: Database, url: str) -> None:
+        original(self, url)
+        opened.append(self)
+
+    monkeypatch.setattr(Database, "__init__", tracking)
+    yield
+    for database in opened:
+        database.dispose()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
