@@ -36,7 +36,7 @@ def test_every_acknowledged_delivery_is_stored_exactly_once_across_kills(
 ) -> None:
     result = run_inbound(
         database_url, tmp_path,
-        deliveries=env_int("HELPLINE_STRESS_DELIVERIES", 120),
+        deliveries=env_int("HELPLINE_STRESS_DELIVERIES", 100),
         kills=env_int("HELPLINE_STRESS_KILLS", 2),
     )
     report("crash.inbound " + result.as_json())
@@ -53,7 +53,7 @@ def test_replies_committed_before_a_kill_are_sent_after_the_restart(
 ) -> None:
     result = run_outbound(
         database_url, tmp_path,
-        replies=env_int("HELPLINE_STRESS_REPLIES", 100),
+        replies=env_int("HELPLINE_STRESS_REPLIES", 80),
         kills=env_int("HELPLINE_STRESS_KILLS", 2),
     )
     report("crash.outbound " + result.as_json())

@@ -228,13 +228,13 @@ def test_huge_arrays_store_every_message_or_are_ignored(poster: Poster, app: Fas
     payload = wa_text_payload("batch")
     template = payload["entry"][0]["changes"][0]["value"]["messages"][0]
     payload["entry"][0]["changes"][0]["value"]["messages"] = [
-        {**template, "id": f"wamid.HUGE{n}", "text": {"body": f"bericht {n}"}} for n in range(300)
+        {**template, "id": f"wamid.HUGE{n}", "text": {"body": f"bericht {n}"}} for n in range(100)
     ]
-    assert len(poster.post("whatsapp", json.dumps(payload).encode())) == 300
-    assert sorted(stored_texts(app).values()) == sorted(f"bericht {n}" for n in range(300))
+    assert len(poster.post("whatsapp", json.dumps(payload).encode())) == 100
+    assert sorted(stored_texts(app).values()) == sorted(f"bericht {n}" for n in range(100))
     poster.post("whatsapp", json.dumps({"object": "whatsapp_business_account",
-                                        "entry": list(range(200_000))}).encode())
-    poster.post("signal", json.dumps([0] * 200_000).encode())
+                                        "entry": list(range(20_000))}).encode())
+    poster.post("signal", json.dumps([0] * 20_000).encode())
 
 
 SPECIALS = [
@@ -319,7 +319,7 @@ def test_no_route_answers_500_to_generated_requests(app: FastAPI, client: TestCl
     failures: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
-        operation = result.ok()
+        operation = result.ok()  # type: ignore[union-attr]  # Err raises here
         operations += 1
 
         @API_FUZZ
