@@ -1,0 +1,173 @@
+"""Soak: a steady webhook load with a console connected, watching memory and latency.
+
+Starts `helpline serve` (web, embedded worker off) and `helpline worker` as two
+processes on one database, signs a volunteer in and keeps `/api/events` open,
+then sends unique signed WhatsApp text messages at RATE per second for MINUTES.
+Every 30 s it reports the window's p50/p99 latency, errors, events seen by the
+console, and resident memory of the app and of the worker.
+
+    python benchmarks/soak.py [--rate 300] [--minutes 10] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pyotp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from ingest import payload, signed  # noqa: E402, I001
+
+from tests.process.fakes import FakeGraphAPI, free_port, wait_http  # noqa: E402
+
+TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+PASSWORD = "soak-password-long-enough"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def env_for(database_url: str, graph: FakeGraphAPI) -> dict[str, str]:
+    key = lambda seed: base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()  # noqa: E731
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
+    env.update({
+        "HELPLINE_DATABASE_URL": database_url, "HELPLINE_MASTER_KEY": key("soak-m"),
+        "HELPLINE_INDEX_KEY": key("soak-i"), "HELPLINE_WHATSAPP_APP_SECRET": "bench-secret",
+        "HELPLINE_WHATSAPP_VERIFY_TOKEN": "v", "HELPLINE_WHATSAPP_ACCESS_TOKEN": "t",
+        "HELPLINE_WHATSAPP_PHONE_NUMBER_ID": "1000000001", "HELPLINE_WHATSAPP_API_URL": graph.url,
+        "HELPLINE_LOG_LEVEL": "WARNING", "HELPLINE_EMBEDDED_WORKER": "false",
+        "HELPLINE_SECURE_COOKIES": "false",
+    })
+    return env
+
+
+async def console(base: str, seen: list[float], stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=None) as c:
+        code = pyotp.TOTP(TOTP).now()
+        r = await c.post("/api/auth/login", headers={"Origin": base},
+                         json={"username": "soak", "password": PASSWORD, "totp": code})
+        r.raise_for_status()
+        async with c.stream("GET", "/api/events") as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    seen.append(time.monotonic())
+                if stop.is_set():
+                    return
+
+
+async def load(url: str, rate: float, minutes: float, app_pid: int, worker_pid: int,
+               seen: list[float]) -> list[dict[str, float]]:
+    windows: list[dict[str, float]] = []
+    latencies: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None),
+                                 limits=httpx.Limits(max_connections=64)) as c:
+
+        async def one(n: int) -> None:
+            nonlocal errors
+            body = payload(n, "soak")
+            t = time.perf_counter()
+            try:
+                r = await c.post(url, content=body, headers=signed(body))
+                errors += r.status_code != 200
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append(time.perf_counter() - t)
+
+        start = time.perf_counter()
+        total = int(rate * minutes * 60)
+        tasks: set[asyncio.Task[None]] = set()
+        next_report = start + 30
+        for n in range(total):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(one(n))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            if time.perf_counter() >= next_report:
+                next_report += 30
+                done = sorted(latencies)
+                latencies.clear()
+                windows.append({
+                    "t": round(time.perf_counter() - start),
+                    "p50": done[len(done) // 2] * 1000 if done else 0,
+                    "p99": done[int(len(done) * 0.99)] * 1000 if done else 0,
+                    "errors": errors, "events": len(seen),
+                    "app_mb": rss_mb(app_pid), "worker_mb": rss_mb(worker_pid),
+                })
+                print(json.dumps(windows[-1]), flush=True)
+        await asyncio.gather(*tasks)
+    return windows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=300)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--postgres", default=None)
+    args = parser.parse_args()
+    with FakeGraphAPI() as graph, tempfile.TemporaryDirectory() as tmp:
+        url = args.postgres or f"sqlite:///{tmp}/soak.db"
+        env = env_for(url, graph)
+        helpline = [sys.executable, "-m", "helpline.cli"]
+        subprocess.run([*helpline, "migrate"], env=env, cwd=tmp, check=True,
+                       capture_output=True)
+        subprocess.run([*helpline, "user", "add", "--username", "soak", "--role", "volunteer",
+                        "--password-stdin", "--totp-secret", TOTP],
+                       input=PASSWORD.encode(), env=env, cwd=tmp, check=True,
+                       capture_output=True)
+        port = free_port()
+        app = subprocess.Popen([*helpline, "serve", "--port", str(port)], env=env, cwd=tmp)
+        worker = subprocess.Popen([*helpline, "worker"], env=env, cwd=tmp)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{base}/healthz", timeout=60)
+            start_mb = (rss_mb(app.pid), rss_mb(worker.pid))
+
+            async def run() -> list[dict[str, float]]:
+                seen: list[float] = []
+                stop = asyncio.Event()
+                watcher = asyncio.create_task(console(base, seen, stop))
+                await asyncio.sleep(1)
+                windows = await load(f"{base}/webhooks/whatsapp", args.rate, args.minutes,
+                                     app.pid, worker.pid, seen)
+                stop.set()
+                watcher.cancel()
+                return windows
+
+            windows = asyncio.run(run())
+        finally:
+            app.terminate()
+            worker.terminate()
+            app.wait(30)
+            worker.wait(30)
+    if windows:
+        first, last = windows[0], windows[-1]
+        print(f"start RSS app {start_mb[0]:.0f} MB worker {start_mb[1]:.0f} MB; "
+              f"first window app {first['app_mb']:.0f} MB, last {last['app_mb']:.0f} MB "
+              f"({(last['app_mb'] / first['app_mb'] - 1) * 100:+.1f} %); worker "
+              f"{first['worker_mb']:.0f} -> {last['worker_mb']:.0f} MB; p99 first "
+              f"{first['p99']:.0f} ms, last {last['p99']:.0f} ms; errors {last['errors']:.0f}; "
+              f"console events {last['events']:.0f}")
+
+
+if __name__ == "__main__":
+    main()
