@@ -59,7 +59,7 @@ def env_for(database_url: str, graph: FakeGraphAPI) -> dict[str, str]:
 
 
 async def console(base: str, seen: list[float], stop: asyncio.Event) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=None) as c:
+    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(30, read=None)) as c:
         code = pyotp.TOTP(TOTP).now()
         r = await c.post("/api/auth/login", headers={"Origin": base},
                          json={"username": "soak", "password": PASSWORD, "totp": code})
