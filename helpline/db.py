@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
@@ -82,6 +83,10 @@ class Database:
         try:
             with self._factory() as session, session.begin():
                 yield session
+        except PoolTimeout as exc:
+            # Every pooled connection is stuck waiting on the database (a lock
+            # held elsewhere, a server that stopped answering): also "down".
+            raise ServiceUnavailable("database unavailable") from exc
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
                 raise ServiceUnavailable("database unavailable") from exc
