@@ -28,7 +28,13 @@ a year add up to the year) and from the published bounds themselves (two
 hidden cells known to be >= 1 that add up to 2 are both 1). The rule is
 applied until no hidden small count is pinned to one value by bounds
 propagation over every equation; `tests/test_stats_suppression.py` checks the
-result against the linear algebra of all published figures.
+result against the linear algebra of all published figures. Parts of the
+system that share no equation (a topic's weeks and months, a partner's
+referrals) are suppressed independently: hiding a cell in one cannot protect
+or expose a cell in another, so they are never hidden on each other's account.
+
+Published values are persisted (`stat_published`) and recomputed only for
+the years whose counts changed, in the background (see "publishing" below).
 
 Wait times are stored as counts per coarse bin (minutes), never per
 conversation, and a quantile is published only for a bucket with at least k
@@ -490,8 +496,9 @@ def _suppress_part(system: System, k: int) -> dict[CellId, Status]:
             containing[cell].append(index)
     totals = {c for c in system.values if c[2] == CONVERSATIONS and c[3] == ALL}
 
+    groups: dict[frozenset[CellId], dict[CellId, tuple[float, float]]] = {}
     for _round in range(10_000):
-        bounds = propagate(system, status, k)
+        bounds = propagate(system, status, k, groups)
         pinned = sorted(
             c for c, (lo, hi) in bounds.items()
             # lo > hi cannot happen with consistent data; treat it as pinned.
@@ -504,20 +511,26 @@ def _suppress_part(system: System, k: int) -> dict[CellId, Status]:
         # complementary cell per pinned small count per round.
         leaking = {c for c, (lo, hi) in bounds.items() if lo >= hi}
         chosen: set[CellId] = set()
+        # Statuses change only at the end of a round: the best cell to hide
+        # in an equation is worked out once per round.
+        best_of: dict[int, tuple[bool, int, CellId] | None] = {}
+
         for cell in pinned:
             near = {cell} | {
                 c for index in containing[cell] for c, _ in system.equations[index]
                 if c in leaking
             }
-            candidates = sorted(
-                (c in totals, system.values[c], c)
-                for pinned_cell in near
-                for index in containing[pinned_cell]
-                for c, _ in system.equations[index]
-                if status.get(c) == "visible" and system.values[c] >= k
-            )
-            if candidates:
-                chosen.add(candidates[0][2])
+            indexes = {index for pinned_cell in near for index in containing[pinned_cell]}
+            for index in indexes - best_of.keys():
+                best_of[index] = min(
+                    ((c in totals, system.values[c], c)
+                     for c, _ in system.equations[index]
+                     if status.get(c) == "visible" and system.values[c] >= k),
+                    default=None,
+                )
+            best = min((o for i in indexes if (o := best_of[i]) is not None), default=None)
+            if best is not None:
+                chosen.add(best[2])
                 continue
             # Nothing left to hide next to it: hide every visible cell of its
             # buckets (their totals included) rather than publish it.
@@ -538,7 +551,8 @@ def _suppress_part(system: System, k: int) -> dict[CellId, Status]:
 
 
 def propagate(
-    system: System, status: Mapping[CellId, Status], k: int
+    system: System, status: Mapping[CellId, Status], k: int,
+    cache: dict[frozenset[CellId], dict[CellId, tuple[float, float]]] | None = None,
 ) -> dict[CellId, tuple[float, float]]:
     """What a reader can deduce about each hidden value: start from the
     published bounds ("<k" is 1..k-1, ">=k" is k or more, a remainder is 0 or
@@ -560,6 +574,52 @@ def propagate(
         if unknown:
             constant: float = -sum(a * system.values[c] for c, a in eq if c not in bounds)
             work.append((unknown, constant))
+    if cache is None:
+        _tighten(work, bounds)
+        return bounds
+    # Bounds only travel between hidden cells that share an equation. A group
+    # of such cells with the same members as in the last round has the same
+    # equations, constants and starting bounds, so the same result: only the
+    # groups a newly hidden cell joined are tightened again.
+    parent = {cell: cell for cell in bounds}
+
+    def find(cell: CellId) -> CellId:
+        while parent[cell] != cell:
+            parent[cell] = parent[parent[cell]]
+            cell = parent[cell]
+        return cell
+
+    for unknown, _ in work:
+        root = find(unknown[0][0])
+        for cell, _a in unknown[1:]:
+            other = find(cell)
+            if other != root:
+                parent[other] = root
+    members: dict[CellId, set[CellId]] = defaultdict(set)
+    for cell in bounds:
+        members[find(cell)].add(cell)
+    work_of: dict[CellId, list[tuple[list[tuple[CellId, int]], float]]] = defaultdict(list)
+    for item in work:
+        work_of[find(item[0][0][0])].append(item)
+    fresh: dict[frozenset[CellId], dict[CellId, tuple[float, float]]] = {}
+    out: dict[CellId, tuple[float, float]] = {}
+    for root, cells in members.items():
+        key = frozenset(cells)
+        local = cache.get(key)
+        if local is None:
+            local = {cell: bounds[cell] for cell in cells}
+            _tighten(work_of.get(root, []), local)
+        fresh[key] = local
+        out.update(local)
+    cache.clear()
+    cache.update(fresh)
+    return out
+
+
+def _tighten(
+    work: Sequence[tuple[list[tuple[CellId, int]], float]],
+    bounds: dict[CellId, tuple[float, float]],
+) -> None:
     for _pass in range(PASSES):
         changed = False
         for unknown, constant in work:
@@ -597,7 +657,6 @@ def propagate(
                     changed = True
         if not changed:
             break
-    return bounds
 
 
 @dataclass(frozen=True)
