@@ -285,11 +285,15 @@ class CuttableProxy:
 
     @staticmethod
     def _reset(sock: socket.socket) -> None:
+        # shutdown() first: close() alone does not wake a thread blocked in
+        # recv() on the socket, so the kernel socket (and PostgreSQL's backend,
+        # holding its locks idle in transaction) would live on.
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.close()
+            sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        sock.close()
 
     def _accept(self) -> None:
         while not self.closed:
@@ -307,6 +311,10 @@ class CuttableProxy:
                 continue
             upstream.settimeout(None)
             with self.lock:
+                if not self.open.is_set():  # cut while we were connecting
+                    self._reset(conn)
+                    self._reset(upstream)
+                    continue
                 self.pairs.append((conn, upstream))
             for a, b in ((conn, upstream), (upstream, conn)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
@@ -321,8 +329,8 @@ class CuttableProxy:
             self._reset(dst)
 
     def cut(self) -> None:
-        self.open.clear()
         with self.lock:
+            self.open.clear()
             pairs, self.pairs = self.pairs, []
         for a, b in pairs:
             self._reset(a)
@@ -409,8 +417,8 @@ def test_database_cut_under_load_answers_503_and_recovers_by_itself(
 
             def cutter() -> None:
                 time.sleep(2.0)
+                breaker.cut()  # SQLite: returns once the write lock is ours
                 window["start"] = time.monotonic()
-                breaker.cut()
                 time.sleep(cut_seconds)
                 if proxy is not None:
                     ready = httpx.get(f"{server.url}/readyz", timeout=10)
