@@ -75,9 +75,12 @@ async def closed_loop(url: str, total: int, concurrency: int, run: str) -> dict[
             for n in counter:
                 body = payload(n, run)
                 t = time.perf_counter()
-                r = await c.post(url, content=body, headers=signed(body))
+                try:
+                    r = await c.post(url, content=body, headers=signed(body))
+                    errors += r.status_code != 200
+                except httpx.HTTPError:
+                    errors += 1
                 latencies.append(time.perf_counter() - t)
-                errors += r.status_code != 200
 
         start = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(concurrency)))
@@ -96,9 +99,12 @@ async def open_loop(url: str, rate: float, seconds: float, run: str) -> dict[str
             nonlocal errors
             body = payload(n, run)
             t = time.perf_counter()
-            r = await c.post(url, content=body, headers=signed(body))
+            try:
+                r = await c.post(url, content=body, headers=signed(body))
+                errors += r.status_code != 200
+            except httpx.HTTPError:
+                errors += 1
             latencies.append(time.perf_counter() - t)
-            errors += r.status_code != 200
 
         tasks = []
         start = time.perf_counter()
@@ -125,8 +131,9 @@ def start_helpline(
         "HELPLINE_WHATSAPP_PHONE_NUMBER_ID": "1000000001", "HELPLINE_WHATSAPP_API_URL": graph.url,
         "HELPLINE_LOG_LEVEL": "WARNING",
     })
+    log = open(Path(cwd) / f"serve-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
     return subprocess.Popen([sys.executable, "-m", "helpline.cli", "serve", "--port", str(port)],
-                            env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
 
 
 def start_bare(port: int) -> subprocess.Popen[bytes]:
