@@ -33,7 +33,31 @@ def make_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=10,
+        # A client that vanishes in a network partition must not hold texter
+        # row locks for the two hours of default TCP keepalive.
+        connect_args={"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                      "keepalives_count": 3},
+    )
+    _configure_postgres(engine)
+    return engine
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Bound what a stuck session can block: a transaction left idle by a
+        # dead process is ended by the server after a minute, and no statement
+        # waits longer than 30 s for a lock (the caller answers 503 instead).
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SET idle_in_transaction_session_timeout = '60s'")
+            cursor.execute("SET lock_timeout = '30s'")
+        dbapi_conn.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:
