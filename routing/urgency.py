@@ -10,10 +10,14 @@ several parts matches those words in sequence ("human trafficking").
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from routing.text import words
 
 
+# Policy words are few and fixed; folding them once instead of per message
+# keeps urgency checks off the intake's hot path.
+@lru_cache(maxsize=4096)
 def _pattern(word: str) -> tuple[tuple[str, ...], bool]:
     prefix = word.endswith("*")
     return words(word.rstrip("*")), prefix
