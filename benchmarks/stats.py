@@ -145,7 +145,8 @@ def main() -> None:
     def week() -> list[stats.Row]:
         return stats.report(services, "week")
 
-    line("first publication (worker, nothing published yet)", [timed(lambda: stats.refresh(services))])
+    line("first publication (worker, nothing published yet)",
+         [timed(lambda: stats.refresh(services))])
     rows = week()
     hidden = sum(1 for r in rows if isinstance(r.value, str))
     print(f"  week view: {len(rows)} rows, {hidden} suppressed")
