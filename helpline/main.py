@@ -183,24 +183,14 @@ def create_app(
                                 status_code=503)
         return JSONResponse({"status": "ok", "database": True})
 
-    _include_optional_routers(app)
+    _install_parts(app)
     return app
 
 
-def _include_optional_routers(app: FastAPI) -> None:
-    """Parts that register their routes through `helpline.<part>.routes.install(app)`."""
-    import importlib
+def _install_parts(app: FastAPI) -> None:
+    """Each part registers its own routes (and static files, startup hooks)."""
+    from helpline import lifecycle_routes, simulator_routes, stats_routes
+    from helpline.console import routes as console_routes
 
-    for module in (
-        "helpline.console.routes",
-        "helpline.stats_routes",
-        "helpline.simulator_routes",
-        "helpline.lifecycle_routes",
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module or (exc.name and module.startswith(exc.name)):
-                continue
-            raise
-        mod.install(app)
+    for part in (console_routes, stats_routes, simulator_routes, lifecycle_routes):
+        part.install(app)
