@@ -1,4 +1,4 @@
-"""Console routes, registered by `helpline.main._include_optional_routers`.
+"""Console routes, registered by `helpline.main._install_parts`.
 
 Keep `install()` a plain list: each console part adds its router line here.
 """
