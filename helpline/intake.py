@@ -30,7 +30,7 @@ from helpline.conversations import (
 )
 from helpline.effects import Effects, build_state
 from helpline.live import LiveEvent
-from helpline.models import DataKey, DedupKey, Message, OutboxItem, Texter, new_id
+from helpline.models import DataKey, DedupKey, Message, Texter, new_id
 from helpline.pseudonyms import new_pseudonym
 from helpline.services import Services
 from helpline.status import apply_status
@@ -236,4 +236,4 @@ def _free_pseudonym(session: Session) -> str:
     raise RuntimeError("no free pseudonym")
 
 
-__all__ = ["IntakeResult", "OutboxItem", "find_or_create_texter", "receive"]
+__all__ = ["IntakeResult", "find_or_create_texter", "receive"]

@@ -388,7 +388,6 @@ __all__ = [
     "SQLModel",
     "StatCount",
     "Texter",
-    "UniqueConstraint",
     "User",
     "new_id",
 ]

@@ -23,8 +23,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from helpline import logs
+from helpline import logs, stats
 from helpline.channels.base import Button, ChannelSendError, OutboundMessage, SendResult
+from helpline.conversations import request_template
+from helpline.lifecycle import periodic
 from helpline.live import LiveEvent
 from helpline.models import Alert, ChannelPause, DataKey, Message, OutboxItem, Texter
 from helpline.services import Services
@@ -213,8 +215,6 @@ def _failed(
             message.error_reason = item.last_error
         texter = session.get(Texter, item.texter_id) if item.texter_id else None
         if texter is not None:
-            from helpline.conversations import request_template
-
             request_template(services, session, texter, now)
         logs.event("outbox.held", outbox=item.id, reason=item.last_error)
         return
@@ -266,16 +266,12 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
     """Send until `stop` is set. Errors (database down) are logged and retried."""
     logs.event("worker.started")
     poll = services.settings.worker_poll_seconds
-    from helpline import stats
-
     # Statistics are republished beside the sending loop (seconds of CPU at a
     # million events), never in it.
     refresher = asyncio.create_task(stats.run_refresher(services, stop))
     while not stop.is_set():
         try:
             sent = await run_once(services)
-            from helpline.lifecycle import periodic
-
             await asyncio.to_thread(periodic, services)
         except Exception as exc:  # noqa: BLE001 - keep the worker alive
             logs.event("worker.error", logging.WARNING, error=type(exc).__name__)
