@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -92,6 +93,26 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+        # Re-entrant: a nested session in one thread is SQLite's to refuse.
+        self._writer = threading.RLock() if is_sqlite(self.engine) else None
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """SQLite has one writer at a time, and every transaction here begins
+        IMMEDIATE. Threads of this process queue on a lock that wakes the next
+        one at once; without it they would sleep in SQLite's busy handler
+        (backing off up to 100 ms) while the database is already free, which
+        made webhook latency spike to seconds under load. Other processes
+        still meet the busy timeout."""
+        if self._writer is None:
+            yield
+            return
+        if not self._writer.acquire(timeout=30):
+            raise ServiceUnavailable("database busy")
+        try:
+            yield
+        finally:
+            self._writer.release()
 
     @property
     def is_sqlite(self) -> bool:
@@ -105,7 +126,7 @@ class Database:
         platform retries instead of believing the message was stored.
         """
         try:
-            with self._factory() as session, session.begin():
+            with self._turn(), self._factory() as session, session.begin():
                 yield session
         except PoolTimeout as exc:
             # Every pooled connection is stuck waiting on the database (a lock

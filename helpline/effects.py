@@ -26,6 +26,7 @@ def build_state(
     *,
     is_new_texter: bool,
     had_conversation: bool,
+    active_referrals: frozenset[str] | None = None,
 ) -> r.State:
     pending = None
     if texter.pending_kind in ("consent", "erase", "language") and texter.pending_asked_at:
@@ -34,8 +35,8 @@ def build_state(
             asked_at=texter.pending_asked_at,
             partner=texter.pending_partner,
         )
-    active: frozenset[str] = frozenset()
-    if conversation is not None:
+    active: frozenset[str] = active_referrals or frozenset()
+    if conversation is not None and active_referrals is None:
         active = frozenset(
             session.exec(
                 select(Referral.partner_id).where(

@@ -14,10 +14,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, insert
+from sqlalchemy import bindparam, delete, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 import routing
 from helpline import logs, stats
@@ -30,7 +30,7 @@ from helpline.conversations import (
 )
 from helpline.effects import Effects, build_state
 from helpline.live import LiveEvent
-from helpline.models import DataKey, DedupKey, Message, Texter, new_id
+from helpline.models import DataKey, DedupKey, Referral, Texter, new_id
 from helpline.pseudonyms import new_pseudonym
 from helpline.services import Services
 from helpline.status import apply_status
@@ -85,15 +85,36 @@ def receive(
     return result
 
 
+# The hot path runs Core statements on the session's connection: no ORM unit
+# of work and no autoflush for rows nobody reads back (about half of intake's
+# CPU went there; benchmarks/profile_intake.py measures it).
+_DEDUP = {
+    name: insert_(DedupKey).on_conflict_do_nothing().returning(col(DedupKey.key))
+    for name, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_MESSAGES = SQLModel.metadata.tables["messages"]
+_ACTIVE_REFERRALS = select(Referral.partner_id).where(
+    Referral.conversation_id == bindparam("conversation"), Referral.state == "accepted"
+)
+
+_TEXTER = select(Texter).where(Texter.blind_index == bindparam("blind"))
+_TEXTER_LOCKED = _TEXTER.with_for_update()
+_TEXTER_WITH_KEY = (
+    select(Texter, DataKey.wrapped)
+    .outerjoin(DataKey, col(DataKey.id) == Texter.data_key_id)
+    .where(Texter.blind_index == bindparam("blind"))
+)
+_TEXTER_WITH_KEY_LOCKED = _TEXTER_WITH_KEY.with_for_update(of=Texter)
+
+
 def _claim_dedup_key(services: Services, session: Session, key: str, now: datetime) -> bool:
     """Insert the dedup key unless present. On PostgreSQL a concurrent delivery
     of the same id waits for our commit and then sees the conflict."""
-    values = {"key": key, "created_at": now}
-    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert_(DedupKey).values(**values).on_conflict_do_nothing()
+    stmt = _DEDUP[session.get_bind().dialect.name]
     # RETURNING tells reliably whether our row went in (rowcount does not, on
     # every driver).
-    return session.execute(stmt.returning(col(DedupKey.key))).first() is not None
+    row = session.connection().execute(stmt, {"key": key, "created_at": now}).first()
+    return row is not None
 
 
 def _message(
@@ -115,22 +136,23 @@ def _message(
     conversation = previous or open_conversation(session, texter, now)
 
     message_id = new_id()
-    session.add(
-        Message(
-            id=message_id,
-            conversation_id=conversation.id,
-            texter_id=texter.id,
-            direction="in",
-            kind=event.kind.value,
-            body=(
+    session.connection().execute(
+        insert(_MESSAGES),
+        {
+            "id": message_id,
+            "conversation_id": conversation.id,
+            "texter_id": texter.id,
+            "direction": "in",
+            "kind": event.kind.value,
+            "body": (
                 services.vault.seal(key, event.text, "messages", "body", message_id)
                 if event.text is not None
                 else None
             ),
-            author_kind="texter",
-            status="received",
-            created_at=now,
-        )
+            "author_kind": "texter",
+            "status": "received",
+            "created_at": now,
+        },
     )
     texter.last_activity_at = now
     texter.last_inbound_at = now
@@ -138,8 +160,15 @@ def _message(
     if release_held(session, texter, now):
         result.outbound = True
 
+    active = (
+        frozenset(session.connection().execute(
+            _ACTIVE_REFERRALS, {"conversation": previous.id}).scalars())
+        if previous is not None
+        else frozenset()
+    )
     state = build_state(
-        session, texter, previous, is_new_texter=is_new, had_conversation=had_any
+        session, texter, previous, is_new_texter=is_new, had_conversation=had_any,
+        active_referrals=active,
     )
     decision = routing.decide(
         state,
@@ -173,13 +202,16 @@ def find_or_create_texter(
     """Look the texter up by blind index; create them (new data key, random
     pseudonym, sealed reply address) at first contact."""
     blind = services.index.compute(event.channel.value, event.sender)
-    query = select(Texter).where(Texter.blind_index == blind)
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise concurrent messages of one texter (one open conversation).
-        query = query.with_for_update()
-    texter = session.exec(query).first()
-    if texter is not None:
-        key = services.vault.key(session, texter.data_key_id)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # PostgreSQL: FOR UPDATE serialises concurrent messages of one texter (one
+    # open conversation). SQLite's BEGIN IMMEDIATE already does.
+    query = _TEXTER_LOCKED if postgres else _TEXTER
+    found = session.exec(
+        _TEXTER_WITH_KEY_LOCKED if postgres else _TEXTER_WITH_KEY, params={"blind": blind}
+    ).first()
+    if found is not None:
+        texter, wrapped = found
+        key = services.vault.unwrap(wrapped, texter.data_key_id)
         current = services.vault.open(key, texter.reply_address, "texters", "reply_address",
                                       texter.id)
         if current != event.reply_to:
@@ -213,7 +245,7 @@ def find_or_create_texter(
             stmt = pg_insert(Texter).values(**values).on_conflict_do_nothing()
             if session.execute(stmt.returning(col(Texter.id))).first() is not None:
                 break
-            existing = session.exec(query).first()
+            existing = session.exec(query, params={"blind": blind}).first()
             if existing is not None:
                 session.execute(delete(DataKey).where(DataKey.id == data_key.id))  # type: ignore[arg-type]
                 key = services.vault.key(session, existing.data_key_id)

@@ -35,9 +35,13 @@ class Vault:
 
     def key(self, session: Session, key_id: str) -> bytes:
         row = session.get(DataKey, key_id)
-        if row is None:
+        return self.unwrap(row.wrapped if row is not None else None, key_id)
+
+    def unwrap(self, wrapped: bytes | None, key_id: str) -> bytes:
+        """Open a wrapped key read by the caller's own query (None: destroyed)."""
+        if wrapped is None:
             raise DataKeyMissing("data key destroyed")
-        return self.ring.unwrap(row.wrapped, row.id)
+        return self.ring.unwrap(wrapped, key_id)
 
     def seal(self, key: bytes, text: str, table: str, column: str, row_id: str) -> bytes:
         return crypto.seal_text(key, text, table=table, column=column, row_id=row_id)

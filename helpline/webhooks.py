@@ -15,7 +15,7 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from helpline import intake, logs
-from helpline.channels.base import Channel, MalformedPayload
+from helpline.channels.base import Channel, InboundEvent, MalformedPayload
 from helpline.errors import NotFound
 from helpline.http import ServicesDep, read_capped
 
@@ -38,8 +38,21 @@ async def _receive(request: Request, services: ServicesDep, name: str) -> Respon
     except MalformedPayload:
         logs.event("webhook.malformed", logging.INFO, channel=name)
         return Response(status_code=200)
-    await run_in_threadpool(intake.receive, services, name, events)
+    await _store(services, name, events)
     return Response(status_code=200)
+
+
+async def _store(services: ServicesDep, name: str, events: list[InboundEvent]) -> None:
+    if services.db.is_sqlite and services.settings.embedded_worker:
+        # One process owns the SQLite file and writes one transaction at a
+        # time: storing takes about a millisecond here, on the event loop,
+        # less than handing it to a thread and back. Under load those
+        # hand-offs queued behind the GIL and cost seconds of latency
+        # (benchmarks/README.md, webhook ingest). With a separate worker
+        # process the loop could wait for SQLite's lock, so then: a thread.
+        intake.receive(services, name, events)
+        return
+    await run_in_threadpool(intake.receive, services, name, events)
 
 
 @router.get("/webhooks/whatsapp", response_class=PlainTextResponse)

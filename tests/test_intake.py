@@ -11,12 +11,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
+from helpline.config import Settings
+from helpline.main import create_app
 from helpline.models import Conversation, DedupKey, Message, OutboxItem, Texter
 from helpline.services import Services
 from tests.conftest import (
     FAKE_NUMBER,
     SIGNAL_TOKEN,
     WHATSAPP_VERIFY,
+    FakeClock,
     post_whatsapp,
     sign,
     wa_text_payload,
@@ -275,3 +278,31 @@ def test_two_new_texters_drawing_the_same_pseudonym_at_once_both_get_stored(
         pseudonyms = [t.pseudonym for t in s.exec(select(Texter)).all()]
     assert len(pseudonyms) == 2
     assert len(set(pseudonyms)) == 2
+
+
+@pytest.mark.parametrize("embedded_worker", [True, False])
+def test_concurrent_deliveries_of_one_texter_on_either_intake_path(
+    migrated: Settings, clock: FakeClock, embedded_worker: bool
+) -> None:
+    """On SQLite with the embedded worker intake runs on the event loop, else
+    in a thread; either way, concurrent messages and redeliveries of one texter
+    give one texter, one conversation, each message once and one welcome."""
+    settings = migrated.model_copy(update={"embedded_worker": embedded_worker})
+    app = create_app(settings, clock=clock, run_worker=False)
+    statuses: list[int] = []
+    with TestClient(app) as client:
+
+        def deliver(n: int) -> None:
+            payload = wa_text_payload(f"bericht {n % 6}", message_id=f"wamid.C{n % 6}")
+            statuses.append(post_whatsapp(client, payload).status_code)
+
+        threads = [threading.Thread(target=deliver, args=(n,)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert statuses == [200] * 12
+        assert count(app, Texter) == 1
+        assert count(app, Conversation) == 1
+        assert sorted(decrypted_bodies(app, "in")) == [f"bericht {n}" for n in range(6)]
+        assert count(app, OutboxItem) == 1

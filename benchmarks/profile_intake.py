@@ -1,0 +1,78 @@
+"""Where intake's CPU goes: `intake.receive` in a loop, in-process, no HTTP.
+
+Parses the same signed WhatsApp text payloads as benchmarks/ingest.py (500
+texters, so the first 500 messages create texters and send welcomes) and calls
+`intake.receive` directly, so the number is intake's own CPU per message.
+
+    python benchmarks/profile_intake.py [--messages 3000] [--postgres URL] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile
+import hashlib
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.ingest import SECRET, payload  # noqa: E402
+from helpline import intake  # noqa: E402
+from helpline.channels.whatsapp_cloud import WhatsAppCloud  # noqa: E402
+from helpline.config import Settings  # noqa: E402
+from helpline.db import make_engine  # noqa: E402
+from helpline.migrate import upgrade  # noqa: E402
+from helpline.services import build_services  # noqa: E402
+
+WARM = 600  # every texter of the 500 exists after this: the steady state
+
+
+def key(seed: str) -> str:
+    return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--postgres", default=None, help="SQLAlchemy URL of an EMPTY database")
+    parser.add_argument("--profile", action="store_true", help="print the top of cProfile")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.postgres or f"sqlite:///{tmp}/profile.db"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, database_url=url, master_key=key("m"), index_key=key("i"),
+            whatsapp_app_secret=SECRET, whatsapp_phone_number_id="1000000001",
+            whatsapp_access_token="t", log_level="WARNING",  # noqa: S106 - a benchmark
+        )
+        services = build_services(settings)
+        channel = WhatsAppCloud(app_secret=SECRET, verify_token=None, access_token="t",  # noqa: S106
+                                phone_number_id="1000000001", api_url="http://127.0.0.1:9",
+                                client=None)  # type: ignore[arg-type]
+        batches = [channel.parse(payload(n, "p")) for n in range(args.messages)]
+        for events in batches[:WARM]:
+            intake.receive(services, "whatsapp", events)
+        profiler = cProfile.Profile()
+        wall, cpu = time.perf_counter(), time.process_time()
+        if args.profile:
+            profiler.enable()
+        for events in batches[WARM:]:
+            intake.receive(services, "whatsapp", events)
+        profiler.disable()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        n = len(batches) - WARM
+        print(f"{n} messages: {n / wall:.0f} msg/s, {cpu / n * 1000:.2f} ms CPU per message")
+        if args.profile:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        services.db.dispose()
+
+
+if __name__ == "__main__":
+    main()
