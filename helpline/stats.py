@@ -310,8 +310,16 @@ def record_removed(
             Conversation.first_response_at.is_(None),  # type: ignore[union-attr]
         )
     ).scalars().all()
+    # One upsert for the whole batch, not one per conversation: a retention
+    # purge removes thousands of texters at a time.
+    counts: dict[CellId, int] = {}
     for conversation in conversations:
-        record_closed(services, session, conversation, now)
+        if _has(conversation, "w") or not _mark(conversation, "n"):
+            continue
+        for period, bucket in buckets_for(conversation.created_at, services.policy):
+            cell = (period, bucket, NEVER_ANSWERED, ALL, ALL)
+            counts[cell] = counts.get(cell, 0) + 1
+    add_counts(session, counts)
 
 
 def record_erasure(
