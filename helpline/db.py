@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -61,6 +63,10 @@ def _configure_postgres(engine: Engine) -> None:
         dbapi_conn.commit()
 
 
+_BUSY_TIMEOUT_MS = 5
+_LOCK_WAIT_SECONDS = 30.0
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -70,7 +76,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # Short: waiting for the write lock is done in _on_begin, which polls
+        # more finely than SQLite's own handler (its sleeps grow to 100 ms).
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         # Deleted pages are overwritten, so erased ciphertext does not linger
         # in free pages of the file.
         cursor.execute("PRAGMA secure_delete=ON")
@@ -81,6 +89,22 @@ def _configure_sqlite(engine: Engine) -> None:
         # IMMEDIATE takes the write lock up front: two threads that both read
         # then write would otherwise deadlock and one would fail with
         # "database is locked" instead of waiting its turn.
+        # Another process (the worker, `helpline purge`) may hold the lock.
+        # SQLite's busy handler would sleep 25-100 ms at a time once it has
+        # waited a little, so two busy processes kept missing the moments the
+        # lock was free: a purge took minutes and webhooks waited seconds.
+        # Retrying every few milliseconds takes the lock as soon as it is free.
+        raw = conn.connection.driver_connection
+        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+        # Last try through SQLAlchemy, so a timeout surfaces as its
+        # OperationalError (503 to a webhook), not as a raw driver error.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
