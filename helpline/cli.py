@@ -61,6 +61,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def run_server(settings: Settings, host: str, port: int) -> int:
+    import gc
+
     import uvicorn
 
     from helpline.db import make_engine
@@ -71,6 +73,10 @@ def run_server(settings: Settings, host: str, port: int) -> int:
     upgrade(engine)
     engine.dispose()
     app = create_app(settings)
+    # Everything built so far (modules, mappers, routes) lives as long as the
+    # process: keep it out of the cyclic collector's full passes, which
+    # otherwise paused the server for about 100 ms at a time under load.
+    gc.freeze()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
                 proxy_headers=True, server_header=False)
     return 0
