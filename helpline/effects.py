@@ -184,8 +184,11 @@ class Effects:
         conversation = self.conversation
         # Practice conversations never leave the practice queue (training data
         # must not reach partners or mix with real work).
-        conversation.queue = "practice" if conversation.practice else queue
-        if priority == "urgent":
+        target = "practice" if conversation.practice else queue
+        # Assign only what changes: an unchanged conversation needs no flush.
+        if conversation.queue != target:
+            conversation.queue = target
+        if priority == "urgent" and conversation.priority != "urgent":
             conversation.priority = "urgent"
         if conversation.status == "closed":
             conversation.status = "open"

@@ -14,9 +14,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col, select
 
 import routing
@@ -30,7 +31,7 @@ from helpline.conversations import (
 )
 from helpline.effects import Effects, build_state
 from helpline.live import LiveEvent
-from helpline.models import DataKey, DedupKey, Referral, Texter, new_id
+from helpline.models import Conversation, DataKey, DedupKey, Referral, Texter, new_id
 from helpline.pseudonyms import new_pseudonym
 from helpline.services import Services
 from helpline.status import apply_status
@@ -93,6 +94,8 @@ _DEDUP = {
     for name, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 _MESSAGES = SQLModel.metadata.tables["messages"]
+_TEXTERS = SQLModel.metadata.tables["texters"]
+_CONVERSATIONS = SQLModel.metadata.tables["conversations"]
 _ACTIVE_REFERRALS = select(Referral.partner_id).where(
     Referral.conversation_id == bindparam("conversation"), Referral.state == "accepted"
 )
@@ -105,6 +108,30 @@ _TEXTER_WITH_KEY = (
     .where(Texter.blind_index == bindparam("blind"))
 )
 _TEXTER_WITH_KEY_LOCKED = _TEXTER_WITH_KEY.with_for_update(of=Texter)
+
+
+_TOUCH_TEXTER = (
+    update(_TEXTERS)
+    .where(_TEXTERS.c.id == bindparam("row"))
+    .values(last_activity_at=bindparam("now"), last_inbound_at=bindparam("now"))
+)
+_TOUCH_CONVERSATION = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("row"))
+    .values(last_message_at=bindparam("now"))
+)
+
+
+def _touch(session: Session, texter: Texter, conversation: Conversation, now: datetime) -> None:
+    """Record the activity with two Core UPDATEs and tell the ORM the objects
+    already hold those values: a message that changes nothing else then
+    leaves nothing for a unit of work to flush."""
+    connection = session.connection()
+    connection.execute(_TOUCH_TEXTER, {"row": texter.id, "now": now})
+    connection.execute(_TOUCH_CONVERSATION, {"row": conversation.id, "now": now})
+    set_committed_value(texter, "last_activity_at", now)
+    set_committed_value(texter, "last_inbound_at", now)
+    set_committed_value(conversation, "last_message_at", now)
 
 
 def _claim_dedup_key(services: Services, session: Session, key: str, now: datetime) -> bool:
@@ -154,9 +181,7 @@ def _message(
             "created_at": now,
         },
     )
-    texter.last_activity_at = now
-    texter.last_inbound_at = now
-    conversation.last_message_at = now
+    _touch(session, texter, conversation, now)
     if release_held(session, texter, now):
         result.outbound = True
 
