@@ -43,13 +43,14 @@ async def _receive(request: Request, services: ServicesDep, name: str) -> Respon
 
 
 async def _store(services: ServicesDep, name: str, events: list[InboundEvent]) -> None:
-    if services.db.is_sqlite and services.settings.embedded_worker:
-        # One process owns the SQLite file and writes one transaction at a
-        # time: storing takes about a millisecond here, on the event loop,
-        # less than handing it to a thread and back. Under load those
-        # hand-offs queued behind the GIL and cost seconds of latency
-        # (benchmarks/README.md, webhook ingest). With a separate worker
-        # process the loop could wait for SQLite's lock, so then: a thread.
+    if services.db.is_sqlite:
+        # SQLite writes one transaction at a time anyway, and storing takes
+        # about a millisecond: done here, on the event loop, it skips handing
+        # the work to a thread and back. Under load those hand-offs queued
+        # behind the GIL and cost seconds of latency (benchmarks/README.md,
+        # webhook ingest). The price: while another process (a separate
+        # worker, `helpline purge`) holds the write lock, this process waits
+        # for it as a whole, for milliseconds (a purge batch: tens of them).
         intake.receive(services, name, events)
         return
     await run_in_threadpool(intake.receive, services, name, events)

@@ -11,15 +11,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
-from helpline.config import Settings
-from helpline.main import create_app
 from helpline.models import Conversation, DedupKey, Message, OutboxItem, Texter
 from helpline.services import Services
 from tests.conftest import (
     FAKE_NUMBER,
     SIGNAL_TOKEN,
     WHATSAPP_VERIFY,
-    FakeClock,
     post_whatsapp,
     sign,
     wa_text_payload,
@@ -280,29 +277,58 @@ def test_two_new_texters_drawing_the_same_pseudonym_at_once_both_get_stored(
     assert len(set(pseudonyms)) == 2
 
 
-@pytest.mark.parametrize("embedded_worker", [True, False])
-def test_concurrent_deliveries_of_one_texter_on_either_intake_path(
-    migrated: Settings, clock: FakeClock, embedded_worker: bool
+def test_concurrent_deliveries_of_one_texter_store_each_message_once(
+    app: FastAPI, client: TestClient
 ) -> None:
-    """On SQLite with the embedded worker intake runs on the event loop, else
-    in a thread; either way, concurrent messages and redeliveries of one texter
-    give one texter, one conversation, each message once and one welcome."""
-    settings = migrated.model_copy(update={"embedded_worker": embedded_worker})
-    app = create_app(settings, clock=clock, run_worker=False)
+    """On SQLite intake runs on the event loop, on PostgreSQL in threads that
+    lock the texter's row; either way, concurrent messages and redeliveries of
+    one texter give one texter, one conversation, each message once and one
+    welcome."""
     statuses: list[int] = []
-    with TestClient(app) as client:
 
-        def deliver(n: int) -> None:
-            payload = wa_text_payload(f"bericht {n % 6}", message_id=f"wamid.C{n % 6}")
-            statuses.append(post_whatsapp(client, payload).status_code)
+    def deliver(n: int) -> None:
+        payload = wa_text_payload(f"bericht {n % 6}", message_id=f"wamid.C{n % 6}")
+        statuses.append(post_whatsapp(client, payload).status_code)
 
-        threads = [threading.Thread(target=deliver, args=(n,)) for n in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert statuses == [200] * 12
-        assert count(app, Texter) == 1
-        assert count(app, Conversation) == 1
-        assert sorted(decrypted_bodies(app, "in")) == [f"bericht {n}" for n in range(6)]
-        assert count(app, OutboxItem) == 1
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 12
+    assert count(app, Texter) == 1
+    assert count(app, Conversation) == 1
+    assert sorted(decrypted_bodies(app, "in")) == [f"bericht {n}" for n in range(6)]
+    assert count(app, OutboxItem) == 1
+
+
+def test_sender_hanging_up_mid_body_gets_a_client_error_and_nothing_is_stored(
+    app: FastAPI,
+) -> None:
+    import asyncio
+
+    body = json.dumps(wa_text_payload("half")).encode()
+    sent: list[dict[str, Any]] = []
+    messages = iter([
+        {"type": "http.request", "body": body[:40], "more_body": True},
+        {"type": "http.disconnect"},
+    ])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/webhooks/whatsapp", "raw_path": b"/webhooks/whatsapp",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80), "state": {},
+        "headers": [(b"x-hub-signature-256", sign(body).encode()),
+                    (b"content-type", b"application/json")],
+    }
+    with TestClient(app):
+        asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    assert count(app, Message) == 0
