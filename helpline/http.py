@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline import logs
@@ -66,6 +67,13 @@ class BodyTooLarge(HelplineError):
     public_message = "request body too large"
 
 
+class ClientGone(HelplineError):
+    # 499 in nginx's sense: nobody is left to read the answer. Without this a
+    # sender that hangs up mid-body left a server-error traceback in the log.
+    status_code = 400
+    public_message = "request body incomplete"
+
+
 async def read_capped(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes; refuse more before parsing anything."""
     declared = request.headers.get("content-length")
@@ -73,11 +81,14 @@ async def read_capped(request: Request, limit: int) -> bytes:
         raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge()
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge()
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise ClientGone() from exc
     return b"".join(chunks)
 
 
