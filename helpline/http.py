@@ -109,7 +109,10 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
     return JSONResponse({"error": "internal error"}, status_code=500)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker
+    # thread, and this one was a thread hand-off on every request (every
+    # webhook) just to read app.state.
     services: Services = request.app.state.services
     return services
 
