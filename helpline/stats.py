@@ -288,12 +288,15 @@ def record_closed(
 ) -> None:
     """A conversation closed (or is about to be deleted): never answered by a
     human if no answer was counted."""
-    if conversation.practice or conversation.first_response_at is not None:
-        return
-    if _has(conversation, "w"):
-        return
-    if _mark(conversation, "n"):
+    if _newly_never_answered(conversation):
         _bump(services, session, conversation.created_at, [(NEVER_ANSWERED, ALL, ALL)])
+
+
+def _newly_never_answered(conversation: Conversation) -> bool:
+    """True once per conversation that ends without a human answer."""
+    if conversation.practice or conversation.first_response_at is not None:
+        return False
+    return not _has(conversation, "w") and _mark(conversation, "n")
 
 
 def record_removed(
@@ -314,7 +317,7 @@ def record_removed(
     # purge removes thousands of texters at a time.
     counts: dict[CellId, int] = {}
     for conversation in conversations:
-        if _has(conversation, "w") or not _mark(conversation, "n"):
+        if not _newly_never_answered(conversation):
             continue
         for period, bucket in buckets_for(conversation.created_at, services.policy):
             cell = (period, bucket, NEVER_ANSWERED, ALL, ALL)
@@ -462,9 +465,13 @@ def suppress(system: System, k: int) -> dict[CellId, Status]:
     return status
 
 
-def components(system: System) -> list[set[CellId]]:
-    """Cells connected by equations (union-find), rests included."""
-    parent: dict[CellId, CellId] = {cell: cell for cell in system.values}
+def connected(
+    cells: Iterable[CellId], links: Iterable[Sequence[CellId]]
+) -> dict[CellId, set[CellId]]:
+    """Union-find: `cells` grouped so that the cells of each link (and
+    everything linked to them, transitively) share a group, keyed by one
+    member of it."""
+    parent: dict[CellId, CellId] = {cell: cell for cell in cells}
 
     def find(cell: CellId) -> CellId:
         while parent[cell] != cell:
@@ -472,16 +479,22 @@ def components(system: System) -> list[set[CellId]]:
             cell = parent[cell]
         return cell
 
-    for equation in system.equations:
-        root = find(equation[0][0])
-        for cell, _ in equation[1:]:
+    for link in links:
+        root = find(link[0])
+        for cell in link[1:]:
             other = find(cell)
             if other != root:
                 parent[other] = root
-    parts: dict[CellId, set[CellId]] = defaultdict(set)
-    for cell in system.values:
-        parts[find(cell)].add(cell)
-    return sorted(parts.values(), key=min)
+    groups: dict[CellId, set[CellId]] = defaultdict(set)
+    for cell in parent:
+        groups[find(cell)].add(cell)
+    return groups
+
+
+def components(system: System) -> list[set[CellId]]:
+    """Cells connected by equations, rests included."""
+    groups = connected(system.values, ([c for c, _ in eq] for eq in system.equations))
+    return sorted(groups.values(), key=min)
 
 
 def subsystem(system: System, cells: set[CellId]) -> System:
@@ -589,26 +602,11 @@ def propagate(
     # of such cells with the same members as in the last round has the same
     # equations, constants and starting bounds, so the same result: only the
     # groups a newly hidden cell joined are tightened again.
-    parent = {cell: cell for cell in bounds}
-
-    def find(cell: CellId) -> CellId:
-        while parent[cell] != cell:
-            parent[cell] = parent[parent[cell]]
-            cell = parent[cell]
-        return cell
-
-    for unknown, _ in work:
-        root = find(unknown[0][0])
-        for cell, _a in unknown[1:]:
-            other = find(cell)
-            if other != root:
-                parent[other] = root
-    members: dict[CellId, set[CellId]] = defaultdict(set)
-    for cell in bounds:
-        members[find(cell)].add(cell)
+    members = connected(bounds, ([c for c, _ in unknown] for unknown, _ in work))
+    root_of = {cell: root for root, cells in members.items() for cell in cells}
     work_of: dict[CellId, list[tuple[list[tuple[CellId, int]], float]]] = defaultdict(list)
     for item in work:
-        work_of[find(item[0][0][0])].append(item)
+        work_of[root_of[item[0][0][0]]].append(item)
     fresh: dict[frozenset[CellId], dict[CellId, tuple[float, float]]] = {}
     out: dict[CellId, tuple[float, float]] = {}
     for root, cells in members.items():
