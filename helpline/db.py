@@ -127,7 +127,7 @@ class Database:
         one at once; without it they would sleep in SQLite's busy handler
         (backing off up to 100 ms) while the database is already free, which
         made webhook latency spike to seconds under load. Other processes
-        still meet the busy timeout."""
+        are waited for in _on_begin."""
         if self._writer is None:
             yield
             return

@@ -134,7 +134,7 @@ def _touch(session: Session, texter: Texter, conversation: Conversation, now: da
     set_committed_value(conversation, "last_message_at", now)
 
 
-def _claim_dedup_key(services: Services, session: Session, key: str, now: datetime) -> bool:
+def _claim_dedup_key(session: Session, key: str, now: datetime) -> bool:
     """Insert the dedup key unless present. On PostgreSQL a concurrent delivery
     of the same id waits for our commit and then sees the conflict."""
     stmt = _DEDUP[session.get_bind().dialect.name]
@@ -153,7 +153,7 @@ def _message(
     practice: bool = False,
 ) -> None:
     dedup = services.index.tag("dedup", f"{event.channel.value}:{event.provider_message_id}")
-    if not _claim_dedup_key(services, session, dedup, now):
+    if not _claim_dedup_key(session, dedup, now):
         result.duplicates += 1
         return
 

@@ -18,6 +18,7 @@ from helpline import intake, logs
 from helpline.channels.base import Channel, InboundEvent, MalformedPayload
 from helpline.errors import NotFound
 from helpline.http import ServicesDep, read_capped
+from helpline.services import Services
 
 router = APIRouter(tags=["webhooks"])
 
@@ -42,7 +43,7 @@ async def _receive(request: Request, services: ServicesDep, name: str) -> Respon
     return Response(status_code=200)
 
 
-async def _store(services: ServicesDep, name: str, events: list[InboundEvent]) -> None:
+async def _store(services: Services, name: str, events: list[InboundEvent]) -> None:
     if services.db.is_sqlite:
         # SQLite writes one transaction at a time anyway, and storing takes
         # about a millisecond: done here, on the event loop, it skips handing

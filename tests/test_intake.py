@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,6 +32,15 @@ def services_of(app: FastAPI) -> Services:
 def count(app: FastAPI, model: Any, *where: Any) -> int:
     with services_of(app).db.session() as s:
         return int(s.exec(select(func.count()).select_from(model).where(*where)).one())
+
+
+def at_once(n: int, work: Callable[[int], None]) -> None:
+    """Run work(0) .. work(n-1) in n threads started together."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def decrypted_bodies(app: FastAPI, direction: str) -> list[str]:
@@ -113,11 +123,7 @@ def test_same_message_id_ten_times_five_at_once_is_stored_once(
             client.post("/webhooks/whatsapp", content=body, headers=headers).status_code
         )
 
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(5, lambda _n: deliver())
     for _ in range(5):
         deliver()
     assert statuses == [200] * 10
@@ -265,11 +271,7 @@ def test_two_new_texters_drawing_the_same_pseudonym_at_once_both_get_stored(
         payload = wa_text_payload("hoi", message_id=f"wamid.P{n}", wa_id=f"3160000000{n}")
         statuses.append(post_whatsapp(client, payload).status_code)
 
-    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(2, deliver)
     assert statuses == [200, 200]
     with services_of(app).db.session() as s:
         pseudonyms = [t.pseudonym for t in s.exec(select(Texter)).all()]
@@ -290,11 +292,7 @@ def test_concurrent_deliveries_of_one_texter_store_each_message_once(
         payload = wa_text_payload(f"bericht {n % 6}", message_id=f"wamid.C{n % 6}")
         statuses.append(post_whatsapp(client, payload).status_code)
 
-    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(12, deliver)
     assert statuses == [200] * 12
     assert count(app, Texter) == 1
     assert count(app, Conversation) == 1
