@@ -20,103 +20,30 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import hmac
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from loadgen import SECRET, closed_loop, open_loop, payload, webhook_request  # noqa: E402, I001
+
 from tests.process.fakes import FakeGraphAPI, free_port, wait_http  # noqa: E402
 
-SECRET = "bench-secret"
+
+def throughput(url: str, total: int, concurrency: int, run: str) -> dict[str, float]:
+    requests = (webhook_request(url, payload(n, run)) for n in range(total))
+    return asyncio.run(closed_loop(url, requests, concurrency)).summary()
 
 
-def payload(n: int, run: str) -> bytes:
-    wa_id = f"3160{n % 500:07d}"
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "1000000001"},
-            "contacts": [{"profile": {"name": "Bench Texter"}, "wa_id": wa_id}],
-            "messages": [{"from": wa_id, "id": f"wamid.BENCH{run}{n}",
-                          "timestamp": str(int(time.time())), "type": "text",
-                          "text": {"body": f"benchmark bericht {n}"}}]}}]}],
-    }
-    return json.dumps(body).encode()
-
-
-def signed(body: bytes) -> dict[str, str]:
-    sig = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-Hub-Signature-256": f"sha256={sig}", "Content-Type": "application/json"}
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
-
-
-async def closed_loop(url: str, total: int, concurrency: int, run: str) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    counter = iter(range(total))
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits) as c:
-
-        async def sender() -> None:
-            nonlocal errors
-            for n in counter:
-                body = payload(n, run)
-                t = time.perf_counter()
-                try:
-                    r = await c.post(url, content=body, headers=signed(body))
-                    errors += r.status_code != 200
-                except httpx.HTTPError:
-                    errors += 1
-                latencies.append(time.perf_counter() - t)
-
-        start = time.perf_counter()
-        await asyncio.gather(*(sender() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    return {"rate": total / elapsed, "p50": pct(latencies, 0.5), "p99": pct(latencies, 0.99),
-            "errors": errors}
-
-
-async def open_loop(url: str, rate: float, seconds: float, run: str) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits) as c:
-
-        async def one(n: int) -> None:
-            nonlocal errors
-            body = payload(n, run)
-            t = time.perf_counter()
-            try:
-                r = await c.post(url, content=body, headers=signed(body))
-                errors += r.status_code != 200
-            except httpx.HTTPError:
-                errors += 1
-            latencies.append(time.perf_counter() - t)
-
-        tasks = []
-        start = time.perf_counter()
-        total = int(rate * seconds)
-        for n in range(total):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(n)))
-        await asyncio.gather(*tasks)
-    return {"rate": rate, "p50": pct(latencies, 0.5), "p99": pct(latencies, 0.99),
-            "errors": errors}
+def fixed_rate(url: str, rate: float, seconds: float, run: str) -> dict[str, float]:
+    results = asyncio.run(open_loop(url, lambda n: webhook_request(url, payload(n, run)),
+                                    rate, int(rate * seconds)))
+    return results.summary(rate)
 
 
 def start_helpline(
@@ -150,9 +77,9 @@ def measure(
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
-        asyncio.run(closed_loop(url, 200, args.concurrency, f"warm{name}"))
-        through = asyncio.run(closed_loop(url, args.messages, args.concurrency, f"t{name}"))
-        fixed = asyncio.run(open_loop(url, args.rate, args.seconds, f"o{name}"))
+        throughput(url, 200, args.concurrency, f"warm{name}")
+        through = throughput(url, args.messages, args.concurrency, f"t{name}")
+        fixed = fixed_rate(url, args.rate, args.seconds, f"o{name}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.ingest import SECRET, payload  # noqa: E402
+from benchmarks.loadgen import SECRET, payload  # noqa: E402
 from helpline import intake  # noqa: E402
 from helpline.channels.whatsapp_cloud import WhatsAppCloud  # noqa: E402
 from helpline.config import Settings  # noqa: E402

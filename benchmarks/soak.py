@@ -29,7 +29,7 @@ import pyotp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from ingest import payload, signed  # noqa: E402, I001
+from loadgen import Results, open_loop, payload, webhook_request  # noqa: E402, I001
 
 from tests.process.fakes import FakeGraphAPI, free_port, wait_http  # noqa: E402
 
@@ -75,46 +75,28 @@ async def console(base: str, seen: list[float], stop: asyncio.Event) -> None:
 async def load(url: str, rate: float, minutes: float, app_pid: int, worker_pid: int,
                seen: list[float]) -> list[dict[str, float]]:
     windows: list[dict[str, float]] = []
-    latencies: list[float] = []
-    errors = 0
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None),
-                                 limits=httpx.Limits(max_connections=64)) as c:
+    start = time.perf_counter()
+    next_report, reported = start + 30, 0
 
-        async def one(n: int) -> None:
-            nonlocal errors
-            body = payload(n, "soak")
-            t = time.perf_counter()
-            try:
-                r = await c.post(url, content=body, headers=signed(body))
-                errors += r.status_code != 200
-            except httpx.HTTPError:
-                errors += 1
-            latencies.append(time.perf_counter() - t)
+    def report(results: Results) -> None:
+        nonlocal next_report, reported
+        now = time.perf_counter()
+        if now < next_report:
+            return
+        next_report += 30
+        window = Results(latencies=results.latencies[reported:])
+        reported = len(results.latencies)
+        windows.append({
+            "t": round(now - start), "p50": window.pct(0.5), "p99": window.pct(0.99),
+            "errors": results.failures, "events": len(seen),
+            "app_mb": rss_mb(app_pid), "worker_mb": rss_mb(worker_pid),
+        })
+        print(json.dumps(windows[-1]), flush=True)
 
-        start = time.perf_counter()
-        total = int(rate * minutes * 60)
-        tasks: set[asyncio.Task[None]] = set()
-        next_report = start + 30
-        for n in range(total):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            task = asyncio.create_task(one(n))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            if time.perf_counter() >= next_report:
-                next_report += 30
-                done = sorted(latencies)
-                latencies.clear()
-                windows.append({
-                    "t": round(time.perf_counter() - start),
-                    "p50": done[len(done) // 2] * 1000 if done else 0,
-                    "p99": done[int(len(done) * 0.99)] * 1000 if done else 0,
-                    "errors": errors, "events": len(seen),
-                    "app_mb": rss_mb(app_pid), "worker_mb": rss_mb(worker_pid),
-                })
-                print(json.dumps(windows[-1]), flush=True)
-        await asyncio.gather(*tasks)
+    results = await open_loop(url, lambda n: webhook_request(url, payload(n, "soak")), rate,
+                              int(rate * minutes * 60), tick=report)
+    print(f"all: {results.count} sent, p50 {results.pct(0.5):.1f} ms, "
+          f"p99 {results.pct(0.99):.1f} ms, failures {results.failures}", flush=True)
     return windows
 
 
