@@ -3,8 +3,9 @@
 Parses the same signed WhatsApp text payloads as benchmarks/ingest.py (500
 texters, so the first 500 messages create texters and send welcomes) and calls
 `intake.receive` directly, so the number is intake's own CPU per message.
+`--batch N` stores N deliveries per transaction, as group commit does under load.
 
-    python benchmarks/profile_intake.py [--messages 3000] [--postgres URL] [--profile]
+    python benchmarks/profile_intake.py [--messages 3000] [--batch N] [--postgres URL] [--profile]
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--postgres", default=None, help="SQLAlchemy URL of an EMPTY database")
     parser.add_argument("--profile", action="store_true", help="print the top of cProfile")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="deliveries per transaction (group commit), as under load")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.postgres or f"sqlite:///{tmp}/profile.db"
@@ -63,8 +66,9 @@ def main() -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         if args.profile:
             profiler.enable()
-        for events in batches[WARM:]:
-            intake.receive(services, "whatsapp", events)
+        steady = [("whatsapp", events) for events in batches[WARM:]]
+        for at in range(0, len(steady), args.batch):
+            intake.receive_many(services, steady[at:at + args.batch])
         profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         n = len(batches) - WARM

@@ -11,10 +11,12 @@ Only after the commit does the route answer 200, so a platform never sees a
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import and_, bindparam, delete, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -50,40 +52,55 @@ class IntakeResult:
 def receive(
     services: Services, channel: str, events: list[InboundEvent], *, practice: bool = False
 ) -> IntakeResult:
-    """Store a batch of events atomically. Raises ServiceUnavailable when the
-    database is down (the route answers 503 and the platform retries).
+    """Store one delivery's events atomically. Raises ServiceUnavailable when
+    the database is down (the route answers 503 and the platform retries).
 
     `practice` is set only by the simulator's training mode: texters it creates
     are marked practice, so their conversations go to the practice queue and
     never into real queues or statistics."""
-    result = IntakeResult()
-    now = services.now()
+    return receive_many(services, [(channel, events)], practice=practice)[0]
+
+
+def receive_many(
+    services: Services,
+    deliveries: Sequence[tuple[str, list[InboundEvent]]],
+    *,
+    practice: bool = False,
+) -> list[IntakeResult]:
+    """Store several deliveries in one transaction (group commit): all of them
+    or, on any error, none. Each is handled exactly as it would be alone, in
+    order, so a later one sees what an earlier one stored."""
+    results = [IntakeResult() for _ in deliveries]
     with services.db.session() as session:
-        for event in events:
-            if isinstance(event, InboundMessage):
-                _message(services, session, event, now, result, practice)
-            elif isinstance(event, DeliveryStatus):
-                live = apply_status(services, session, event, now)
-                result.statuses += 1
-                if live is not None:
-                    result.live.append(live)
-                    result.outbound = result.outbound or live.state == "held"
-            elif isinstance(event, Ignored):
-                result.ignored += 1
-                logs.event("intake.ignored", logging.DEBUG, channel=channel, reason=event.reason)
-    for live in result.live:
-        services.bus.publish(live)
-    if result.outbound:
+        for (channel, events), result in zip(deliveries, results, strict=True):
+            now = services.now()
+            for event in events:
+                if isinstance(event, InboundMessage):
+                    _message(services, session, event, now, result, practice)
+                elif isinstance(event, DeliveryStatus):
+                    live = apply_status(services, session, event, now)
+                    result.statuses += 1
+                    if live is not None:
+                        result.live.append(live)
+                        result.outbound = result.outbound or live.state == "held"
+                elif isinstance(event, Ignored):
+                    result.ignored += 1
+                    logs.event("intake.ignored", logging.DEBUG, channel=channel,
+                               reason=event.reason)
+    for (channel, _events), result in zip(deliveries, results, strict=True):
+        for live in result.live:
+            services.bus.publish(live)
+        logs.event(
+            "intake.batch",
+            channel=channel,
+            stored=result.stored,
+            duplicates=result.duplicates,
+            statuses=result.statuses,
+            ignored=result.ignored,
+        )
+    if any(result.outbound for result in results):
         services.wakeup.set()
-    logs.event(
-        "intake.batch",
-        channel=channel,
-        stored=result.stored,
-        duplicates=result.duplicates,
-        statuses=result.statuses,
-        ignored=result.ignored,
-    )
-    return result
+    return results
 
 
 # The hot path runs Core statements on the session's connection: no ORM unit
@@ -102,10 +119,18 @@ _ACTIVE_REFERRALS = select(Referral.partner_id).where(
 
 _TEXTER = select(Texter).where(Texter.blind_index == bindparam("blind"))
 _TEXTER_LOCKED = _TEXTER.with_for_update()
+# The texter, their wrapped data key and their open conversation (if any) in
+# one round trip: the three lookups every message needs.
 _TEXTER_WITH_KEY = (
-    select(Texter, DataKey.wrapped)
+    select(Texter, DataKey.wrapped, Conversation)
     .outerjoin(DataKey, col(DataKey.id) == Texter.data_key_id)
+    .outerjoin(
+        Conversation,
+        and_(col(Conversation.texter_id) == Texter.id, col(Conversation.status) != "closed"),
+    )
     .where(Texter.blind_index == bindparam("blind"))
+    .order_by(col(Conversation.created_at).desc())
+    .limit(1)
 )
 _TEXTER_WITH_KEY_LOCKED = _TEXTER_WITH_KEY.with_for_update(of=Texter)
 
@@ -157,8 +182,9 @@ def _message(
         result.duplicates += 1
         return
 
-    texter, key, is_new = find_or_create_texter(services, session, event, now, practice=practice)
-    previous = current_conversation(session, texter)
+    texter, key, is_new, previous = find_or_create_texter(
+        services, session, event, now, practice=practice
+    )
     had_any = previous is not None or latest_conversation(session, texter) is not None
     conversation = previous or open_conversation(session, texter, now)
 
@@ -216,6 +242,13 @@ def _message(
                channel=event.channel.value)
 
 
+class FoundTexter(NamedTuple):
+    texter: Texter
+    key: bytes
+    is_new: bool
+    current: Conversation | None  # their open conversation, if any
+
+
 def find_or_create_texter(
     services: Services,
     session: Session,
@@ -223,7 +256,7 @@ def find_or_create_texter(
     now: datetime,
     *,
     practice: bool = False,
-) -> tuple[Texter, bytes, bool]:
+) -> FoundTexter:
     """Look the texter up by blind index; create them (new data key, random
     pseudonym, sealed reply address) at first contact."""
     blind = services.index.compute(event.channel.value, event.sender)
@@ -235,7 +268,7 @@ def find_or_create_texter(
         _TEXTER_WITH_KEY_LOCKED if postgres else _TEXTER_WITH_KEY, params={"blind": blind}
     ).first()
     if found is not None:
-        texter, wrapped = found
+        texter, wrapped, conversation = found
         key = services.vault.unwrap(wrapped, texter.data_key_id)
         current = services.vault.open(key, texter.reply_address, "texters", "reply_address",
                                       texter.id)
@@ -244,7 +277,7 @@ def find_or_create_texter(
             texter.reply_address = services.vault.seal(
                 key, event.reply_to, "texters", "reply_address", texter.id
             )
-        return texter, key, False
+        return FoundTexter(texter, key, False, conversation)
 
     data_key, key = services.vault.create_key(session, now)
     texter_id = new_id()
@@ -274,7 +307,7 @@ def find_or_create_texter(
             if existing is not None:
                 session.execute(delete(DataKey).where(DataKey.id == data_key.id))  # type: ignore[arg-type]
                 key = services.vault.key(session, existing.data_key_id)
-                return existing, key, False
+                return FoundTexter(existing, key, False, current_conversation(session, existing))
             values["pseudonym"] = _free_pseudonym(session)
         else:
             raise RuntimeError("no free pseudonym")
@@ -282,7 +315,7 @@ def find_or_create_texter(
         session.execute(insert(Texter).values(**values))
     texter = session.exec(select(Texter).where(Texter.id == texter_id)).one()
     logs.event("intake.texter_created", texter=texter.id, channel=event.channel.value)
-    return texter, key, True
+    return FoundTexter(texter, key, True, None)
 
 
 def _free_pseudonym(session: Session) -> str:

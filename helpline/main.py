@@ -19,6 +19,7 @@ from helpline.channels.base import ChannelName, InboundEvent
 from helpline.config import Settings
 from helpline.db import utcnow
 from helpline.errors import HelplineError
+from helpline.group_commit import GroupCommit
 from helpline.http import SecurityHeaders, helpline_error_handler, unhandled_error_handler
 from helpline.migrate import is_current
 from helpline.services import Services, build_services
@@ -160,6 +161,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = services
+    app.state.group_commit = GroupCommit(services)
     app.state.startup_hooks = []
     app.add_exception_handler(HelplineError, helpline_error_handler)
     app.add_exception_handler(Exception, unhandled_error_handler)

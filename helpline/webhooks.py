@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from helpline import intake, logs
 from helpline.channels.base import Channel, InboundEvent, MalformedPayload
 from helpline.errors import NotFound
+from helpline.group_commit import GroupCommit
 from helpline.http import ServicesDep, read_capped
 from helpline.services import Services
 
@@ -39,20 +40,24 @@ async def _receive(request: Request, services: ServicesDep, name: str) -> Respon
     except MalformedPayload:
         logs.event("webhook.malformed", logging.INFO, channel=name)
         return Response(status_code=200)
-    await _store(services, name, events)
+    await _store(request, services, name, events)
     return Response(status_code=200)
 
 
-async def _store(services: Services, name: str, events: list[InboundEvent]) -> None:
+async def _store(
+    request: Request, services: Services, name: str, events: list[InboundEvent]
+) -> None:
     if services.db.is_sqlite:
-        # SQLite writes one transaction at a time anyway, and storing takes
-        # about a millisecond: done here, on the event loop, it skips handing
-        # the work to a thread and back. Under load those hand-offs queued
-        # behind the GIL and cost seconds of latency (benchmarks/README.md,
-        # webhook ingest). The price: while another process (a separate
-        # worker, `helpline purge`) holds the write lock, this process waits
-        # for it as a whole, for milliseconds (a purge batch: tens of them).
-        intake.receive(services, name, events)
+        # SQLite writes one transaction at a time anyway: stored here, on the
+        # event loop, with whatever else arrived meanwhile in the same
+        # transaction (helpline/group_commit.py). That skips handing the work
+        # to a thread and back; under load those hand-offs queued behind the
+        # GIL and cost seconds of latency (benchmarks/README.md, webhook
+        # ingest). The price: while another process (a separate worker,
+        # `helpline purge`) holds the write lock, this process waits for it
+        # as a whole, for milliseconds (a purge batch: tens of them).
+        group: GroupCommit = request.app.state.group_commit
+        await group.store(name, events)
         return
     await run_in_threadpool(intake.receive, services, name, events)
 

@@ -37,8 +37,31 @@ def _matches(text_words: tuple[str, ...], pattern: tuple[str, ...], prefix: bool
     return False
 
 
+@lru_cache(maxsize=64)
+def _matcher(
+    urgent_words: tuple[str, ...],
+) -> tuple[frozenset[str], tuple[str, ...], tuple[tuple[tuple[str, ...], bool], ...]]:
+    """One-word patterns as a set and a prefix tuple, checked once per text
+    word; only patterns of several words are slid over the text."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    phrases: list[tuple[tuple[str, ...], bool]] = []
+    for word in urgent_words:
+        pattern, prefix = _pattern(word)
+        if len(pattern) > 1:
+            phrases.append((pattern, prefix))
+        elif pattern and prefix:
+            prefixes.append(pattern[0])
+        elif pattern:
+            exact.add(pattern[0])
+    return frozenset(exact), tuple(prefixes), tuple(phrases)
+
+
 def is_urgent(text: str | None, urgent_words: Iterable[str]) -> bool:
     if not text:
         return False
     text_words = words(text)
-    return any(_matches(text_words, *_pattern(w)) for w in urgent_words)
+    exact, prefixes, phrases = _matcher(tuple(urgent_words))
+    if any(w in exact or w.startswith(prefixes) for w in text_words):
+        return True
+    return any(_matches(text_words, pattern, prefix) for pattern, prefix in phrases)
