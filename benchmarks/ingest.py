@@ -1,6 +1,9 @@
 """Webhook ingest: helpline vs a bare signature-checking FastAPI endpoint.
 
-Same load generator, same run, same machine. Two measurements per target:
+Same load generator (benchmarks/loadgen.py: raw sockets, so it does not bound the
+baseline), same run, same machine. Targets: the bare endpoint; the bare endpoint
+plus one durable SQLite INSERT of the raw body per request (the floor for any
+endpoint that keeps what it acknowledges); the helpline. Two measurements each:
 
 * throughput: a closed loop of C concurrent senders posting unique signed
   WhatsApp text messages for N messages; messages/s and latency percentiles;
@@ -63,8 +66,10 @@ def start_helpline(
                             env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
 
 
-def start_bare(port: int) -> subprocess.Popen[bytes]:
+def start_bare(port: int, store: str | None = None) -> subprocess.Popen[bytes]:
     env = dict(os.environ, BARE_SECRET=SECRET)
+    if store is not None:
+        env["BARE_STORE"] = store
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--port", str(port),
          "--log-level", "warning", "--no-access-log"],
@@ -99,6 +104,9 @@ def main() -> None:
     with FakeGraphAPI() as graph, tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         results.append(measure("bare", start_bare(port), port, args))
+        port = free_port()
+        results.append(measure("bare+sqlite-insert", start_bare(port, f"{tmp}/floor.db"), port,
+                               args))
         port = free_port()
         results.append(measure("helpline-sqlite", start_helpline(
             port, f"sqlite:///{tmp}/bench.db", graph, tmp), port, args))

@@ -312,16 +312,20 @@ def find_or_create_texter(
         else:
             raise RuntimeError("no free pseudonym")
     else:
-        session.execute(insert(Texter).values(**values))
+        session.connection().execute(insert(_TEXTERS), values)
     texter = session.exec(select(Texter).where(Texter.id == texter_id)).one()
     logs.event("intake.texter_created", texter=texter.id, channel=event.channel.value)
     return FoundTexter(texter, key, True, None)
 
 
+_PSEUDONYM_TAKEN = select(_TEXTERS.c.id).where(_TEXTERS.c.pseudonym == bindparam("p")).limit(1)
+
+
 def _free_pseudonym(session: Session) -> str:
+    connection = session.connection()
     for attempt in range(40):
         candidate = new_pseudonym(2 if attempt < 10 else 3 if attempt < 25 else 4)
-        if session.exec(select(Texter.id).where(Texter.pseudonym == candidate)).first() is None:
+        if connection.execute(_PSEUDONYM_TAKEN, {"p": candidate}).first() is None:
             return candidate
     raise RuntimeError("no free pseudonym")
 

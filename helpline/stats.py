@@ -50,12 +50,12 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Executable, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -163,37 +163,48 @@ def _has(conversation: Conversation, token: str) -> bool:
     return token in conversation.stats_flags.split()
 
 
+def _upserts(
+    dialect_insert: Callable[[Table], Any],
+) -> tuple[Executable, Executable]:
+    counts_table: Table = StatCount.__table__  # type: ignore[attr-defined]
+    counts = dialect_insert(counts_table)
+    counts = counts.on_conflict_do_update(
+        index_elements=["period", "bucket", "metric", "dimension", "key"],
+        set_={"count": counts_table.c.count + counts.excluded.count},
+    )
+    parts_table: Table = StatPartition.__table__  # type: ignore[attr-defined]
+    parts = dialect_insert(parts_table)
+    parts = parts.on_conflict_do_update(
+        index_elements=["partition"], set_={"version": parts_table.c.version + 1}
+    )
+    return counts, parts
+
+
+# Built once and run with a list of rows (executemany): a multi-row VALUES
+# statement has a new shape for every number of rows, and SQLAlchemy compiled
+# it afresh each time (a quarter of the cost of a new texter's first message).
+_UPSERTS = {"postgresql": _upserts(pg_insert), "sqlite": _upserts(sqlite_insert)}
+
+
 def add_counts(session: Session, counts: Mapping[CellId, int]) -> None:
     """Add to stored counts (upsert). Rows go in sorted order, so two
     transactions touching the same rows lock them in the same order."""
-    if not counts:
-        return
-    table = StatCount.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    values = [
+    rows = [
         {"period": p, "bucket": b, "metric": m, "dimension": d, "key": k, "count": n}
         for (p, b, m, d, k), n in sorted(counts.items())
         if n
     ]
-    for start in range(0, len(values), 500):
-        chunk = values[start:start + 500]
-        stmt = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).values(chunk)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["period", "bucket", "metric", "dimension", "key"],
-            set_={"count": table.c.count + stmt.excluded.count},
-        )
-        session.execute(stmt)
+    if not rows:
+        return
+    upsert_counts, upsert_parts = _UPSERTS[session.get_bind().dialect.name]
+    connection = session.connection()
+    connection.execute(upsert_counts, rows)
     # Same transaction: the published figures of these years are now stale.
     parts = sorted({partition_of(cell) for cell, n in counts.items() if n})
-    ptable = StatPartition.__table__  # type: ignore[attr-defined]
-    pstmt = (pg_insert(ptable) if dialect == "postgresql" else sqlite_insert(ptable)).values(
-        [{"partition": p, "version": 1, "published_version": 0, "group_key": "",
-          "threshold": 0, "cost_ms": 0} for p in parts]
-    )
-    pstmt = pstmt.on_conflict_do_update(
-        index_elements=["partition"], set_={"version": ptable.c.version + 1}
-    )
-    session.execute(pstmt)
+    connection.execute(upsert_parts, [
+        {"partition": p, "version": 1, "published_version": 0, "group_key": "",
+         "threshold": 0, "cost_ms": 0} for p in parts
+    ])
 
 
 def partition_of(cell: CellId) -> str:
