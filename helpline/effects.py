@@ -177,7 +177,9 @@ class Effects:
         )
         self.outbound = True
         self.live.append(
-            LiveEvent(kind="message", conversation=self.conversation.id, message=message.id)
+            # The queue lets a console stream decide without a database read.
+            LiveEvent(kind="message", conversation=self.conversation.id, message=message.id,
+                      queue=self.conversation.queue)
         )
 
     def _enqueue(self, queue: str, priority: str) -> None:
