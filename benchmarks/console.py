@@ -298,8 +298,13 @@ def measure_live(settings: Settings, rate: float, seconds: float) -> dict[str, f
                     time.sleep(delay)
                 pool.submit(post, n)
         elapsed = time.perf_counter() - begin
+        # Replies (welcomes) arrive as message events too: wait until the
+        # stream has been quiet for 2 s rather than for `total` events.
         deadline = time.perf_counter() + 15
-        while len(arrivals) < total and time.perf_counter() < deadline:
+        seen, quiet_since = -1, time.perf_counter()
+        while time.perf_counter() < deadline and time.perf_counter() - quiet_since < 2:
+            if len(arrivals) != seen:
+                seen, quiet_since = len(arrivals), time.perf_counter()
             time.sleep(0.05)
         stop.set()
         # Match each event to its webhook through the body (read via the API).
