@@ -25,9 +25,10 @@ from urllib.parse import urlsplit
 SECRET = "bench-secret"
 
 
-def payload(n: int, run: str, texters: int = 500) -> bytes:
-    """A WhatsApp Cloud API text message webhook; message ids unique per (run, n)."""
-    wa_id = f"3160{n % texters:07d}"
+def payload(n: int, run: str) -> bytes:
+    """A WhatsApp Cloud API text message webhook from one of 500 texters;
+    message ids unique per (run, n)."""
+    wa_id = f"3160{n % 500:07d}"
     body = {
         "object": "whatsapp_business_account",
         "entry": [{"id": "1", "changes": [{"field": "messages", "value": {

@@ -117,8 +117,7 @@ _ACTIVE_REFERRALS = select(Referral.partner_id).where(
     Referral.conversation_id == bindparam("conversation"), Referral.state == "accepted"
 )
 
-_TEXTER = select(Texter).where(Texter.blind_index == bindparam("blind"))
-_TEXTER_LOCKED = _TEXTER.with_for_update()
+_TEXTER_LOCKED = select(Texter).where(Texter.blind_index == bindparam("blind")).with_for_update()
 # The texter, their wrapped data key and their open conversation (if any) in
 # one round trip: the three lookups every message needs.
 _TEXTER_WITH_KEY = (
@@ -263,7 +262,6 @@ def find_or_create_texter(
     postgres = session.get_bind().dialect.name == "postgresql"
     # PostgreSQL: FOR UPDATE serialises concurrent messages of one texter (one
     # open conversation). SQLite's BEGIN IMMEDIATE already does.
-    query = _TEXTER_LOCKED if postgres else _TEXTER
     found = session.exec(
         _TEXTER_WITH_KEY_LOCKED if postgres else _TEXTER_WITH_KEY, params={"blind": blind}
     ).first()
@@ -295,7 +293,7 @@ def find_or_create_texter(
         "practice": practice,
     }
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         # Two processes may create the same texter, or pick the same random
         # pseudonym, at the same moment: ON CONFLICT on any unique column, then
         # find out which of the two it was.
@@ -303,7 +301,7 @@ def find_or_create_texter(
             stmt = pg_insert(Texter).values(**values).on_conflict_do_nothing()
             if session.execute(stmt.returning(col(Texter.id))).first() is not None:
                 break
-            existing = session.exec(query, params={"blind": blind}).first()
+            existing = session.exec(_TEXTER_LOCKED, params={"blind": blind}).first()
             if existing is not None:
                 session.execute(delete(DataKey).where(DataKey.id == data_key.id))  # type: ignore[arg-type]
                 key = services.vault.key(session, existing.data_key_id)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from helpline import intake
@@ -16,7 +17,7 @@ from helpline.channels.base import InboundEvent, InboundMessage
 from helpline.errors import ServiceUnavailable
 from helpline.group_commit import GroupCommit
 from helpline.models import DedupKey, Message
-from tests.conftest import wa_text_payload
+from tests.conftest import post_whatsapp, wa_text_payload
 from tests.test_intake import count, decrypted_bodies, services_of
 
 
@@ -149,10 +150,6 @@ def test_a_sender_that_hangs_up_still_has_its_delivery_stored(app: FastAPI) -> N
 
 def test_the_webhook_on_sqlite_goes_through_group_commit(app: FastAPI) -> None:
     """The route answers only after the commit: read back at once, it is there."""
-    from fastapi.testclient import TestClient
-
-    from tests.conftest import post_whatsapp
-
     if not services_of(app).db.is_sqlite:
         pytest.skip("on PostgreSQL each delivery has its own transaction in a thread")
     stored: list[int] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable
@@ -303,8 +304,6 @@ def test_concurrent_deliveries_of_one_texter_store_each_message_once(
 def test_sender_hanging_up_mid_body_gets_a_client_error_and_nothing_is_stored(
     app: FastAPI,
 ) -> None:
-    import asyncio
-
     body = json.dumps(wa_text_payload("half")).encode()
     sent: list[dict[str, Any]] = []
     messages = iter([
