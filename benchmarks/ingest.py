@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,15 +77,57 @@ def start_bare(port: int, store: str | None = None) -> subprocess.Popen[bytes]:
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def processed_after(database_url: str | None, began: float, expected: int) -> float | None:
+    """Seconds from `began` until the helpline's inbox is empty and `expected`
+    inbound messages are stored: the 200s only say a delivery is durable; this
+    says when it was processed (None for the bare targets)."""
+    if database_url is None:
+        return None
+    from sqlalchemy import func, select
+
+    from helpline.db import make_engine
+    from helpline.inbox import INBOX, inbox_url
+    from helpline.models import Message
+
+    inbox = make_engine(inbox_url(database_url) or database_url)
+    main = make_engine(database_url)
+    try:
+        while True:
+            with inbox.connect() as conn:
+                left = conn.execute(select(func.count()).select_from(INBOX)).scalar_one()
+            if left == 0:
+                with main.connect() as conn:
+                    stored = conn.execute(select(func.count()).select_from(Message).where(
+                        Message.direction == "in")).scalar_one()  # type: ignore[arg-type]
+                if stored >= expected:
+                    return time.monotonic() - began
+            time.sleep(0.02)
+    finally:
+        inbox.dispose()
+        main.dispose()
+
+
 def measure(
-    name: str, proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace
+    name: str, proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace,
+    database_url: str | None = None,
 ) -> dict[str, object]:
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
         throughput(url, 200, args.concurrency, f"warm{name}")
+        processed_after(database_url, time.monotonic(), 200)
+        began = time.monotonic()
         through = throughput(url, args.messages, args.concurrency, f"t{name}")
+        drained = processed_after(database_url, began, 200 + args.messages)
+        if drained is not None:
+            through["processed_rate"] = args.messages / drained
+        began = time.monotonic()
         fixed = fixed_rate(url, args.rate, args.seconds, f"o{name}")
+        total = 200 + args.messages + int(args.rate * args.seconds)
+        drained = processed_after(database_url, began, total)
+        if drained is not None:
+            # How long after the last 200 the last message was processed.
+            fixed["processing_lag"] = max(0.0, drained - args.seconds)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -108,19 +151,23 @@ def main() -> None:
         results.append(measure("bare+sqlite-insert", start_bare(port, f"{tmp}/floor.db"), port,
                                args))
         port = free_port()
+        sqlite_url = f"sqlite:///{tmp}/bench.db"
         results.append(measure("helpline-sqlite", start_helpline(
-            port, f"sqlite:///{tmp}/bench.db", graph, tmp), port, args))
+            port, sqlite_url, graph, tmp), port, args, sqlite_url))
         if args.postgres:
             port = free_port()
             results.append(measure("helpline-postgres", start_helpline(
-                port, args.postgres, graph, tmp), port, args))
+                port, args.postgres, graph, tmp), port, args, args.postgres))
     bare_rate = float(results[0]["throughput"]["rate"])  # type: ignore[index]
-    print(f"{'target':20} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} | "
-          f"{'@rate':>6} {'p50 ms':>8} {'p99 ms':>8} errors")
+    print(f"{'target':20} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
+          f"{'processed/s':>11} | {'@rate':>6} {'p50 ms':>8} {'p99 ms':>8} {'lag s':>6} errors")
     for r in results:
         t, f = r["throughput"], r["fixed_rate"]  # type: ignore[assignment]
+        processed = f"{t['processed_rate']:11.0f}" if "processed_rate" in t else f"{'-':>11}"  # type: ignore[operator, index]
+        lag = f"{f['processing_lag']:6.2f}" if "processing_lag" in f else f"{'-':>6}"  # type: ignore[operator, index]
         print(f"{r['target']:20} {t['rate']:8.0f} {t['p50']:8.1f} {t['p99']:8.1f} "  # type: ignore[index]
-              f"{t['rate'] / bare_rate:6.2f} | {f['rate']:6.0f} {f['p50']:8.1f} {f['p99']:8.1f} "  # type: ignore[index]
+              f"{t['rate'] / bare_rate:6.2f} {processed} | "  # type: ignore[index]
+              f"{f['rate']:6.0f} {f['p50']:8.1f} {f['p99']:8.1f} {lag} "  # type: ignore[index]
               f"{int(t['errors']) + int(f['errors'])}")  # type: ignore[index]
     print(json.dumps(results))
 

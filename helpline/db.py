@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
@@ -108,6 +108,20 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    try:
+        yield
+    except PoolTimeout as exc:
+        # Every pooled connection is stuck waiting on the database (a lock
+        # held elsewhere, a server that stopped answering): also "down".
+        raise ServiceUnavailable("database unavailable") from exc
+    except (OperationalError, DBAPIError) as exc:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise ServiceUnavailable("database unavailable") from exc
+        raise
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -121,7 +135,7 @@ class Database:
         self._writer = threading.RLock() if is_sqlite(self.engine) else None
 
     @contextmanager
-    def _turn(self) -> Iterator[None]:
+    def turn(self) -> Iterator[None]:
         """SQLite has one writer at a time, and every transaction here begins
         IMMEDIATE. Threads of this process queue on a lock that wakes the next
         one at once; without it they would sleep in SQLite's busy handler
@@ -149,17 +163,16 @@ class Database:
         A database that is down becomes `ServiceUnavailable` (503), so a
         platform retries instead of believing the message was stored.
         """
-        try:
-            with self._turn(), self._factory() as session, session.begin():
-                yield session
-        except PoolTimeout as exc:
-            # Every pooled connection is stuck waiting on the database (a lock
-            # held elsewhere, a server that stopped answering): also "down".
-            raise ServiceUnavailable("database unavailable") from exc
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise ServiceUnavailable("database unavailable") from exc
-            raise
+        with _unavailable(), self.turn(), self._factory() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One transaction on a plain connection, for hot paths that only
+        write rows (the inbox's appends): no ORM session to set up and tear
+        down. Same locking and errors as `session`."""
+        with _unavailable(), self.turn(), self.engine.begin() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,18 +1,15 @@
-"""Group commit: on SQLite, webhook deliveries that arrive while one is being
-stored go into the next transaction together.
+"""Group commit: webhook deliveries that arrive while one is being appended to
+the inbox go into the next transaction together.
 
-Why: SQLite has one writer, and each transaction pays a fixed price (the write
-lock, a session, a commit that appends to the WAL) that was about a quarter of
-intake's CPU per message (`python benchmarks/profile_intake.py --batch 8`).
-Under load, requests queue behind the one being stored anyway; taking them in
-one transaction spends that price once per batch, so the busier the line, the
-cheaper each message. Alone, a delivery is stored at the next turn of the event
-loop, as before.
+Why: each transaction pays a fixed price (on SQLite the write lock and a WAL
+append, on PostgreSQL a round trip and a commit flush) that is most of what
+an append costs. Under load, requests queue behind the one being appended
+anyway; taking them in one transaction spends that price once per batch, so
+the busier the line, the cheaper each delivery. Alone, a delivery is appended
+at the next turn of the event loop.
 
 Nothing is answered early: every delivery's 200 waits for the commit of the
-transaction that holds it. If a batch fails for a reason other than the
-database being down, each delivery is retried on its own, so one bad delivery
-cannot take the others with it.
+transaction that holds it.
 """
 
 from __future__ import annotations
@@ -21,87 +18,101 @@ import asyncio
 import weakref
 from dataclasses import dataclass, field
 
-from helpline import intake
-from helpline.channels.base import InboundEvent
 from helpline.errors import ServiceUnavailable
-from helpline.intake import IntakeResult
-from helpline.services import Services
+from helpline.inbox import Inbox, Sealed
 
-# A full batch holds the event loop for about 60 ms of returning texters'
-# messages (about 300 ms of new texters' first messages, on the development
-# machine); batches of 4 already save most of the fixed price, so larger ones
-# would add to every waiting request and save little more.
-BATCH_LIMIT = 32
+# Appends are small (a sealed body and a wrapped key); a batch of 64 commits
+# in about a millisecond on SQLite.
+BATCH_LIMIT = 64
+# PostgreSQL: transactions in flight at once. Its commits wait for the WAL to
+# reach the disk; one at a time, answering was bounded by that wait.
+PARALLEL_FLUSHES = 4
 
-_Delivery = tuple[str, list[InboundEvent], "asyncio.Future[IntakeResult]"]
+_Delivery = tuple[Sealed, "asyncio.Future[None]"]
 
 
 @dataclass
 class _Queue:
     pending: list[_Delivery] = field(default_factory=list)
-    scheduled: bool = False
+    running: int = 0
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class GroupCommit:
-    """One per Services; one queue per event loop (a test client may run
-    several loops, each in its own thread)."""
+    """One per app; one queue per event loop (a test client may run several
+    loops, each in its own thread).
 
-    def __init__(self, services: Services, limit: int = BATCH_LIMIT) -> None:
-        self.services = services
+    SQLite appends run on the event loop: a short write to the inbox file,
+    cheaper than handing it to a thread and back (under load those hand-offs
+    queued behind the GIL). PostgreSQL appends wait on the network, so they
+    run in a thread."""
+
+    def __init__(self, inbox: Inbox, limit: int = BATCH_LIMIT) -> None:
+        self.inbox = inbox
         self.limit = limit
+        self.threaded = not inbox.db.is_sqlite
+        self.parallel = PARALLEL_FLUSHES if self.threaded else 1
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
             weakref.WeakKeyDictionary())
 
-    async def store(self, channel: str, events: list[InboundEvent]) -> IntakeResult:
+    async def append(self, sealed: Sealed) -> None:
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _Queue()
-        future: asyncio.Future[IntakeResult] = loop.create_future()
-        queue.pending.append((channel, events, future))
-        if not queue.scheduled:
-            queue.scheduled = True
-            # Run after every request that is ready in this turn of the loop
+        future: asyncio.Future[None] = loop.create_future()
+        queue.pending.append((sealed, future))
+        if queue.running < self.parallel:
+            queue.running += 1
+            # Start after every request that is ready in this turn of the loop
             # has had the chance to join.
-            loop.call_soon(self._flush, loop, queue)
+            loop.call_soon(self._start, loop, queue)
         # A sender that hangs up cancels only its wait: the delivery is
-        # still stored (the platform retries, dedup answers the retry).
-        return await future
+        # still appended (the platform retries, dedup answers the retry).
+        await future
+        wake = self.inbox.wake
+        if wake is not None:
+            wake.set()
 
-    def _flush(self, loop: asyncio.AbstractEventLoop, queue: _Queue) -> None:
-        batch = queue.pending[: self.limit]
-        del queue.pending[: self.limit]
-        if queue.pending:
-            loop.call_soon(self._flush, loop, queue)
-        else:
-            queue.scheduled = False
-        deliveries = [(channel, events) for channel, events, _ in batch]
+    def _start(self, loop: asyncio.AbstractEventLoop, queue: _Queue) -> None:
+        task = loop.create_task(self._run(queue))
+        queue.tasks.add(task)
+        task.add_done_callback(queue.tasks.discard)
+
+    async def _run(self, queue: _Queue) -> None:
         try:
-            results = intake.receive_many(self.services, deliveries)
+            while queue.pending:
+                batch = queue.pending[: self.limit]
+                del queue.pending[: self.limit]
+                await self._flush(batch)
+        finally:
+            queue.running -= 1
+
+    async def _flush(self, batch: list[_Delivery]) -> None:
+        sealed = [item for item, _ in batch]
+        try:
+            if self.threaded:
+                await asyncio.to_thread(self.inbox.append_many, sealed)
+            else:
+                self.inbox.append_many(sealed)
         except ServiceUnavailable as exc:
-            for *_, future in batch:
+            for _, future in batch:
                 _fail(future, exc)
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - each sender gets its own answer
             if len(batch) == 1:
-                _fail(batch[0][2], exc)
+                _fail(batch[0][1], exc)
                 return
-            for channel, events, future in batch:
-                try:
-                    _resolve(future, intake.receive(self.services, channel, events))
-                except Exception as single:
-                    _fail(future, single)
+            for item, future in batch:
+                await self._flush([(item, future)])
             return
-        for (*_, future), result in zip(batch, results, strict=True):
-            _resolve(future, result)
+        self.inbox.appended += len(batch)
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
 
 
-def _resolve(future: asyncio.Future[IntakeResult], result: IntakeResult) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _fail(future: asyncio.Future[IntakeResult], error: Exception) -> None:
+def _fail(future: asyncio.Future[None], error: Exception) -> None:
     if not future.done():
         future.set_exception(error)
 

@@ -30,6 +30,7 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 ]
+_OURS = frozenset(h for h, _ in SECURITY_HEADERS)
 
 
 class SecurityHeaders:
@@ -47,9 +48,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.lower() not in {h for h, _ in SECURITY_HEADERS}
+                    (k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS
                 ]
                 headers.extend(SECURITY_HEADERS)
                 if not any(k.lower() == b"cache-control" for k, _ in headers):

@@ -11,7 +11,7 @@ Only after the commit does the route answer 200, so a platform never sees a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -66,10 +66,12 @@ def receive_many(
     deliveries: Sequence[tuple[str, list[InboundEvent]]],
     *,
     practice: bool = False,
+    before_commit: Callable[[Session], None] | None = None,
 ) -> list[IntakeResult]:
-    """Store several deliveries in one transaction (group commit): all of them
-    or, on any error, none. Each is handled exactly as it would be alone, in
-    order, so a later one sees what an earlier one stored."""
+    """Store several deliveries in one transaction: all of them or, on any
+    error, none. Each is handled exactly as it would be alone, in order, so a
+    later one sees what an earlier one stored. `before_commit` runs last in
+    the same transaction (the inbox deletes the rows it came from)."""
     results = [IntakeResult() for _ in deliveries]
     with services.db.session() as session:
         for (channel, events), result in zip(deliveries, results, strict=True):
@@ -87,6 +89,8 @@ def receive_many(
                     result.ignored += 1
                     logs.event("intake.ignored", logging.DEBUG, channel=channel,
                                reason=event.reason)
+        if before_commit is not None:
+            before_commit(session)
     for (channel, _events), result in zip(deliveries, results, strict=True):
         for live in result.live:
             services.bus.publish(live)

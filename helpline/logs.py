@@ -19,6 +19,7 @@ ALLOWED_FIELDS = frozenset(
         "conversation",
         "message",
         "outbox",
+        "inbox",
         "texter",
         "pseudonym",
         "user",

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from helpline import inbox as inbox_module
 from helpline import logs, outbox, webhooks
 from helpline.channels.base import ChannelName, InboundEvent
 from helpline.config import Settings
@@ -121,6 +122,7 @@ def create_app(
     policy: Policy | None = None,
     http_client: httpx.AsyncClient | None = None,
     run_worker: bool | None = None,
+    run_inbox: bool = True,
 ) -> FastAPI:
     logs.configure(settings.log_level)
     services = build_services(settings, clock=clock, policy=policy)
@@ -129,6 +131,7 @@ def create_app(
     )
     build_channels(services, client)
     worker_enabled = settings.embedded_worker if run_worker is None else run_worker
+    inbox = inbox_module.Inbox(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -137,6 +140,11 @@ def create_app(
         tasks: list[asyncio.Task[None]] = []
         for starter in app.state.startup_hooks:
             await starter(services, stop, tasks)
+        # Every app process processes the inbox: on SQLite this is where the
+        # console's live events must be raised; on PostgreSQL the processes
+        # share the rows.
+        if run_inbox:
+            tasks.append(asyncio.create_task(inbox_module.run_processor(inbox, stop)))
         if worker_enabled:
             tasks.append(asyncio.create_task(outbox.run_worker(services, stop)))
         if ChannelName.SIGNAL in services.channels and settings.signal_receive == "poll":
@@ -146,11 +154,14 @@ def create_app(
         finally:
             stop.set()
             services.wakeup.set()
+            if inbox.wake is not None:
+                inbox.wake.set()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, timeout=10)
             if http_client is None:
                 await client.aclose()
+            inbox.dispose()
             services.db.dispose()
 
     app = FastAPI(
@@ -161,7 +172,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = services
-    app.state.group_commit = GroupCommit(services)
+    app.state.inbox = inbox
+    app.state.group_commit = GroupCommit(inbox)
     app.state.startup_hooks = []
     app.add_exception_handler(HelplineError, helpline_error_handler)
     app.add_exception_handler(Exception, unhandled_error_handler)

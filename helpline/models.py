@@ -167,6 +167,28 @@ class OutboxItem(SQLModel, table=True):
     created_at: datetime = ts()
 
 
+class InboxItem(SQLModel, table=True):
+    """A webhook delivery taken in but not yet processed (helpline/inbox.py).
+
+    The raw body holds the sender's number and profile name, so it is sealed
+    under a fresh key of its own, wrapped by the master key; the row is
+    deleted in the transaction that processes it (on SQLite, right after).
+    `ref` is random and only binds the ciphertexts to their row.
+    """
+
+    __tablename__ = "inbox"
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(default_factory=new_id, max_length=32)
+    channel: str = Field(max_length=16)
+    master_key_id: str = Field(max_length=16)
+    wrapped_key: bytes = blob()
+    body: bytes = blob()
+    received_at: datetime = ts()
+    attempts: int = 0
+    next_attempt_at: datetime = ts(index=True)
+    locked_until: datetime | None = ts(nullable=True)
+
+
 class DedupKey(SQLModel, table=True):
     """Keyed hash of a provider message id already taken in (kept >= 8 days)."""
 

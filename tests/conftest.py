@@ -103,6 +103,28 @@ def privacy_sweep() -> Iterator[PrivacySweep]:
     assert not SWEEP.findings, "privacy sweep: " + "; ".join(SWEEP.findings[:20])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def webhooks_processed() -> Iterator[None]:
+    """A test-client webhook returns once its delivery is processed, as on a
+    quiet server milliseconds after the 200: tests then assert on what intake
+    stored. The inbox's own tests (tests/test_inbox.py) look at the rows
+    before processing through `post_unprocessed`."""
+    original = TestClient.request
+
+    def processed(self: TestClient, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        response = original(self, method, url, *args, **kwargs)
+        if (method.upper() == "POST" and str(url).startswith("/webhooks/")
+                and response.status_code == 200 and not getattr(self, "unprocessed", False)):
+            inbox = getattr(getattr(self.app, "state", None), "inbox", None)
+            if inbox is not None:
+                inbox.drain()
+        return response
+
+    TestClient.request = processed  # type: ignore[method-assign]
+    yield
+    TestClient.request = original  # type: ignore[method-assign]
+
+
 def scan_sqlite(path: Path) -> None:
     for file in path.parent.glob(path.name + "*"):
         SWEEP.scan(file.read_bytes(), file.name)
@@ -245,7 +267,9 @@ def migrated(settings: Settings, sqlite_template: Path) -> Settings:
 
 @pytest.fixture
 def app(migrated: Settings, clock: FakeClock) -> FastAPI:
-    return create_app(migrated, clock=clock, run_worker=False)
+    # No background inbox processor: webhooks are processed by the test
+    # client itself (webhooks_processed), so tests see no race.
+    return create_app(migrated, clock=clock, run_worker=False, run_inbox=False)
 
 
 @pytest.fixture

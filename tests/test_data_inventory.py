@@ -44,6 +44,9 @@ INVENTORY: dict[str, dict[str, str]] = {
         "status": "plain", "error_reason": "plain", "provider_ref": "blind",
         "created_at": "plain", "status_at": "plain",
     },
+    "inbox": {"id": "plain", "ref": "plain", "channel": "plain", "master_key_id": "plain",
+              "wrapped_key": "wrapped", "body": "encrypted", "received_at": "plain",
+              "attempts": "plain", "next_attempt_at": "plain", "locked_until": "plain"},
     "outbox": {
         "id": "plain", "message_id": "plain", "texter_id": "plain", "data_key_id": "plain",
         "payload": "encrypted", "channel": "plain", "kind": "plain", "state": "plain",

@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -183,19 +184,29 @@ def test_same_number_in_another_form_is_the_same_texter(app: FastAPI, client: Te
     assert count(app, Texter) == 1
 
 
-def test_database_down_answers_503(app: FastAPI, client: TestClient) -> None:
+def test_database_down_answers_503(app: FastAPI, client: TestClient, tmp_path: Path) -> None:
     services = services_of(app)
-    services.db.engine.dispose()
-    original = services.db.url
+    inbox = app.state.inbox
+    original = services.db
     from helpline.db import Database
 
     services.db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    inbox_file = inbox.own_db.url.removeprefix("sqlite:///") if inbox.own_db else None
+    if inbox_file is not None:
+        # SQLite: the inbox file cannot be opened (here: a directory took its place).
+        inbox.dispose()
+        for leftover in Path(inbox_file).parent.glob(Path(inbox_file).name + "*"):
+            leftover.unlink()
+        Path(inbox_file).mkdir()
     try:
         r = post_whatsapp(client, wa_text_payload("later"))
         assert r.status_code == 503
         assert r.headers.get("retry-after")
     finally:
-        services.db = Database(original)
+        services.db = original
+        if inbox_file is not None:
+            Path(inbox_file).rmdir()
+    assert count(app, Message) == 0
 
 
 def test_signal_webhook_requires_the_token(app: FastAPI, client: TestClient) -> None:

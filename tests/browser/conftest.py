@@ -72,6 +72,7 @@ class Live:
     base_url: str
     services: Services
     graph: FakeGraph
+    settle: Callable[[], None]
     _counter: int = 0
 
     def account(self, role: str, alias: str, partner: str | None = None) -> tuple[str, str]:
@@ -84,6 +85,7 @@ class Live:
         response = httpx.post(f"{self.base_url}/webhooks/whatsapp", content=body, headers={
             "X-Hub-Signature-256": sign(body), "Content-Type": "application/json"})
         assert response.status_code == 200
+        self.settle()
 
     def texter_writes(self, text: str, wa_id: str = "31600000001") -> None:
         self._counter += 1
@@ -114,7 +116,7 @@ def live(settings_factory: Callable[..., Settings]) -> Iterator[Live]:
         engine.dispose()
         app = create_app(settings, run_worker=True)
         with ThreadServer(app) as server:
-            yield Live(server.base_url, app.state.services, graph)
+            yield Live(server.base_url, app.state.services, graph, server.settle)
 
 
 @pytest.fixture

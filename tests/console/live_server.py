@@ -49,6 +49,7 @@ def wait_until_up(base_url: str, timeout: float = 20.0) -> None:
 
 class ThreadServer:
     def __init__(self, app: FastAPI) -> None:
+        self.app = app
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
@@ -64,6 +65,13 @@ class ThreadServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    def settle(self) -> None:
+        """Wait until every acknowledged webhook is processed (the server's
+        inbox processor runs right behind each 200; this waits for it)."""
+        inbox = getattr(self.app.state, "inbox", None)
+        if inbox is not None:
+            inbox.drain()
 
 
 class ProcessServer:

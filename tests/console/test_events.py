@@ -36,7 +36,8 @@ def services_of(app: FastAPI) -> Services:
     return services
 
 
-def webhook(base_client: object, text: str, message_id: str, wa_id: str = "31600000001") -> str:
+def webhook(server: ThreadServer, base_client: object, text: str, message_id: str,
+            wa_id: str = "31600000001") -> str:
     import httpx
 
     assert isinstance(base_client, httpx.Client)
@@ -44,6 +45,7 @@ def webhook(base_client: object, text: str, message_id: str, wa_id: str = "31600
     response = base_client.post("/webhooks/whatsapp", content=body, headers={
         "X-Hub-Signature-256": sign(body), "Content-Type": "application/json"})
     assert response.status_code == 200
+    server.settle()
     return body.decode()
 
 
@@ -64,7 +66,7 @@ def test_a_new_message_reaches_volunteers_as_ids_without_the_body(
     ggd = signed_in(services, "partner", "GGD-Anna", "ggd").client(server.base_url)
     boss = signed_in(services, "coordinator", "Baas").client(server.base_url)
     readers = [open_stream(c) for c in (roos, ggd, boss)]
-    webhook(roos, "geheim-bericht-123", "wamid.E1")
+    webhook(server, roos, "geheim-bericht-123", "wamid.E1")
     kind, data = readers[0].wait_for(lambda k, d: k == "message")
     assert set(data) <= {"kind", "conversation", "message", "queue", "state"}
     assert "geheim" not in json.dumps(data)
@@ -72,7 +74,7 @@ def test_a_new_message_reaches_volunteers_as_ids_without_the_body(
     assert roos.get(f"/api/conversations/{cid}").status_code == 200
     # Colleagues on other roles hear nothing about it (checked after the
     # volunteer's stream got it, and after one more event to be sure).
-    webhook(roos, "nog een", "wamid.E2")
+    webhook(server, roos, "nog een", "wamid.E2")
     readers[0].wait_for(lambda k, d: k == "message" and d.get("message") != data["message"])
     for other in readers[1:]:
         assert [k for k, _ in other.drain()] == []
@@ -84,7 +86,7 @@ def test_a_claim_reaches_a_colleague_live(live_app: FastAPI, server: ThreadServe
     services = services_of(live_app)
     roos = signed_in(services, "volunteer", "Roos").client(server.base_url)
     iris = signed_in(services, "volunteer", "Iris").client(server.base_url)
-    webhook(roos, "hallo", "wamid.C1")
+    webhook(server, roos, "hallo", "wamid.C1")
     cid = roos.get("/api/conversations").json()["items"][0]["id"]
     reader = open_stream(iris)
     assert roos.post(f"/api/conversations/{cid}/claim").status_code == 200

@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from helpline import intake
 from helpline.channels.base import ChannelName, InboundMessage, MessageKind
 from helpline.config import Settings
 from helpline.conversations import current_conversation, queue_outbound
+from helpline.db import make_engine
+from helpline.inbox import INBOX, inbox_url
 from helpline.migrate import upgrade
 from helpline.models import Message, OutboxItem, Texter
 from helpline.services import Services, build_services
@@ -257,6 +259,25 @@ async def _deliver(url: str, items: list[tuple[str, bytes]], loop: KillLoop,
     return stats
 
 
+def wait_inbox_empty(database_url: str, timeout: float = 120.0) -> None:
+    """What the running server acknowledged but has not processed yet: wait
+    until its inbox processor has taken it all (the inbox, helpline/inbox.py)."""
+    url = inbox_url(database_url) or database_url
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as conn:
+                left = conn.execute(select(func.count()).select_from(INBOX)).scalar_one()
+            if left == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{left} deliveries still in the inbox")
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+
+
 def stored_inbound(database_url: str) -> Counter[str]:
     """Decrypt every inbound message body (real keys, real vault) and count them."""
     services = build_services(stress_settings(database_url))
@@ -302,6 +323,7 @@ def run_inbound(database_url: str, workdir: Path, *, deliveries: int, kills: int
         finally:
             try:
                 loop.finish()
+                wait_inbox_empty(database_url)
             finally:
                 server.stop()
     seconds = time.monotonic() - started

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 09:11:37.701451
+Create Date: 2026-11-28 16:57:07.165726
 """
 
 from collections.abc import Sequence
@@ -79,6 +79,25 @@ def upgrade() -> None:
         sa.Column("erased_on", helpline.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key_id"),
     )
+    op.create_table(
+        "inbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ref", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("master_key_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("wrapped_key", sa.LargeBinary(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("received_at", helpline.models.UTCDateTime(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", helpline.models.UTCDateTime(), nullable=False),
+        sa.Column("locked_until", helpline.models.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("inbox", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_inbox_next_attempt_at"), ["next_attempt_at"], unique=False
+        )
+
     op.create_table(
         "login_failures",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -478,6 +497,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_login_failures_at"))
 
     op.drop_table("login_failures")
+    with op.batch_alter_table("inbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_inbox_next_attempt_at"))
+
+    op.drop_table("inbox")
     op.drop_table("erased_keys")
     with op.batch_alter_table("dedup_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dedup_keys_created_at"))

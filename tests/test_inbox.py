@@ -1,0 +1,369 @@
+"""The inbox: a webhook's delivery is sealed and durable before the 200, then
+processed in arrival order; nothing acknowledged is lost, nothing is stored
+twice, whatever fails in between."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from helpline import inbox as inbox_module
+from helpline import intake
+from helpline.channels.base import InboundMessage
+from helpline.config import Settings
+from helpline.errors import ServiceUnavailable
+from helpline.group_commit import GroupCommit
+from helpline.inbox import INBOX, Inbox
+from helpline.main import create_app
+from helpline.models import DedupKey, Message
+from tests.conftest import (
+    FAKE_NAME,
+    FAKE_NUMBER,
+    FakeClock,
+    leaks,
+    post_whatsapp,
+    sign,
+    wa_text_payload,
+)
+from tests.test_intake import count, decrypted_bodies, services_of
+
+
+def body(n: int, text: str | None = None, wa_id: str | None = None) -> bytes:
+    return json.dumps(wa_text_payload(text or f"bericht {n}", message_id=f"wamid.IN{n}",
+                                      wa_id=wa_id or f"3160000{n:04d}")).encode()
+
+
+def inbox_of(app: FastAPI) -> Inbox:
+    inbox: Inbox = app.state.inbox
+    return inbox
+
+
+def raw_rows(app: FastAPI) -> list[Any]:
+    with inbox_of(app).db.engine.connect() as conn:
+        return list(conn.execute(select(INBOX).order_by(INBOX.c.id)).all())
+
+
+def post_unprocessed(client: TestClient, payload: bytes) -> int:
+    client.unprocessed = True  # type: ignore[attr-defined]
+    try:
+        status: int = post_whatsapp(client, payload).status_code
+    finally:
+        client.unprocessed = False  # type: ignore[attr-defined]
+    return status
+
+
+def appends(inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each append transaction."""
+    sizes: list[int] = []
+    real = inbox.append_many
+
+    def spy(deliveries: Any) -> None:
+        sizes.append(len(deliveries))
+        real(deliveries)
+
+    monkeypatch.setattr(inbox, "append_many", spy)
+    return sizes
+
+
+def test_the_200_follows_a_sealed_durable_append_and_processing_follows(
+    app: FastAPI, client: TestClient
+) -> None:
+    secret_text = "Inbox-geheim 7431: ik werk vanavond"
+    payload = body(1, secret_text, wa_id=FAKE_NUMBER)
+    assert FAKE_NAME.encode() in payload
+    assert post_unprocessed(client, payload) == 200
+    rows = raw_rows(app)
+    assert len(rows) == 1
+    assert count(app, Message) == 0
+    # Sealed: neither the number, the profile name nor the text is in the row.
+    raw = b"".join(bytes(v) if isinstance(v, bytes) else str(v).encode() for v in rows[0])
+    assert not leaks(raw)
+    assert secret_text.encode() not in raw
+    inbox_of(app).drain()
+    assert decrypted_bodies(app, "in") == [secret_text]
+    assert raw_rows(app) == []
+
+
+def test_deliveries_that_arrive_together_share_one_append(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = inbox_of(app)
+    group = GroupCommit(inbox)
+    seen = appends(inbox, monkeypatch)
+
+    async def arrive() -> None:
+        await asyncio.gather(*(group.append(inbox.seal("whatsapp", body(n)))
+                               for n in range(6)))
+
+    asyncio.run(arrive())
+    assert seen == [6]
+    assert len(raw_rows(app)) == 6
+
+
+def test_appends_are_capped_per_transaction_and_the_rest_follows(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = inbox_of(app)
+    group = GroupCommit(inbox, limit=4)
+    seen = appends(inbox, monkeypatch)
+
+    async def arrive() -> None:
+        await asyncio.gather(*(group.append(inbox.seal("whatsapp", body(n)))
+                               for n in range(10)))
+
+    asyncio.run(arrive())
+    assert seen == [4, 4, 2]
+    assert len(raw_rows(app)) == 10
+
+
+def test_an_inbox_that_cannot_store_fails_every_sender_of_the_batch(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = inbox_of(app)
+    calls: list[int] = []
+
+    def down(deliveries: Any) -> None:
+        calls.append(len(deliveries))
+        raise ServiceUnavailable("database unavailable")
+
+    monkeypatch.setattr(inbox, "append_many", down)
+    group = GroupCommit(inbox)
+
+    async def arrive() -> list[Any]:
+        return await asyncio.gather(
+            *(group.append(inbox.seal("whatsapp", body(n))) for n in range(3)),
+            return_exceptions=True)
+
+    # Every sender gets the 503 (the platform retries); no one-by-one retry
+    # against a database that is down.
+    assert all(isinstance(r, ServiceUnavailable) for r in asyncio.run(arrive()))
+    assert calls == [3]
+
+
+def test_a_sender_that_hangs_up_still_has_its_delivery_appended(app: FastAPI) -> None:
+    inbox = inbox_of(app)
+    group = GroupCommit(inbox)
+
+    async def hang_up() -> None:
+        waiting = asyncio.ensure_future(group.append(inbox.seal("whatsapp", body(5))))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        await asyncio.sleep(0.05)
+
+    asyncio.run(hang_up())
+    inbox.drain()
+    assert decrypted_bodies(app, "in") == ["bericht 5"]
+
+
+def test_deliveries_waiting_together_are_processed_in_one_transaction(
+    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    real = intake.receive_many
+
+    def spy(services: Any, deliveries: Any, **kwargs: Any) -> Any:
+        batches.append(len(deliveries))
+        return real(services, deliveries, **kwargs)
+
+    monkeypatch.setattr(intake, "receive_many", spy)
+    for n in range(5):
+        assert post_unprocessed(client, body(n, f"deel {n}", wa_id=FAKE_NUMBER)) == 200
+    inbox_of(app).drain()
+    assert batches == [5]
+    assert sorted(decrypted_bodies(app, "in")) == [f"deel {n}" for n in range(5)]
+
+
+def test_the_same_delivery_processed_again_is_stored_once(
+    app: FastAPI, client: TestClient
+) -> None:
+    """SQLite deletes processed rows just after the processing commit; a crash
+    in between processes them again. Replayed here on either database."""
+    inbox = inbox_of(app)
+    sealed = inbox.seal("whatsapp", body(9))
+    inbox.append_many([sealed])
+    inbox.drain()
+    inbox.append_many([inbox.seal("whatsapp", body(9))])
+    inbox.drain()
+    assert count(app, Message, Message.direction == "in") == 1
+    assert count(app, DedupKey) == 1
+    assert inbox.pending() == 0
+
+
+def test_an_authentic_but_malformed_body_is_answered_and_dropped(
+    app: FastAPI, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert post_unprocessed(client, b'{"object": "whatsapp_business_account", "entry": 7}') == 200
+    assert post_unprocessed(client, b"not json at all \xff") == 200
+    with caplog.at_level("INFO", logger="helpline"):
+        inbox_of(app).drain()
+    assert inbox_of(app).pending() == 0
+    assert count(app, Message) == 0
+    assert "webhook.malformed" in caplog.text
+
+
+def test_one_failing_delivery_waits_with_backoff_and_the_others_go_through(
+    app: FastAPI, client: TestClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = intake._message
+
+    def failing(services: Any, session: Any, event: InboundMessage, *args: Any) -> None:
+        if event.provider_message_id == "wamid.IN3":
+            raise RuntimeError("a bug in handling this one delivery")
+        real(services, session, event, *args)
+
+    monkeypatch.setattr(intake, "_message", failing)
+    for n in range(6):
+        post_unprocessed(client, body(n))
+    inbox = inbox_of(app)
+    inbox.drain()
+    assert sorted(decrypted_bodies(app, "in")) == sorted(
+        f"bericht {n}" for n in range(6) if n != 3)
+    (row,) = raw_rows(app)
+    assert row.attempts == 1
+    assert row.next_attempt_at > clock()
+    assert inbox.process_batch() == 0  # not due yet
+    monkeypatch.setattr(intake, "_message", real)
+    clock.advance(seconds=3)
+    inbox.drain()
+    assert "bericht 3" in decrypted_bodies(app, "in")
+    assert inbox.pending() == 0
+
+
+def test_a_delivery_that_keeps_failing_is_given_up_after_eight_days(
+    app: FastAPI, client: TestClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def failing(*_args: Any) -> None:
+        raise RuntimeError("always")
+
+    monkeypatch.setattr(intake, "_message", failing)
+    post_unprocessed(client, body(1))
+    inbox = inbox_of(app)
+    with caplog.at_level("WARNING", logger="helpline"):
+        for _ in range(12):
+            inbox.drain()
+            if inbox.pending() == 0:
+                break
+            clock.advance(days=1)
+    assert inbox.pending() == 0
+    assert "inbox.given_up" in caplog.text
+    assert count(app, Message) == 0
+
+
+def test_the_main_database_down_keeps_deliveries_until_it_returns(
+    app: FastAPI, client: TestClient
+) -> None:
+    from helpline.db import Database
+
+    inbox = inbox_of(app)
+    post_unprocessed(client, body(1))
+    services = services_of(app)
+    original = services.db
+    dead = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    services.db = dead
+    try:
+        if inbox.own_db is None:
+            # PostgreSQL: the inbox is in the same database, so it is down too.
+            with pytest.raises(ServiceUnavailable):
+                inbox.process_batch()
+        else:
+            with pytest.raises(ServiceUnavailable):
+                inbox.process_batch()
+            # Released at once, not after the lease: taken again as soon as the
+            # database is back.
+            (row,) = raw_rows(app)
+            assert row.locked_until is None
+    finally:
+        services.db = original
+    inbox.drain()
+    assert decrypted_bodies(app, "in") == ["bericht 1"]
+
+
+def test_a_processor_that_died_leaves_its_claim_to_another_after_the_lease(
+    app: FastAPI, client: TestClient, clock: FakeClock
+) -> None:
+    inbox = inbox_of(app)
+    post_unprocessed(client, body(1))
+    assert len(inbox._claim(10)) == 1  # claimed, then the process is killed
+    assert inbox.process_batch() == 0
+    clock.advance(seconds=inbox_module.LEASE.total_seconds() + 1)
+    assert inbox.process_batch() == 1
+    assert decrypted_bodies(app, "in") == ["bericht 1"]
+
+
+def test_an_unreadable_delivery_is_dropped_with_an_error_and_no_content(
+    app: FastAPI, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = inbox_of(app)
+    post_unprocessed(client, body(1))
+    post_unprocessed(client, body(2))
+    with inbox.db.session() as session:
+        first = session.execute(select(INBOX.c.id).order_by(INBOX.c.id)).scalars().first()
+        session.execute(update(INBOX).where(INBOX.c.id == first).values(body=b"\x01" * 40))
+    with caplog.at_level("ERROR", logger="helpline"):
+        inbox.drain()
+    assert "inbox.unreadable" in caplog.text
+    assert decrypted_bodies(app, "in") == ["bericht 2"]
+    assert inbox.pending() == 0
+
+
+def test_a_channel_switched_off_keeps_its_deliveries(app: FastAPI, client: TestClient) -> None:
+    inbox = inbox_of(app)
+    post_unprocessed(client, body(1))
+    channel = services_of(app).channels.pop("whatsapp")
+    try:
+        inbox.drain()
+        assert inbox.pending() == 1
+    finally:
+        services_of(app).channels["whatsapp"] = channel
+
+
+def test_two_processors_share_the_inbox_and_store_each_delivery_once(
+    app: FastAPI, client: TestClient
+) -> None:
+    inbox = inbox_of(app)
+    for n in range(40):
+        post_unprocessed(client, body(n))
+    other = Inbox(services_of(app))
+    errors: list[BaseException] = []
+
+    def run(which: Inbox) -> None:
+        try:
+            while which.process_batch(limit=3):
+                pass
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(x,)) for x in (inbox, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    other.dispose()
+    assert errors == []
+    assert inbox.pending() == 0
+    assert sorted(decrypted_bodies(app, "in")) == sorted(f"bericht {n}" for n in range(40))
+
+
+def test_the_running_app_processes_right_after_the_answer(
+    migrated: Settings, clock: FakeClock
+) -> None:
+    app = create_app(migrated, clock=clock, run_worker=False)  # inbox processor on
+    payload = body(1, "meteen verwerkt")
+    with TestClient(app) as client:
+        client.unprocessed = True  # type: ignore[attr-defined]
+        r = client.post("/webhooks/whatsapp", content=payload,
+                        headers={"X-Hub-Signature-256": sign(payload)})
+        assert r.status_code == 200
+        deadline = time.monotonic() + 10
+        while inbox_of(app).pending() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert decrypted_bodies(app, "in") == ["meteen verwerkt"]
