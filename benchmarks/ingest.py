@@ -9,9 +9,15 @@ endpoint that keeps what it acknowledges); the helpline. Two measurements each:
   WhatsApp text messages for N messages; messages/s and latency percentiles;
 * latency at a fixed rate: an open loop at R messages/s for S seconds; p50/p99.
 
-The helpline runs as `helpline serve` (embedded worker on, sending welcomes to a
-fake Graph API on localhost), on SQLite and, when --postgres is given, on
-PostgreSQL. Usage:
+The helpline runs as each database's documented layout: on SQLite one
+`helpline serve` (embedded worker on: it answers, processes the inbox and sends
+welcomes to a fake Graph API on localhost); on PostgreSQL (--postgres) as in
+deploy/compose.yaml, `helpline serve` with HELPLINE_EMBEDDED_WORKER=false plus
+one `helpline worker` that processes the inbox and sends. A 200 means the
+delivery is durable in the inbox; "processed/s" is how fast the messages were
+then stored, routed and answered (the closed loop's messages divided by the time
+until the last of them was processed), and "lag" how long after the last 200 of
+the fixed-rate run its last message was processed. Usage:
 
     python benchmarks/ingest.py [--messages 3000] [--concurrency 16] [--rate 200]
                                 [--seconds 10] [--postgres URL]
@@ -51,8 +57,8 @@ def fixed_rate(url: str, rate: float, seconds: float, run: str) -> dict[str, flo
 
 
 def start_helpline(
-    port: int, database_url: str, graph: FakeGraphAPI, cwd: str
-) -> subprocess.Popen[bytes]:
+    port: int, database_url: str, graph: FakeGraphAPI, cwd: str, *, worker: bool = False
+) -> list[subprocess.Popen[bytes]]:
     key = lambda seed: base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()  # noqa: E731
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     env.update({
@@ -61,20 +67,26 @@ def start_helpline(
         "HELPLINE_WHATSAPP_VERIFY_TOKEN": "v", "HELPLINE_WHATSAPP_ACCESS_TOKEN": "t",
         "HELPLINE_WHATSAPP_PHONE_NUMBER_ID": "1000000001", "HELPLINE_WHATSAPP_API_URL": graph.url,
         "HELPLINE_LOG_LEVEL": "WARNING",
+        "HELPLINE_EMBEDDED_WORKER": "false" if worker else "true",
     })
     log = open(Path(cwd) / f"serve-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
-    return subprocess.Popen([sys.executable, "-m", "helpline.cli", "serve", "--port", str(port)],
-                            env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    procs = [subprocess.Popen([sys.executable, "-m", "helpline.cli", "serve", "--port", str(port)],
+                              env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)]
+    if worker:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)  # migrations applied
+        procs.append(subprocess.Popen([sys.executable, "-m", "helpline.cli", "worker"],
+                                      env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT))
+    return procs
 
 
-def start_bare(port: int, store: str | None = None) -> subprocess.Popen[bytes]:
+def start_bare(port: int, store: str | None = None) -> list[subprocess.Popen[bytes]]:
     env = dict(os.environ, BARE_SECRET=SECRET)
     if store is not None:
         env["BARE_STORE"] = store
-    return subprocess.Popen(
+    return [subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--port", str(port),
          "--log-level", "warning", "--no-access-log"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
 
 
 def processed_after(database_url: str | None, began: float, expected: int) -> float | None:
@@ -108,7 +120,7 @@ def processed_after(database_url: str | None, began: float, expected: int) -> fl
 
 
 def measure(
-    name: str, proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace,
+    name: str, procs: list[subprocess.Popen[bytes]], port: int, args: argparse.Namespace,
     database_url: str | None = None,
 ) -> dict[str, object]:
     try:
@@ -129,8 +141,10 @@ def measure(
             # How long after the last 200 the last message was processed.
             fixed["processing_lag"] = max(0.0, drained - args.seconds)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
     print(name, through, fixed, file=sys.stderr)
     return {"target": name, "throughput": through, "fixed_rate": fixed}
 
@@ -157,7 +171,7 @@ def main() -> None:
         if args.postgres:
             port = free_port()
             results.append(measure("helpline-postgres", start_helpline(
-                port, args.postgres, graph, tmp), port, args, args.postgres))
+                port, args.postgres, graph, tmp, worker=True), port, args, args.postgres))
     bare_rate = float(results[0]["throughput"]["rate"])  # type: ignore[index]
     print(f"{'target':20} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
           f"{'processed/s':>11} | {'@rate':>6} {'p50 ms':>8} {'p99 ms':>8} {'lag s':>6} errors")

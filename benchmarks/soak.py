@@ -4,7 +4,11 @@ Starts `helpline serve` (web, embedded worker off) and `helpline worker` as two
 processes on one database, signs a volunteer in and keeps `/api/events` open,
 then sends unique signed WhatsApp text messages at RATE per second for MINUTES.
 Every 30 s it reports the window's p50/p99 latency, errors, events seen by the
-console, and resident memory of the app and of the worker.
+console, the inbox backlog (deliveries answered but not yet processed), and
+resident memory of the app and of the worker. At the end it waits for the
+inbox to empty and reports how long that took and how many messages were
+stored. On SQLite the app process answers and processes the inbox, the worker
+sends; on PostgreSQL the app answers and the worker processes and sends.
 
     python benchmarks/soak.py [--rate 300] [--minutes 10] [--postgres URL]
 """
@@ -72,8 +76,38 @@ async def console(base: str, seen: list[float], stop: asyncio.Event) -> None:
                     return
 
 
+class Backlog:
+    """Rows in the inbox, and inbound messages stored, read straight from the database."""
+
+    def __init__(self, database_url: str) -> None:
+        from helpline.db import make_engine
+        from helpline.inbox import inbox_url
+
+        self.inbox = make_engine(inbox_url(database_url) or database_url)
+        self.main = make_engine(database_url)
+
+    def waiting(self) -> int:
+        from sqlalchemy import func, select
+
+        from helpline.inbox import INBOX
+
+        with self.inbox.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(INBOX)).scalar_one())
+
+    def stored(self) -> int:
+        from sqlalchemy import text
+
+        with self.main.connect() as conn:
+            return int(conn.execute(
+                text("SELECT count(*) FROM messages WHERE direction = 'in'")).scalar_one())
+
+    def close(self) -> None:
+        self.inbox.dispose()
+        self.main.dispose()
+
+
 async def load(url: str, rate: float, minutes: float, app_pid: int, worker_pid: int,
-               seen: list[float]) -> list[dict[str, float]]:
+               seen: list[float], backlog: Backlog) -> list[dict[str, float]]:
     windows: list[dict[str, float]] = []
     start = time.perf_counter()
     next_report, reported = start + 30, 0
@@ -88,7 +122,7 @@ async def load(url: str, rate: float, minutes: float, app_pid: int, worker_pid: 
         reported = len(results.latencies)
         windows.append({
             "t": round(now - start), "p50": window.pct(0.5), "p99": window.pct(0.99),
-            "errors": results.failures, "events": len(seen),
+            "errors": results.failures, "events": len(seen), "backlog": backlog.waiting(),
             "app_mb": rss_mb(app_pid), "worker_mb": rss_mb(worker_pid),
         })
         print(json.dumps(windows[-1]), flush=True)
@@ -120,6 +154,7 @@ def main() -> None:
         app = subprocess.Popen([*helpline, "serve", "--port", str(port)], env=env, cwd=tmp)
         worker = subprocess.Popen([*helpline, "worker"], env=env, cwd=tmp)
         base = f"http://127.0.0.1:{port}"
+        backlog = Backlog(url)
         try:
             wait_http(f"{base}/healthz", timeout=60)
             start_mb = (rss_mb(app.pid), rss_mb(worker.pid))
@@ -130,13 +165,19 @@ def main() -> None:
                 watcher = asyncio.create_task(console(base, seen, stop))
                 await asyncio.sleep(1)
                 windows = await load(f"{base}/webhooks/whatsapp", args.rate, args.minutes,
-                                     app.pid, worker.pid, seen)
+                                     app.pid, worker.pid, seen, backlog)
+                ended = time.monotonic()
+                while backlog.waiting():
+                    await asyncio.sleep(0.1)
+                print(f"inbox empty {time.monotonic() - ended:.2f} s after the last 200; "
+                      f"{backlog.stored()} messages stored", flush=True)
                 stop.set()
                 watcher.cancel()
                 return windows
 
             windows = asyncio.run(run())
         finally:
+            backlog.close()
             app.terminate()
             worker.terminate()
             app.wait(30)

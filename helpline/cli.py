@@ -86,7 +86,7 @@ def run_server(settings: Settings, host: str, port: int) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import httpx
 
-    from helpline import logs, outbox
+    from helpline import inbox, live_pg, logs, outbox
     from helpline.main import build_channels
     from helpline.services import build_services
 
@@ -101,9 +101,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         services.bus.bind(loop)
+        tasks: list[asyncio.Task[None]] = []
         async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)) as client:
             build_channels(services, client)
+            processor = None
+            if not services.db.is_sqlite:
+                # PostgreSQL: workers process the inbox too (the app processes
+                # do when HELPLINE_EMBEDDED_WORKER is on); consoles hear of
+                # what they store through NOTIFY.
+                await live_pg.start(services, stop, tasks)
+                processor = inbox.Inbox(services)
+                tasks.append(asyncio.create_task(inbox.run_processor(processor, stop)))
             await outbox.run_worker(services, stop)
+            for task in tasks:
+                await task
+            if processor is not None:
+                processor.dispose()
 
     asyncio.run(run())
     return 0

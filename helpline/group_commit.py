@@ -19,7 +19,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from helpline.errors import ServiceUnavailable
-from helpline.inbox import Inbox, Sealed
+from helpline.inbox import Inbox, PgAppender, Sealed
 
 # Appends are small (a sealed body and a wrapped key); a batch of 64 commits
 # in about a millisecond on SQLite.
@@ -36,6 +36,7 @@ class _Queue:
     pending: list[_Delivery] = field(default_factory=list)
     running: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    pool: PgAppender | None = None
 
 
 class GroupCommit:
@@ -44,14 +45,14 @@ class GroupCommit:
 
     SQLite appends run on the event loop: a short write to the inbox file,
     cheaper than handing it to a thread and back (under load those hand-offs
-    queued behind the GIL). PostgreSQL appends wait on the network, so they
-    run in a thread."""
+    queued behind the GIL). PostgreSQL appends wait on the network, on
+    asyncio connections of this loop (helpline.inbox.PgAppender)."""
 
     def __init__(self, inbox: Inbox, limit: int = BATCH_LIMIT) -> None:
         self.inbox = inbox
         self.limit = limit
-        self.threaded = not inbox.db.is_sqlite
-        self.parallel = PARALLEL_FLUSHES if self.threaded else 1
+        self.postgres = not inbox.db.is_sqlite
+        self.parallel = PARALLEL_FLUSHES if self.postgres else 1
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
             weakref.WeakKeyDictionary())
 
@@ -60,6 +61,8 @@ class GroupCommit:
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _Queue()
+            if self.postgres:
+                queue.pool = PgAppender(self.inbox.db.url)
         future: asyncio.Future[None] = loop.create_future()
         queue.pending.append((sealed, future))
         if queue.running < self.parallel:
@@ -84,17 +87,20 @@ class GroupCommit:
             while queue.pending:
                 batch = queue.pending[: self.limit]
                 del queue.pending[: self.limit]
-                await self._flush(batch)
+                await self._flush(batch, queue.pool)
         finally:
             queue.running -= 1
 
-    async def _flush(self, batch: list[_Delivery]) -> None:
+    async def aclose(self) -> None:
+        """Close this event loop's PostgreSQL connections (app shutdown)."""
+        queue = self._queues.get(asyncio.get_running_loop())
+        if queue is not None and queue.pool is not None:
+            await queue.pool.aclose()
+
+    async def _flush(self, batch: list[_Delivery], pool: PgAppender | None) -> None:
         sealed = [item for item, _ in batch]
         try:
-            if self.threaded:
-                await asyncio.to_thread(self.inbox.append_many, sealed)
-            else:
-                self.inbox.append_many(sealed)
+            await self.inbox.append(sealed, pool)
         except ServiceUnavailable as exc:
             for _, future in batch:
                 _fail(future, exc)
@@ -104,7 +110,7 @@ class GroupCommit:
                 _fail(batch[0][1], exc)
                 return
             for item, future in batch:
-                await self._flush([(item, future)])
+                await self._flush([(item, future)], pool)
             return
         self.inbox.appended += len(batch)
         for _, future in batch:

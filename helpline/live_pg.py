@@ -38,11 +38,11 @@ def conninfo(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def channel_name(schema: str) -> str:
+def channel_name(schema: str, purpose: str = "live") -> str:
     """One channel per schema: instances sharing a database but not a schema
     (tests, staging next to production) must not hear each other."""
     digest = hashlib.sha256(schema.encode()).hexdigest()[:16]
-    return f"helpline_live_{digest}"
+    return f"helpline_{purpose}_{digest}"
 
 
 class PgFanOut:

@@ -140,10 +140,11 @@ def create_app(
         tasks: list[asyncio.Task[None]] = []
         for starter in app.state.startup_hooks:
             await starter(services, stop, tasks)
-        # Every app process processes the inbox: on SQLite this is where the
-        # console's live events must be raised; on PostgreSQL the processes
-        # share the rows.
-        if run_inbox:
+        # The inbox processor: on SQLite always here, where the console's
+        # live events must be raised; on PostgreSQL with the worker (a
+        # separate `helpline worker` takes it, and announces its events by
+        # NOTIFY).
+        if run_inbox and (services.db.is_sqlite or worker_enabled):
             tasks.append(asyncio.create_task(inbox_module.run_processor(inbox, stop)))
         if worker_enabled:
             tasks.append(asyncio.create_task(outbox.run_worker(services, stop)))
@@ -161,6 +162,7 @@ def create_app(
                     await asyncio.wait_for(task, timeout=10)
             if http_client is None:
                 await client.aclose()
+            await app.state.group_commit.aclose()
             inbox.dispose()
             services.db.dispose()
 

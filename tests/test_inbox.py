@@ -5,11 +5,13 @@ twice, whatever fails in between."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -63,13 +65,13 @@ def post_unprocessed(client: TestClient, payload: bytes) -> int:
 def appends(inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of each append transaction."""
     sizes: list[int] = []
-    real = inbox.append_many
+    real = inbox.append
 
-    def spy(deliveries: Any) -> None:
+    async def spy(deliveries: Any, pool: Any) -> None:
         sizes.append(len(deliveries))
-        real(deliveries)
+        await real(deliveries, pool)
 
-    monkeypatch.setattr(inbox, "append_many", spy)
+    monkeypatch.setattr(inbox, "append", spy)
     return sizes
 
 
@@ -102,6 +104,7 @@ def test_deliveries_that_arrive_together_share_one_append(
     async def arrive() -> None:
         await asyncio.gather(*(group.append(inbox.seal("whatsapp", body(n)))
                                for n in range(6)))
+        await group.aclose()
 
     asyncio.run(arrive())
     assert seen == [6]
@@ -118,6 +121,7 @@ def test_appends_are_capped_per_transaction_and_the_rest_follows(
     async def arrive() -> None:
         await asyncio.gather(*(group.append(inbox.seal("whatsapp", body(n)))
                                for n in range(10)))
+        await group.aclose()
 
     asyncio.run(arrive())
     assert seen == [4, 4, 2]
@@ -130,11 +134,11 @@ def test_an_inbox_that_cannot_store_fails_every_sender_of_the_batch(
     inbox = inbox_of(app)
     calls: list[int] = []
 
-    def down(deliveries: Any) -> None:
+    async def down(deliveries: Any, pool: Any) -> None:
         calls.append(len(deliveries))
         raise ServiceUnavailable("database unavailable")
 
-    monkeypatch.setattr(inbox, "append_many", down)
+    monkeypatch.setattr(inbox, "append", down)
     group = GroupCommit(inbox)
 
     async def arrive() -> list[Any]:
@@ -156,7 +160,8 @@ def test_a_sender_that_hangs_up_still_has_its_delivery_appended(app: FastAPI) ->
         waiting = asyncio.ensure_future(group.append(inbox.seal("whatsapp", body(5))))
         await asyncio.sleep(0)
         waiting.cancel()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        await group.aclose()
 
     asyncio.run(hang_up())
     inbox.drain()
@@ -356,7 +361,11 @@ def test_two_processors_share_the_inbox_and_store_each_delivery_once(
 def test_the_running_app_processes_right_after_the_answer(
     migrated: Settings, clock: FakeClock
 ) -> None:
-    app = create_app(migrated, clock=clock, run_worker=False)  # inbox processor on
+    # The embedded worker on: with it the app processes the inbox on either
+    # database (on PostgreSQL a separate `helpline worker` can take it over).
+    graph = httpx.AsyncClient(transport=httpx.MockTransport(
+        lambda _request: httpx.Response(200, json={"messages": [{"id": "wamid.OUT1"}]})))
+    app = create_app(migrated, clock=clock, run_worker=True, http_client=graph)
     payload = body(1, "meteen verwerkt")
     with TestClient(app) as client:
         client.unprocessed = True  # type: ignore[attr-defined]
@@ -367,3 +376,30 @@ def test_the_running_app_processes_right_after_the_answer(
         while inbox_of(app).pending() and time.monotonic() < deadline:
             time.sleep(0.01)
         assert decrypted_bodies(app, "in") == ["meteen verwerkt"]
+
+
+def test_on_postgresql_an_append_wakes_the_processors_of_other_processes(
+    app: FastAPI,
+) -> None:
+    inbox = inbox_of(app)
+    if inbox.own_db is not None:
+        pytest.skip("SQLite: one process answers and processes")
+    group = GroupCommit(inbox)
+
+    async def scenario() -> bool:
+        wake, stop = asyncio.Event(), asyncio.Event()
+        listener = asyncio.create_task(inbox_module.listen_for_appends(inbox.db.url, wake, stop))
+        await asyncio.wait_for(wake.wait(), 10)  # listening (set once at LISTEN)
+        wake.clear()
+        await group.append(inbox.seal("whatsapp", body(1)))
+        try:
+            await asyncio.wait_for(wake.wait(), 10)
+            return True
+        finally:
+            stop.set()
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            await group.aclose()
+
+    assert asyncio.run(scenario())

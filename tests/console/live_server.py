@@ -74,6 +74,24 @@ class ThreadServer:
             inbox.drain()
 
 
+class ProcessWorker:
+    """`helpline worker` in a subprocess, configured through the environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = {**os.environ, **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ProcessWorker:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "helpline.cli", "worker"],
+            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        stop_process(self.proc)
+
+
 class ProcessServer:
     """`helpline serve` in a subprocess, configured through the environment."""
 
@@ -97,13 +115,17 @@ class ProcessServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @dataclass

@@ -1,5 +1,7 @@
-"""Two real app processes on one PostgreSQL schema: a console connected to
-one sees, live, a message whose webhook arrived at the other (LISTEN/NOTIFY)."""
+"""Real processes on one PostgreSQL schema, laid out as in deploy/compose.yaml:
+two app processes without an embedded worker and one `helpline worker`. A
+console connected to app A sees, live, a message whose webhook app B answered
+and the worker processed from the inbox (LISTEN/NOTIFY)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from helpline.config import Settings
 from helpline.services import build_services
 from tests.conftest import PG_URL, WHATSAPP_SECRET, WHATSAPP_VERIFY, key, sign, wa_text_payload
-from tests.console.live_server import EventReader, ProcessServer, signed_in
+from tests.console.live_server import EventReader, ProcessServer, ProcessWorker, signed_in
 
 pytestmark = [
     pytest.mark.postgres,
@@ -36,7 +38,7 @@ def test_a_message_stored_by_one_process_reaches_a_console_on_another(
     services = build_services(migrated)
     account = signed_in(services, "volunteer", "Roos")
     services.db.dispose()
-    with ProcessServer(env) as a, ProcessServer(env) as b:
+    with ProcessServer(env) as a, ProcessServer(env) as b, ProcessWorker(env):
         console = account.client(a.base_url)
         reader = EventReader(console).start()
         reader.wait_for(lambda kind, _: kind == "ready", timeout=15)
