@@ -13,7 +13,8 @@ The helpline runs as each database's documented layout: on SQLite one
 `helpline serve` (embedded worker on: it answers, processes the inbox and sends
 welcomes to a fake Graph API on localhost); on PostgreSQL (--postgres) as in
 deploy/compose.yaml, `helpline serve` with HELPLINE_EMBEDDED_WORKER=false plus
-one `helpline worker` that processes the inbox and sends. A 200 means the
+one `helpline worker` (at Nice=10, as its systemd unit) that processes the inbox
+and sends. A 200 means the
 delivery is durable in the inbox; "processed/s" is how fast the messages were
 then stored, routed and answered (the closed loop's messages divided by the time
 until the last of them was processed), and "lag" how long after the last 200 of
@@ -74,8 +75,10 @@ def start_helpline(
                               env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)]
     if worker:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)  # migrations applied
-        procs.append(subprocess.Popen([sys.executable, "-m", "helpline.cli", "worker"],
-                                      env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT))
+        # At the lower CPU priority of deploy/systemd/helpline-worker.service (Nice=10).
+        procs.append(subprocess.Popen(
+            ["nice", "-n", "10", sys.executable, "-m", "helpline.cli", "worker"],
+            env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT))
     return procs
 
 

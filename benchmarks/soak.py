@@ -152,7 +152,8 @@ def main() -> None:
                        capture_output=True)
         port = free_port()
         app = subprocess.Popen([*helpline, "serve", "--port", str(port)], env=env, cwd=tmp)
-        worker = subprocess.Popen([*helpline, "worker"], env=env, cwd=tmp)
+        # At the lower CPU priority of deploy/systemd/helpline-worker.service (Nice=10).
+        worker = subprocess.Popen(["nice", "-n", "10", *helpline, "worker"], env=env, cwd=tmp)
         base = f"http://127.0.0.1:{port}"
         backlog = Backlog(url)
         try:

@@ -358,6 +358,9 @@ class PgAppender:
         self.conninfo = live_pg.conninfo(database_url)
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._channel: str | None = None
+        self._notifier: psycopg.AsyncConnection[Any] | None = None
+        self._notifying: asyncio.Task[None] | None = None
+        self._again = False
 
     async def append(self, rows: list[tuple[Any, ...]]) -> None:
         conn = self._idle.pop() if self._idle else None
@@ -371,9 +374,6 @@ class PgAppender:
                     self._channel = await _inbox_channel(conn)
                 async with conn.transaction(), conn.cursor() as cursor:
                     await cursor.executemany(_APPEND_PG, rows)
-                    # Wakes the processors of other processes (`helpline
-                    # worker`) at the commit, instead of at their next poll.
-                    await cursor.execute("SELECT pg_notify(%s, '')", (self._channel,))
         except (psycopg.Error, OSError, TimeoutError) as exc:
             if conn is not None:
                 await _close(conn)
@@ -383,11 +383,50 @@ class PgAppender:
                 await _close(conn)
             raise
         self._idle.append(conn)
+        self._announce()
+
+    def _announce(self) -> None:
+        """Wake the processors of other processes (`helpline worker`) instead
+        of leaving the deliveries to their next poll. NOTIFY is sent after the
+        commit, on a connection of its own, and coalesced: one in flight at a
+        time, one more if appends came in meanwhile. Inside the appending
+        transaction it made PostgreSQL serialise the commits (every NOTIFY
+        takes the same lock at commit) and halved how many webhooks were
+        answered."""
+        if self._notifying is not None and not self._notifying.done():
+            self._again = True
+            return
+        self._notifying = asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        while True:
+            self._again = False
+            try:
+                if self._notifier is None or self._notifier.closed:
+                    self._notifier = await psycopg.AsyncConnection.connect(
+                        self.conninfo, autocommit=True, connect_timeout=5)
+                async with asyncio.timeout(APPEND_TIMEOUT_SECONDS):
+                    await self._notifier.execute("SELECT pg_notify(%s, '')", (self._channel,))
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                # The processors poll meanwhile.
+                logs.event("inbox.notify_error", logging.WARNING, kind=type(exc).__name__)
+                if self._notifier is not None:
+                    await _close(self._notifier)
+                    self._notifier = None
+                return
+            if not self._again:
+                return
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
             await _close(conn)
+        if self._notifying is not None:
+            with contextlib.suppress(Exception):
+                await self._notifying
+        if self._notifier is not None:
+            await _close(self._notifier)
+            self._notifier = None
 
 
 async def _inbox_channel(conn: psycopg.AsyncConnection[Any]) -> str:
@@ -487,6 +526,7 @@ class Pace:
 
     last_look: float
     capacity: float | None = None
+    busy: bool = False  # the last verdict
 
     def observe(self, processed: int, seconds: float) -> None:
         if processed < FULL_BATCH or seconds <= 0:
@@ -499,9 +539,9 @@ class Pace:
         last look (and not just a handful)."""
         appended, inbox.appended = inbox.appended, 0
         elapsed, self.last_look = now - self.last_look, now
-        if appended < BUSY_APPENDS or self.capacity is None or elapsed <= 0:
-            return False
-        return appended / elapsed > self.capacity
+        self.busy = (appended >= BUSY_APPENDS and self.capacity is not None and elapsed > 0
+                     and appended / elapsed > self.capacity)
+        return self.busy
 
 
 async def _answering_first(inbox: Inbox, pace: Pace, stop: asyncio.Event) -> bool:
@@ -518,6 +558,12 @@ async def _answering_first(inbox: Inbox, pace: Pace, stop: asyncio.Event) -> boo
     load it can keep up with, it never waits."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + MAX_DEFER_SECONDS
+    if pace.busy:
+        # Overloaded at the last look: judge again on a whole window, not on
+        # the few webhooks answered while a batch held the CPU.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                stop.wait(), max(0.0, BUSY_LOOK_SECONDS - (loop.time() - pace.last_look)))
     while pace.overloaded(inbox, loop.time()):
         if loop.time() >= deadline:
             return True
