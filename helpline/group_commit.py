@@ -112,7 +112,8 @@ class GroupCommit:
             for item, future in batch:
                 await self._flush([(item, future)], pool)
             return
-        self.inbox.appended += len(batch)
+        if not self.postgres:  # PostgreSQL: counted from NOTIFY (Inbox.appended)
+            self.inbox.appended += len(batch)
         for _, future in batch:
             if not future.done():
                 future.set_result(None)

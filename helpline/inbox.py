@@ -132,7 +132,8 @@ class Inbox:
                 self._sqlite_file = database
         # Set by the webhook route after an append, in the processor's loop.
         self.wake: asyncio.Event | None = None
-        # Deliveries appended by this process since the processor last looked.
+        # Deliveries appended since the processor last looked: by this process
+        # on SQLite, by any process on PostgreSQL (counted from NOTIFY).
         self.appended = 0
 
     @property
@@ -361,6 +362,7 @@ class PgAppender:
         self._notifier: psycopg.AsyncConnection[Any] | None = None
         self._notifying: asyncio.Task[None] | None = None
         self._again = False
+        self._announced = 0  # rows appended since the last NOTIFY
 
     async def append(self, rows: list[tuple[Any, ...]]) -> None:
         conn = self._idle.pop() if self._idle else None
@@ -383,6 +385,7 @@ class PgAppender:
                 await _close(conn)
             raise
         self._idle.append(conn)
+        self._announced += len(rows)
         self._announce()
 
     def _announce(self) -> None:
@@ -401,12 +404,16 @@ class PgAppender:
     async def _notify(self) -> None:
         while True:
             self._again = False
+            count, self._announced = self._announced, 0
             try:
                 if self._notifier is None or self._notifier.closed:
                     self._notifier = await psycopg.AsyncConnection.connect(
                         self.conninfo, autocommit=True, connect_timeout=5)
                 async with asyncio.timeout(APPEND_TIMEOUT_SECONDS):
-                    await self._notifier.execute("SELECT pg_notify(%s, '')", (self._channel,))
+                    # The payload is how many rows: the processors pace
+                    # themselves by it (Pace.overloaded).
+                    await self._notifier.execute("SELECT pg_notify(%s, %s)",
+                                                 (self._channel, str(count)))
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 # The processors poll meanwhile.
                 logs.event("inbox.notify_error", logging.WARNING, kind=type(exc).__name__)
@@ -437,9 +444,10 @@ async def _inbox_channel(conn: psycopg.AsyncConnection[Any]) -> str:
 
 
 async def listen_for_appends(database_url: str, wake: asyncio.Event,
-                             stop: asyncio.Event) -> None:
-    """PostgreSQL: set `wake` whenever any process appends to the inbox,
-    reconnecting after errors (meanwhile the processor polls)."""
+                             stop: asyncio.Event, inbox: Inbox | None = None) -> None:
+    """PostgreSQL: set `wake` whenever any process appends to the inbox and
+    count the rows in `inbox.appended`, reconnecting after errors (meanwhile
+    the processor polls)."""
     conninfo = live_pg.conninfo(database_url)
     while not stop.is_set():
         try:
@@ -448,7 +456,9 @@ async def listen_for_appends(database_url: str, wake: asyncio.Event,
                 channel = await _inbox_channel(conn)
                 await conn.execute(f'LISTEN "{channel}"')
                 wake.set()  # appends made before LISTEN
-                async for _notify in conn.notifies():
+                async for notify in conn.notifies():
+                    if inbox is not None and notify.payload.isdigit():
+                        inbox.appended += int(notify.payload)
                     wake.set()
                     if stop.is_set():
                         return
@@ -493,7 +503,7 @@ async def run_processor(inbox: Inbox, stop: asyncio.Event) -> None:
     pace = Pace(loop.time())
     listener = None
     if inbox.own_db is None:
-        listener = asyncio.create_task(listen_for_appends(inbox.db.url, wake, stop))
+        listener = asyncio.create_task(listen_for_appends(inbox.db.url, wake, stop, inbox))
     logs.event("inbox.started")
     while not stop.is_set():
         wake.clear()

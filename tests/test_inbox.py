@@ -388,13 +388,17 @@ def test_on_postgresql_an_append_wakes_the_processors_of_other_processes(
 
     async def scenario() -> bool:
         wake, stop = asyncio.Event(), asyncio.Event()
-        listener = asyncio.create_task(inbox_module.listen_for_appends(inbox.db.url, wake, stop))
+        listener = asyncio.create_task(
+            inbox_module.listen_for_appends(inbox.db.url, wake, stop, inbox))
         await asyncio.wait_for(wake.wait(), 10)  # listening (set once at LISTEN)
         wake.clear()
-        await group.append(inbox.seal("whatsapp", body(1)))
+        inbox.appended = 0
+        await asyncio.gather(*(group.append(inbox.seal("whatsapp", body(n))) for n in range(3)))
         try:
-            await asyncio.wait_for(wake.wait(), 10)
-            return True
+            while inbox.appended < 3:  # the rows are counted for the processor's pacing
+                await asyncio.wait_for(wake.wait(), 10)
+                wake.clear()
+            return inbox.appended == 3
         finally:
             stop.set()
             listener.cancel()
@@ -403,3 +407,21 @@ def test_on_postgresql_an_append_wakes_the_processors_of_other_processes(
             await group.aclose()
 
     assert asyncio.run(scenario())
+
+
+def test_the_processor_defers_only_when_deliveries_outrun_its_measured_capacity(
+    app: FastAPI,
+) -> None:
+    inbox = inbox_of(app)
+    pace = inbox_module.Pace(last_look=0.0)
+    inbox.appended = 500
+    assert not pace.overloaded(inbox, 1.0)  # capacity not measured yet: never defer
+    pace.observe(32, 0.032)  # a full batch: 1,000 deliveries/s
+    pace.observe(2, 0.5)  # small batches say nothing about capacity
+    assert pace.capacity == pytest.approx(1000)
+    inbox.appended = 200  # 200/s: keeps up
+    assert not pace.overloaded(inbox, 2.0)
+    inbox.appended = 3000  # 3,000/s: cannot keep up, answering goes first
+    assert pace.overloaded(inbox, 3.0)
+    inbox.appended = 10  # a handful is never overload, however short the look
+    assert not pace.overloaded(inbox, 3.001)
