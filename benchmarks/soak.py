@@ -107,7 +107,7 @@ class Backlog:
 
 
 async def load(url: str, rate: float, minutes: float, app_pid: int, worker_pid: int,
-               seen: list[float], backlog: Backlog) -> list[dict[str, float]]:
+               seen: list[float], backlog: Backlog) -> tuple[list[dict[str, float]], Results]:
     windows: list[dict[str, float]] = []
     start = time.perf_counter()
     next_report, reported = start + 30, 0
@@ -131,7 +131,7 @@ async def load(url: str, rate: float, minutes: float, app_pid: int, worker_pid: 
                               int(rate * minutes * 60), tick=report)
     print(f"all: {results.count} sent, p50 {results.pct(0.5):.1f} ms, "
           f"p99 {results.pct(0.99):.1f} ms, failures {results.failures}", flush=True)
-    return windows
+    return windows, results
 
 
 def main() -> None:
@@ -139,7 +139,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--postgres", default=None)
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 unless every message was answered 200, stored, and "
+                             "announced on the console's stream (.ci/run's short form)")
     args = parser.parse_args()
+    outcome: dict[str, int] = {}
     with FakeGraphAPI() as graph, tempfile.TemporaryDirectory() as tmp:
         url = args.postgres or f"sqlite:///{tmp}/soak.db"
         env = env_for(url, graph)
@@ -165,13 +169,19 @@ def main() -> None:
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(console(base, seen, stop))
                 await asyncio.sleep(1)
-                windows = await load(f"{base}/webhooks/whatsapp", args.rate, args.minutes,
-                                     app.pid, worker.pid, seen, backlog)
+                windows, results = await load(f"{base}/webhooks/whatsapp", args.rate,
+                                              args.minutes, app.pid, worker.pid, seen, backlog)
                 ended = time.monotonic()
                 while backlog.waiting():
                     await asyncio.sleep(0.1)
+                stored = backlog.stored()
                 print(f"inbox empty {time.monotonic() - ended:.2f} s after the last 200; "
-                      f"{backlog.stored()} messages stored", flush=True)
+                      f"{stored} messages stored", flush=True)
+                deadline = time.monotonic() + 10
+                while len(seen) <= results.count and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)  # the stream's "ready" plus one event each
+                outcome.update(sent=results.count, failures=results.failures, stored=stored,
+                               events=len(seen) - 1)
                 stop.set()
                 watcher.cancel()
                 return windows
@@ -191,6 +201,11 @@ def main() -> None:
               f"{first['worker_mb']:.0f} -> {last['worker_mb']:.0f} MB; p99 first "
               f"{first['p99']:.0f} ms, last {last['p99']:.0f} ms; errors {last['errors']:.0f}; "
               f"console events {last['events']:.0f}")
+    print(f"outcome: {json.dumps(outcome)}")
+    if args.check and not (outcome.get("failures") == 0
+                           and outcome.get("stored") == outcome.get("sent")
+                           and outcome.get("events", 0) >= outcome.get("sent", 1)):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

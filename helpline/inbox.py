@@ -120,8 +120,9 @@ class Inbox:
     def __init__(self, services: Services) -> None:
         self.services = services
         url = inbox_url(services.settings.database_url)
-        # SQLite: a database of its own, created here (it holds only deliveries
-        # in flight, so there is nothing to migrate: see docs/operating.md).
+        # SQLite: a database of its own, created here rather than by the
+        # migrations (it holds only deliveries in flight; docs/operating.md,
+        # Backups).
         self.own_db = Database(url) if url is not None else None
         self._sqlite_file: str | None = None
         self._raw: sqlite3.Connection | None = None

@@ -1,11 +1,11 @@
 """The receive pipeline, top to bottom.
 
-verify → parse (in the webhook route) → here, in ONE transaction per request:
-dedup on a keyed hash of the provider message id → find or create the texter
-by blind index → encrypt and store → open or continue the conversation →
-`routing.decide` → carry out its actions (replies go to the outbox) → commit.
-Only after the commit does the route answer 200, so a platform never sees a
-200 for something that was not durably stored.
+verify → seal → inbox → 200 (the webhook route), then parse (the inbox
+processor, helpline/inbox.py) → here, in ONE transaction per batch of
+deliveries: dedup on a keyed hash of the provider message id → find or create
+the texter by blind index → encrypt and store → open or continue the
+conversation → `routing.decide` → carry out its actions (replies go to the
+outbox) → commit. The simulator and the Signal poll receiver call it directly.
 """
 
 from __future__ import annotations
