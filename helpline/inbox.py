@@ -221,7 +221,7 @@ class Inbox:
         for item in claimed:
             try:
                 events = self._open(item)
-            except _NotYet as exc:
+            except Exception as exc:  # noqa: BLE001 - _NotYet, or a parser bug: retried later
                 self._failed(item, exc)
                 continue
             if events is None:
@@ -238,8 +238,8 @@ class Inbox:
         return len(claimed)
 
     def drain(self, timeout: float = 30.0) -> None:
-        """Process until the inbox is empty (tests, shutdown, `helpline
-        doctor`); waits for rows another processor holds."""
+        """Process until nothing is due (tests); waits for rows another
+        processor holds."""
         deadline = time.monotonic() + timeout
         while True:
             if self.process_batch() == 0:
@@ -318,11 +318,11 @@ class Inbox:
                     finished: list[int]) -> None:
         if finished:
             self._store([], finished)
-        for item, events in parsed:
+        for index, (item, events) in enumerate(parsed):
             try:
                 self._store([(item, events)], [])
             except ServiceUnavailable:
-                self._release([item.id])
+                self._release([left.id for left, _ in parsed[index:]])
                 raise
             except Exception as exc:  # noqa: BLE001 - one bad delivery, not all
                 self._failed(item, exc)

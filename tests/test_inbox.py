@@ -425,3 +425,24 @@ def test_the_processor_defers_only_when_deliveries_outrun_its_measured_capacity(
     assert pace.overloaded(inbox, 3.0)
     inbox.appended = 10  # a handful is never overload, however short the look
     assert not pace.overloaded(inbox, 3.001)
+
+
+def test_a_parser_that_fails_on_one_delivery_counts_as_a_failure_of_that_delivery(
+    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = services_of(app).channels["whatsapp"]
+    real = channel.parse
+
+    def parse(raw: bytes) -> Any:
+        if b"wamid.IN2" in raw:
+            raise KeyError("a parser bug")
+        return real(raw)
+
+    monkeypatch.setattr(channel, "parse", parse)
+    for n in range(3):
+        post_unprocessed(client, body(n))
+    inbox_of(app).drain()
+    assert sorted(decrypted_bodies(app, "in")) == ["bericht 0", "bericht 1"]
+    (row,) = raw_rows(app)
+    assert row.attempts == 1
+    assert row.locked_until is None
