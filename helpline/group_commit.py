@@ -19,7 +19,8 @@ import weakref
 from dataclasses import dataclass, field
 
 from helpline.errors import ServiceUnavailable
-from helpline.inbox import Inbox, PgAppender, Sealed
+from helpline.inbox import Inbox, Sealed
+from helpline.inbox_pg import PgAppender
 
 # Appends are small (a sealed body and a wrapped key); a batch of 64 commits
 # in about a millisecond on SQLite.
@@ -46,7 +47,7 @@ class GroupCommit:
     SQLite appends run on the event loop: a short write to the inbox file,
     cheaper than handing it to a thread and back (under load those hand-offs
     queued behind the GIL). PostgreSQL appends wait on the network, on
-    asyncio connections of this loop (helpline.inbox.PgAppender)."""
+    asyncio connections of this loop (helpline.inbox_pg.PgAppender)."""
 
     def __init__(self, inbox: Inbox, limit: int = BATCH_LIMIT) -> None:
         self.inbox = inbox

@@ -16,10 +16,11 @@ sealed (AES-256-GCM) under a fresh key of its own, wrapped by the master key
 like a texter's data key, and the row is deleted once processed.
 
 Exactly once: on PostgreSQL the rows are deleted in the transaction that
-processes them, and claimed with `FOR UPDATE SKIP LOCKED` so several app
-processes share the work. On SQLite the inbox is a file of its own next to the
-database (`helpline.db-inbox`), so appending never waits for the writer that
-is processing; its rows are deleted just after the processing commit, and a
+processes them, and claimed with `FOR UPDATE SKIP LOCKED` so several
+processes share the work (appending and waking them: helpline/inbox_pg.py).
+On SQLite the inbox is a file of its own next to the database
+(`helpline.db-inbox`), so appending never waits for the writer that is
+processing; its rows are deleted just after the processing commit, and a
 crash in between processes them again, which the dedup keys and
 never-backwards statuses make harmless.
 """
@@ -36,15 +37,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
-from helpline import crypto, intake, live_pg, logs
+from helpline import crypto, intake, logs
 from helpline.channels.base import InboundEvent, MalformedPayload
 from helpline.db import Database
 from helpline.errors import ServiceUnavailable
+from helpline.inbox_pg import PgAppender, listen_for_appends, naive_utc
 from helpline.models import new_id
 from helpline.services import Services
 
@@ -62,8 +63,6 @@ LEASE = timedelta(seconds=60)
 RETRY_CAP_SECONDS = 3600
 GIVE_UP_AFTER = timedelta(days=8)
 POLL_SECONDS = 1.0
-# A PostgreSQL append that takes longer is answered 503 (the platform retries).
-APPEND_TIMEOUT_SECONDS = 10.0
 # Answering comes first (see _answering_first).
 BUSY_APPENDS = 16
 BUSY_LOOK_SECONDS = 0.05
@@ -88,8 +87,6 @@ def inbox_url(database_url: str) -> str | None:
 _COLUMNS = ("ref", "channel", "master_key_id", "wrapped_key", "body", "received_at",
             "attempts", "next_attempt_at")
 # SQLite's appends go through the DB-API directly (see Inbox._append_sqlite).
-_APPEND_PG = ("INSERT INTO inbox (ref, channel, master_key_id, wrapped_key, body, "
-              "received_at, attempts, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
 _APPEND_SQLITE = ("INSERT INTO inbox (ref, channel, master_key_id, wrapped_key, body, "
                   "received_at, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -137,6 +134,9 @@ class Inbox:
         # on SQLite, by any process on PostgreSQL (counted from NOTIFY).
         self.appended = 0
 
+    def count_appended(self, rows: int) -> None:
+        self.appended += rows
+
     @property
     def db(self) -> Database:
         return self.own_db or self.services.db
@@ -173,8 +173,8 @@ class Inbox:
         if pool is None:
             self.append_many(deliveries)
         else:
-            await pool.append([(*d.row[:5], _naive_utc(d.row[5]), d.row[6],
-                                _naive_utc(d.row[7])) for d in deliveries])
+            await pool.append([(*d.row[:5], naive_utc(d.row[5]), d.row[6],
+                                naive_utc(d.row[7])) for d in deliveries])
 
     def append_many(self, deliveries: Sequence[Sealed]) -> None:
         """One transaction for all, from any thread."""
@@ -349,136 +349,6 @@ class Inbox:
             session.execute(update(INBOX).where(INBOX.c.id.in_(ids)).values(locked_until=None))
 
 
-class PgAppender:
-    """Appends on PostgreSQL from the event loop itself, through asyncio
-    psycopg connections kept open (one per transaction in flight). Handing
-    each append to a thread and through SQLAlchemy made answering wait on
-    thread switches rather than on the database: a commit here takes a
-    fraction of a millisecond."""
-
-    def __init__(self, database_url: str) -> None:
-        self.conninfo = live_pg.conninfo(database_url)
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
-        self._channel: str | None = None
-        self._notifier: psycopg.AsyncConnection[Any] | None = None
-        self._notifying: asyncio.Task[None] | None = None
-        self._again = False
-        self._announced = 0  # rows appended since the last NOTIFY
-
-    async def append(self, rows: list[tuple[Any, ...]]) -> None:
-        conn = self._idle.pop() if self._idle else None
-        try:
-            async with asyncio.timeout(APPEND_TIMEOUT_SECONDS):
-                if conn is None:
-                    conn = await psycopg.AsyncConnection.connect(
-                        self.conninfo, connect_timeout=5, keepalives=1, keepalives_idle=30,
-                        keepalives_interval=10, keepalives_count=3)
-                if self._channel is None:
-                    self._channel = await _inbox_channel(conn)
-                async with conn.transaction(), conn.cursor() as cursor:
-                    await cursor.executemany(_APPEND_PG, rows)
-        except (psycopg.Error, OSError, TimeoutError) as exc:
-            if conn is not None:
-                await _close(conn)
-            raise ServiceUnavailable("inbox unavailable") from exc
-        except BaseException:
-            if conn is not None:
-                await _close(conn)
-            raise
-        self._idle.append(conn)
-        self._announced += len(rows)
-        self._announce()
-
-    def _announce(self) -> None:
-        """Wake the processors of other processes (`helpline worker`) instead
-        of leaving the deliveries to their next poll. NOTIFY is sent after the
-        commit, on a connection of its own, and coalesced: one in flight at a
-        time, one more if appends came in meanwhile. Inside the appending
-        transaction it made PostgreSQL serialise the commits (every NOTIFY
-        takes the same lock at commit) and halved how many webhooks were
-        answered."""
-        if self._notifying is not None and not self._notifying.done():
-            self._again = True
-            return
-        self._notifying = asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        while True:
-            self._again = False
-            count, self._announced = self._announced, 0
-            try:
-                if self._notifier is None or self._notifier.closed:
-                    self._notifier = await psycopg.AsyncConnection.connect(
-                        self.conninfo, autocommit=True, connect_timeout=5)
-                async with asyncio.timeout(APPEND_TIMEOUT_SECONDS):
-                    # The payload is how many rows: the processors pace
-                    # themselves by it (Pace.overloaded).
-                    await self._notifier.execute("SELECT pg_notify(%s, %s)",
-                                                 (self._channel, str(count)))
-            except (psycopg.Error, OSError, TimeoutError) as exc:
-                # The processors poll meanwhile.
-                logs.event("inbox.notify_error", logging.WARNING, kind=type(exc).__name__)
-                if self._notifier is not None:
-                    await _close(self._notifier)
-                    self._notifier = None
-                return
-            if not self._again:
-                return
-
-    async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await _close(conn)
-        if self._notifying is not None:
-            with contextlib.suppress(Exception):
-                await self._notifying
-        if self._notifier is not None:
-            await _close(self._notifier)
-            self._notifier = None
-
-
-async def _inbox_channel(conn: psycopg.AsyncConnection[Any]) -> str:
-    cursor = await conn.execute("SELECT current_schema()")
-    row = await cursor.fetchone()
-    await conn.commit()
-    return live_pg.channel_name(str(row[0]) if row and row[0] else "public", "inbox")
-
-
-async def listen_for_appends(database_url: str, wake: asyncio.Event,
-                             stop: asyncio.Event, inbox: Inbox | None = None) -> None:
-    """PostgreSQL: set `wake` whenever any process appends to the inbox and
-    count the rows in `inbox.appended`, reconnecting after errors (meanwhile
-    the processor polls)."""
-    conninfo = live_pg.conninfo(database_url)
-    while not stop.is_set():
-        try:
-            async with await psycopg.AsyncConnection.connect(
-                    conninfo, autocommit=True, connect_timeout=5) as conn:
-                channel = await _inbox_channel(conn)
-                await conn.execute(f'LISTEN "{channel}"')
-                wake.set()  # appends made before LISTEN
-                async for notify in conn.notifies():
-                    if inbox is not None and notify.payload.isdigit():
-                        inbox.appended += int(notify.payload)
-                    wake.set()
-                    if stop.is_set():
-                        return
-        except (psycopg.Error, OSError) as exc:
-            logs.event("inbox.listen_error", logging.WARNING, kind=type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
-
-
-async def _close(conn: psycopg.AsyncConnection[Any]) -> None:
-    with contextlib.suppress(Exception):
-        await conn.close()
-
-
-def _naive_utc(value: datetime) -> datetime:
-    # The columns are TIMESTAMP WITHOUT TIME ZONE holding UTC (models.UTCDateTime).
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
 def _sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -504,7 +374,8 @@ async def run_processor(inbox: Inbox, stop: asyncio.Event) -> None:
     pace = Pace(loop.time())
     listener = None
     if inbox.own_db is None:
-        listener = asyncio.create_task(listen_for_appends(inbox.db.url, wake, stop, inbox))
+        listener = asyncio.create_task(
+            listen_for_appends(inbox.db.url, wake, stop, inbox.count_appended))
     logs.event("inbox.started")
     while not stop.is_set():
         wake.clear()
@@ -583,4 +454,4 @@ async def _answering_first(inbox: Inbox, pace: Pace, stop: asyncio.Event) -> boo
     return False
 
 
-__all__ = ["BATCH_LIMIT", "INBOX", "Inbox", "Sealed", "inbox_url", "run_processor"]
+__all__ = ["BATCH_LIMIT", "INBOX", "Inbox", "Pace", "Sealed", "inbox_url", "run_processor"]

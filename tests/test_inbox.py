@@ -24,6 +24,7 @@ from helpline.config import Settings
 from helpline.errors import ServiceUnavailable
 from helpline.group_commit import GroupCommit
 from helpline.inbox import INBOX, Inbox
+from helpline.inbox_pg import listen_for_appends
 from helpline.main import create_app
 from helpline.models import DedupKey, Message
 from tests.conftest import (
@@ -389,7 +390,7 @@ def test_on_postgresql_an_append_wakes_the_processors_of_other_processes(
     async def scenario() -> bool:
         wake, stop = asyncio.Event(), asyncio.Event()
         listener = asyncio.create_task(
-            inbox_module.listen_for_appends(inbox.db.url, wake, stop, inbox))
+            listen_for_appends(inbox.db.url, wake, stop, inbox.count_appended))
         await asyncio.wait_for(wake.wait(), 10)  # listening (set once at LISTEN)
         wake.clear()
         inbox.appended = 0
