@@ -242,7 +242,16 @@ class Inbox:
         processor holds."""
         deadline = time.monotonic() + timeout
         while True:
-            if self.process_batch() == 0:
+            try:
+                processed = self.process_batch()
+            except ServiceUnavailable:
+                # On PostgreSQL two processors' batches can deadlock on a new
+                # texter they both hold; the claims are released, so again.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+                continue
+            if processed == 0:
                 if not self._due():
                     return
                 time.sleep(0.005)
