@@ -95,38 +95,33 @@ def test_the_200_follows_a_sealed_durable_append_and_processing_follows(
     assert raw_rows(app) == []
 
 
-def test_deliveries_that_arrive_together_share_one_append(
-    app: FastAPI, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def arrive_together(app: FastAPI, monkeypatch: pytest.MonkeyPatch, count: int,
+                    **limit: int) -> list[int]:
+    """`count` deliveries appended at once; the size of each transaction."""
     inbox = inbox_of(app)
-    group = GroupCommit(inbox)
+    group = GroupCommit(inbox, **limit)
     seen = appends(inbox, monkeypatch)
 
     async def arrive() -> None:
         await asyncio.gather(*(group.append(inbox.seal("whatsapp", body(n)))
-                               for n in range(6)))
+                               for n in range(count)))
         await group.aclose()
 
     asyncio.run(arrive())
-    assert seen == [6]
-    assert len(raw_rows(app)) == 6
+    assert len(raw_rows(app)) == count
+    return seen
+
+
+def test_deliveries_that_arrive_together_share_one_append(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert arrive_together(app, monkeypatch, 6) == [6]
 
 
 def test_appends_are_capped_per_transaction_and_the_rest_follows(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    inbox = inbox_of(app)
-    group = GroupCommit(inbox, limit=4)
-    seen = appends(inbox, monkeypatch)
-
-    async def arrive() -> None:
-        await asyncio.gather(*(group.append(inbox.seal("whatsapp", body(n)))
-                               for n in range(10)))
-        await group.aclose()
-
-    asyncio.run(arrive())
-    assert seen == [4, 4, 2]
-    assert len(raw_rows(app)) == 10
+    assert arrive_together(app, monkeypatch, 10, limit=4) == [4, 4, 2]
 
 
 def test_an_inbox_that_cannot_store_fails_every_sender_of_the_batch(
