@@ -96,32 +96,35 @@ def test_the_200_follows_a_sealed_durable_append_and_processing_follows(
 
 
 def arrive_together(app: FastAPI, monkeypatch: pytest.MonkeyPatch, count: int,
-                    **limit: int) -> list[int]:
-    """`count` deliveries appended at once; the size of each transaction."""
+                    **limit: int) -> tuple[list[int], list[str]]:
+    """`count` deliveries appended at once: the size of each transaction, and
+    the deliveries' refs in arrival order."""
     inbox = inbox_of(app)
     group = GroupCommit(inbox, **limit)
     seen = appends(inbox, monkeypatch)
+    sealed = [inbox.seal("whatsapp", body(n)) for n in range(count)]
 
     async def arrive() -> None:
-        await asyncio.gather(*(group.append(inbox.seal("whatsapp", body(n)))
-                               for n in range(count)))
+        await asyncio.gather(*(group.append(delivery) for delivery in sealed))
         await group.aclose()
 
     asyncio.run(arrive())
     assert len(raw_rows(app)) == count
-    return seen
+    return seen, [delivery.row[0] for delivery in sealed]
 
 
-def test_deliveries_that_arrive_together_share_one_append(
+def test_deliveries_that_arrive_together_share_one_append_in_arrival_order(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert arrive_together(app, monkeypatch, 6) == [6]
+    sizes, refs = arrive_together(app, monkeypatch, 6)
+    assert sizes == [6]
+    assert [row.ref for row in raw_rows(app)] == refs
 
 
 def test_appends_are_capped_per_transaction_and_the_rest_follows(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert arrive_together(app, monkeypatch, 10, limit=4) == [4, 4, 2]
+    assert arrive_together(app, monkeypatch, 10, limit=4)[0] == [4, 4, 2]
 
 
 def test_an_inbox_that_cannot_store_fails_every_sender_of_the_batch(
