@@ -166,7 +166,7 @@ def create_app(
             inbox.dispose()
             services.db.dispose()
 
-    app = FastAPI(
+    app = webhooks.HelplineApp(
         title="Helpline",
         version="0.1.0",
         lifespan=lifespan,
