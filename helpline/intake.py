@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, insert, update
+from sqlalchemy import and_, bindparam, delete, insert, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -74,6 +74,8 @@ def receive_many(
     the same transaction (the inbox deletes the rows it came from)."""
     results = [IntakeResult() for _ in deliveries]
     with services.db.session() as session:
+        if not services.db.is_sqlite:
+            _lock_texters_in_order(services, session, deliveries)
         for (channel, events), result in zip(deliveries, results, strict=True):
             now = services.now()
             for event in events:
@@ -105,6 +107,36 @@ def receive_many(
     if any(result.outbound for result in results):
         services.wakeup.set()
     return results
+
+
+# Transaction-scoped, released at commit or rollback; unnest keeps the array's
+# order. https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
+_LOCK_TEXTERS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+def _lock_texters_in_order(
+    services: Services, session: Session, deliveries: Sequence[tuple[str, list[InboundEvent]]]
+) -> None:
+    """PostgreSQL: lock the batch's texters up front, in one order for every
+    process. Otherwise each message locks its texter's row as it comes, and
+    two processors whose batches hold the same texters in opposite orders
+    each wait for the other, until PostgreSQL aborts one batch as a deadlock
+    (it is retried, but only after its claim is released). A batch of one
+    texter takes its lock too: a delivery appended twice would otherwise
+    have it wait on the other batch's dedup key while holding the texter.
+    SQLite has one writer at a time and needs none of this."""
+    blinds = {
+        services.index.compute(event.channel.value, event.sender)
+        for _channel, events in deliveries
+        for event in events
+        if isinstance(event, InboundMessage)
+    }
+    # The blind index is a keyed hash already: its first 64 bits will do (two
+    # texters sharing a key only wait for each other).
+    keys = sorted(int.from_bytes(bytes.fromhex(blind[:16]), "big", signed=True)
+                  for blind in blinds)
+    if keys:
+        session.connection().execute(_LOCK_TEXTERS, {"keys": keys})
 
 
 # The hot path runs Core statements on the session's connection: no ORM unit

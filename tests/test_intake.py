@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
+from helpline.channels.base import InboundMessage
 from helpline.models import Conversation, DedupKey, Message, OutboxItem, Texter
 from helpline.services import Services
 from tests.conftest import (
@@ -310,6 +312,58 @@ def test_concurrent_deliveries_of_one_texter_store_each_message_once(
     assert count(app, Conversation) == 1
     assert sorted(decrypted_bodies(app, "in")) == [f"bericht {n}" for n in range(6)]
     assert count(app, OutboxItem) == 1
+
+
+def test_two_batches_holding_the_same_texters_in_opposite_orders_both_commit(
+    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processors' batches: one has texters A then B, the other B then A.
+    Each waits, after its first texter, until the other has taken its own
+    first one (or 3 s). Locking texters as messages come, that is a deadlock
+    and PostgreSQL aborts one batch; locked up front in one order, the second
+    batch waits for the first and both commit."""
+    services = services_of(app)
+    if services.db.is_sqlite:
+        pytest.skip("SQLite: one writer at a time")
+    import helpline.intake
+    from helpline.channels.base import ChannelName, MessageKind
+
+    senders = ["31600000071", "31600000072"]
+    for n, sender in enumerate(senders):  # known texters, rows to lock
+        post_whatsapp(client, wa_text_payload("eerst", message_id=f"wamid.D{n}", wa_id=sender))
+    both_started = threading.Barrier(2, timeout=3)
+    real = helpline.intake.find_or_create_texter
+    first_done: set[int] = set()
+
+    def find(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        thread = threading.get_ident()
+        if thread not in first_done:
+            first_done.add(thread)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_started.wait()
+        return found
+
+    monkeypatch.setattr(helpline.intake, "find_or_create_texter", find)
+
+    def message(sender: str, mid: str) -> InboundMessage:
+        return InboundMessage(channel=ChannelName.WHATSAPP, provider_message_id=mid,
+                              sender=sender, reply_to=sender, kind=MessageKind.TEXT,
+                              text="tweede", sent_at=services.now())
+
+    errors: list[BaseException] = []
+
+    def batch(n: int) -> None:
+        order = senders if n == 0 else senders[::-1]
+        try:
+            helpline.intake.receive_many(services, [
+                ("whatsapp", [message(sender, f"wamid.E{n}{sender}")]) for sender in order])
+        except Exception as exc:  # noqa: BLE001 - the assertion reports it
+            errors.append(exc)
+
+    at_once(2, batch)
+    assert errors == []
+    assert count(app, Message, Message.direction == "in") == 6
 
 
 def test_sender_hanging_up_mid_body_gets_a_client_error_and_nothing_is_stored(
