@@ -426,6 +426,24 @@ def test_the_processor_defers_only_when_deliveries_outrun_its_measured_capacity(
     assert not pace.overloaded(inbox, 3.001)
 
 
+def test_an_overload_that_outlasts_a_burst_is_processed_at_full_speed(app: FastAPI) -> None:
+    inbox = inbox_of(app)
+    pace = inbox_module.Pace(last_look=0.0, capacity=1000.0)
+    burst = inbox_module.MAX_BURST_SECONDS
+    inbox.appended = 3000
+    assert pace.overloaded(inbox, 1.0)  # a burst begins: answering first
+    inbox.appended = 3000 * 4
+    assert pace.overloaded(inbox, 5.0)
+    inbox.appended = int(3000 * burst)
+    assert not pace.overloaded(inbox, 1.0 + burst)  # still 3,000/s: a load, not a burst
+    assert not pace.busy
+    inbox.appended = 3000
+    assert not pace.overloaded(inbox, 2.0 + burst)  # until the inbox is drained
+    pace.drained()
+    inbox.appended = 3000
+    assert pace.overloaded(inbox, 3.0 + burst)  # the next overload is a new burst
+
+
 def test_a_parser_that_fails_on_one_delivery_counts_as_a_failure_of_that_delivery(
     app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
