@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import gc
-import hashlib
 import os
 import sys
 import tempfile
@@ -39,12 +37,8 @@ WARM = 500  # every one of loadgen's 500 texters once
 App = Callable[..., Any]
 
 
-def key(seed: str) -> str:
-    return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()
-
-
 def helpline_app(url: str) -> App:
-    from helpline.config import Settings
+    from benchmarks.profile_intake import bench_settings
     from helpline.db import make_engine
     from helpline.main import create_app
     from helpline.migrate import upgrade
@@ -52,12 +46,7 @@ def helpline_app(url: str) -> App:
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, database_url=url, master_key=key("m"), index_key=key("i"),
-        whatsapp_app_secret=SECRET, whatsapp_phone_number_id="1000000001",
-        whatsapp_access_token="t", whatsapp_api_url="http://127.0.0.1:9",  # noqa: S106
-        log_level="WARNING",
-    )
+    settings = bench_settings(url, whatsapp_api_url="http://127.0.0.1:9")
     # Answering only: nothing processes the inbox or sends in this process.
     return create_app(settings, run_worker=False, run_inbox=False)
 

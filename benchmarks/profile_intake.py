@@ -37,6 +37,16 @@ def key(seed: str) -> str:
     return base64.b64encode(hashlib.sha256(seed.encode()).digest()).decode()
 
 
+def bench_settings(url: str, **overrides: object) -> Settings:
+    """Settings for an in-process benchmark: fixed keys, WhatsApp configured."""
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=url, master_key=key("m"), index_key=key("i"),
+        whatsapp_app_secret=SECRET, whatsapp_phone_number_id="1000000001",
+        whatsapp_access_token="t", log_level="WARNING",  # noqa: S106 - a benchmark
+        **overrides,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=3000)
@@ -50,12 +60,7 @@ def main() -> None:
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, database_url=url, master_key=key("m"), index_key=key("i"),
-            whatsapp_app_secret=SECRET, whatsapp_phone_number_id="1000000001",
-            whatsapp_access_token="t", log_level="WARNING",  # noqa: S106 - a benchmark
-        )
-        services = build_services(settings)
+        services = build_services(bench_settings(url))
         channel = WhatsAppCloud(app_secret=SECRET, verify_token=None, access_token="t",  # noqa: S106
                                 phone_number_id="1000000001", api_url="http://127.0.0.1:9",
                                 client=None)  # type: ignore[arg-type]
