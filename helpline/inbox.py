@@ -45,8 +45,8 @@ from helpline import crypto, intake, logs
 from helpline.channels.base import InboundEvent, MalformedPayload
 from helpline.db import Database
 from helpline.errors import ServiceUnavailable
-from helpline.inbox_pg import PgAppender, listen_for_appends, naive_utc
-from helpline.models import new_id
+from helpline.inbox_pg import PgAppender, listen_for_appends
+from helpline.models import naive_utc, new_id
 from helpline.services import Services
 
 INBOX = SQLModel.metadata.tables["inbox"]
@@ -246,8 +246,10 @@ class Inbox:
             try:
                 processed = self.process_batch()
             except ServiceUnavailable:
-                # On PostgreSQL two processors' batches can deadlock on a new
-                # texter they both hold; the claims are released, so again.
+                # On PostgreSQL another processor's batch can still conflict
+                # with this one (texters are locked in order, shared rows
+                # such as statistics counters are not); PostgreSQL aborts one,
+                # its claims are released, so again.
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
@@ -436,11 +438,13 @@ class Pace:
         elapsed, self.last_look = now - self.last_look, now
         outrun = (appended >= BUSY_APPENDS and self.capacity is not None and elapsed > 0
                   and appended / elapsed > self.capacity)
-        if outrun and self.burst_since is None:
+        if not outrun:
+            self.busy = False
+            return False
+        if self.burst_since is None:
             self.burst_since = now
         # A load that outlasts a burst is not one: see _answering_first.
-        self.busy = (outrun and self.burst_since is not None
-                     and now - self.burst_since < MAX_BURST_SECONDS)
+        self.busy = now - self.burst_since < MAX_BURST_SECONDS
         return self.busy
 
     def drained(self) -> None:

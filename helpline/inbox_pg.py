@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -164,9 +163,5 @@ async def _close(conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.close()
 
 
-def naive_utc(value: datetime) -> datetime:
-    # The columns are TIMESTAMP WITHOUT TIME ZONE holding UTC (models.UTCDateTime).
-    return value.astimezone(UTC).replace(tzinfo=None)
 
-
-__all__ = ["PgAppender", "listen_for_appends", "naive_utc"]
+__all__ = ["PgAppender", "listen_for_appends"]
