@@ -39,9 +39,9 @@ App = Callable[..., Any]
 
 def helpline_app(url: str) -> App:
     from benchmarks.profile_intake import bench_settings
-    from helpline.db import make_engine
     from helpline.main import create_app
-    from helpline.migrate import upgrade
+    from helpline.store.db import make_engine
+    from helpline.store.migrate import upgrade
 
     engine = make_engine(url)
     upgrade(engine)

@@ -48,11 +48,11 @@ sys.path.insert(0, str(ROOT))
 from helpline import crypto  # noqa: E402
 from helpline.config import Settings  # noqa: E402
 from helpline.console import sessions  # noqa: E402
-from helpline.db import make_engine  # noqa: E402
 from helpline.main import create_app  # noqa: E402
-from helpline.migrate import upgrade  # noqa: E402
-from helpline.models import Conversation, DataKey, Message, Texter, User, new_id  # noqa: E402
 from helpline.services import Services, build_services  # noqa: E402
+from helpline.store.db import make_engine  # noqa: E402
+from helpline.store.migrate import upgrade  # noqa: E402
+from helpline.store.models import Conversation, DataKey, Message, Texter, User, new_id  # noqa: E402
 
 APP_SECRET = "bench-app-secret"
 WORDS = ("hoi", "ik", "heb", "een", "vraag", "over", "werk", "test", "geld", "wonen",
@@ -84,7 +84,7 @@ def settle(url: str) -> None:
 
     import psycopg
 
-    from helpline.live_pg import conninfo
+    from helpline.live.postgres import conninfo
 
     if url.startswith("sqlite"):
         with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as lite:

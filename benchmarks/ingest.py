@@ -105,9 +105,9 @@ def processed_after(database_url: str | None, began: float, expected: int,
         return None
     from sqlalchemy import func, select
 
-    from helpline.db import make_engine
-    from helpline.inbox import INBOX, inbox_url
-    from helpline.models import Message, OutboxItem
+    from helpline.ingest.inbox import INBOX, inbox_url
+    from helpline.store.db import make_engine
+    from helpline.store.models import Message, OutboxItem
 
     inbox = make_engine(inbox_url(database_url) or database_url)
     main = make_engine(database_url)

@@ -23,12 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.loadgen import SECRET, payload  # noqa: E402
-from helpline import intake  # noqa: E402
 from helpline.channels.whatsapp_cloud import WhatsAppCloud  # noqa: E402
 from helpline.config import Settings  # noqa: E402
-from helpline.db import make_engine  # noqa: E402
-from helpline.migrate import upgrade  # noqa: E402
+from helpline.ingest import intake  # noqa: E402
 from helpline.services import build_services  # noqa: E402
+from helpline.store.db import make_engine  # noqa: E402
+from helpline.store.migrate import upgrade  # noqa: E402
 
 WARM = 600  # every texter of the 500 exists after this: the steady state
 

@@ -75,9 +75,9 @@ def seed(url: str, texters: int, per_texter: int, unanswered: float = 0.1) -> fl
     from sqlalchemy import insert
 
     from helpline.crypto import KeyRing, new_data_key
-    from helpline.db import make_engine
-    from helpline.migrate import upgrade
-    from helpline.models import Conversation, DataKey, Message, OutboxItem, Texter
+    from helpline.store.db import make_engine
+    from helpline.store.migrate import upgrade
+    from helpline.store.models import Conversation, DataKey, Message, OutboxItem, Texter
 
     started = time.perf_counter()
     engine = make_engine(url)
@@ -138,7 +138,7 @@ def serve(port: int) -> None:
 
 
 def purge_only() -> None:
-    from helpline.lifecycle import purge
+    from helpline.lifecycle.retention import purge
     from helpline.services import build_services
 
     services = build_services(__import__("helpline.config").config.Settings())

@@ -80,8 +80,8 @@ class Backlog:
     """Rows in the inbox, and inbound messages stored, read straight from the database."""
 
     def __init__(self, database_url: str) -> None:
-        from helpline.db import make_engine
-        from helpline.inbox import inbox_url
+        from helpline.ingest.inbox import inbox_url
+        from helpline.store.db import make_engine
 
         self.inbox = make_engine(inbox_url(database_url) or database_url)
         self.main = make_engine(database_url)
@@ -89,7 +89,7 @@ class Backlog:
     def waiting(self) -> int:
         from sqlalchemy import func, select
 
-        from helpline.inbox import INBOX
+        from helpline.ingest.inbox import INBOX
 
         with self.inbox.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(INBOX)).scalar_one())

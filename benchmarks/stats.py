@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpline import stats  # noqa: E402
 from helpline.config import Settings  # noqa: E402
-from helpline.migrate import upgrade  # noqa: E402
 from helpline.services import build_services  # noqa: E402
+from helpline.stats import counting as stats  # noqa: E402
+from helpline.store.migrate import upgrade  # noqa: E402
 
 CHANNELS = [("whatsapp", 0.8), ("signal", 0.2)]
 LANGUAGES = [("nl", 0.55), ("en", 0.2), ("ro", 0.1), ("bg", 0.08), ("es", 0.05),

@@ -35,8 +35,8 @@ def fail(message: str) -> int:
 
 @command("migrate")
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from helpline.db import make_engine
-    from helpline.migrate import upgrade
+    from helpline.store.db import make_engine
+    from helpline.store.migrate import upgrade
 
     settings = load_settings()
     engine = make_engine(settings.database_url)
@@ -57,37 +57,20 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.check_production()
+    from helpline.main import run_server
+
     return run_server(settings, args.host, args.port)
-
-
-def run_server(settings: Settings, host: str, port: int) -> int:
-    import gc
-
-    import uvicorn
-
-    from helpline.db import make_engine
-    from helpline.main import create_app
-    from helpline.migrate import upgrade
-
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    engine.dispose()
-    app = create_app(settings)
-    # Everything built so far (modules, mappers, routes) lives as long as the
-    # process: keep it out of the cyclic collector's full passes, which
-    # otherwise paused the server for about 100 ms at a time under load.
-    gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
-                proxy_headers=True, server_header=False)
-    return 0
 
 
 @command("worker")
 def cmd_worker(args: argparse.Namespace) -> int:
     import httpx
 
-    from helpline import inbox, live_pg, logs, outbox
+    from helpline import logs
+    from helpline.ingest import inbox
+    from helpline.live import postgres as live_pg
     from helpline.main import build_channels
+    from helpline.outbound import outbox
     from helpline.services import build_services
 
     settings = load_settings()
@@ -124,7 +107,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 @command("purge")
 def cmd_purge(args: argparse.Namespace) -> int:
-    from helpline.lifecycle import Progress, purge
+    from helpline.lifecycle.progress import Progress
+    from helpline.lifecycle.retention import purge
     from helpline.services import build_services
 
     services = build_services(load_settings())
@@ -139,8 +123,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 @command("keys rotate")
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    from helpline.lifecycle import Progress
-    from helpline.rotation import count_pending, rotate
+    from helpline.lifecycle.progress import Progress
+    from helpline.lifecycle.rotation import count_pending, rotate
     from helpline.services import build_services
 
     services = build_services(load_settings())
@@ -163,21 +147,21 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 @command("backup")
 def cmd_backup(args: argparse.Namespace) -> int:
-    from helpline.backup import cli_backup
+    from helpline.lifecycle.backup import cli_backup
 
     return cli_backup(args.file, load_settings())
 
 
 @command("restore")
 def cmd_restore(args: argparse.Namespace) -> int:
-    from helpline.backup import cli_restore
+    from helpline.lifecycle.backup import cli_restore
 
     return cli_restore(args.file, load_settings())
 
 
 @command("demo")
 def cmd_demo(args: argparse.Namespace) -> int:
-    from helpline import demo
+    from helpline.ops import demo
 
     if args.code:
         from pathlib import Path
@@ -189,7 +173,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 @command("doctor")
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from helpline import doctor
+    from helpline.ops import doctor
 
     return doctor.main(load_settings)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from helpline.channels.base import Channel
 from helpline.config import Settings
 from helpline.crypto import BlindIndex, KeyRing
-from helpline.db import Database, utcnow
-from helpline.live import LiveBus
-from helpline.messages import MessageCatalog
-from helpline.vault import Vault
+from helpline.live.bus import LiveBus
+from helpline.outbound.messages import MessageCatalog
+from helpline.store.db import Database, utcnow
+from helpline.store.vault import Vault
 from routing.model import Policy
 
 

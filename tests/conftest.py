@@ -24,9 +24,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from helpline.config import Settings
-from helpline.db import make_engine
 from helpline.main import create_app
-from helpline.migrate import upgrade
+from helpline.store.db import make_engine
+from helpline.store.migrate import upgrade
 
 PG_URL = os.environ.get("HELPLINE_TEST_DATABASE_URL")
 
@@ -107,7 +107,7 @@ def privacy_sweep() -> Iterator[PrivacySweep]:
 def webhooks_processed() -> Iterator[None]:
     """A test-client webhook returns once its delivery is processed, as on a
     quiet server milliseconds after the 200: tests then assert on what intake
-    stored. The inbox's own tests (tests/test_inbox.py) look at the rows
+    stored. The inbox's own tests (tests/ingest/test_inbox.py) look at the rows
     before processing through `post_unprocessed`."""
     original = TestClient.request
 
@@ -168,7 +168,7 @@ class FakeClock:
 def dispose_databases(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Close every connection pool a test opened (apps built without a lifespan
     included), so a pool garbage-collected later cannot warn in another test."""
-    from helpline.db import Database
+    from helpline.store.db import Database
 
     opened: list[Database] = []
     original = Database.__init__

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 from sqlmodel import func, select
 
-from helpline.models import Conversation, Message, Texter
 from helpline.services import Services
+from helpline.store.models import Conversation, Message, Texter
 from tests.conftest import FakeClock, post_whatsapp, wa_text_payload
 from tests.console.helpers import sign_in_as
 

@@ -18,8 +18,8 @@ import respx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from helpline import outbox
 from helpline.logs import JsonFormatter
+from helpline.outbound import outbox
 from tests.conftest import FAKE_NAME, GRAPH, PG_URL, post_whatsapp, wa_text_payload
 
 BODY = "Mijn klant sloeg me gisteren bij de Piushaven, zeldzaamwoord-7Q"
@@ -80,8 +80,8 @@ def test_no_number_name_or_text_on_disk_or_in_logs(
 
     from sqlmodel import select
 
-    from helpline.conversations import queue_outbound
-    from helpline.models import Conversation, Texter
+    from helpline.outbound.conversations import queue_outbound
+    from helpline.store.models import Conversation, Texter
 
     with services.db.session() as s:
         texter = s.exec(select(Texter)).one()

@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 from helpline.console import audit, auth, sessions
 from helpline.console.deps import PARTNER, ROLES
 from helpline.errors import Conflict, HelplineError, NotFound
-from helpline.models import User, new_id
 from helpline.services import Services
+from helpline.store.models import User, new_id
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 

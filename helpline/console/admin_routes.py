@@ -17,7 +17,7 @@ from helpline.console import accounts, audit, auth
 from helpline.console.deps import CurrentAdmin
 from helpline.errors import HelplineError, NotFound
 from helpline.http import ServicesDep
-from helpline.models import SavedReply, User
+from helpline.store.models import SavedReply, User
 
 router = APIRouter(tags=["admin"])
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
-from helpline.models import AuditEntry
+from helpline.store.models import AuditEntry
 
 # Actions recorded by the account and sign-in code; other parts use their own
 # dotted names ("conversation.open", "message.reply", "referral.propose",

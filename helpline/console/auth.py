@@ -39,8 +39,8 @@ from helpline import logs
 from helpline.config import Settings
 from helpline.console import audit, sessions
 from helpline.errors import HelplineError
-from helpline.models import LoginFailure, User
 from helpline.services import Services
+from helpline.store.models import LoginFailure, User
 
 PASSWORD_MIN = 12
 PASSWORD_MAX = 128

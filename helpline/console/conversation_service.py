@@ -30,19 +30,21 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 import routing
-from helpline import logs, stats
+from helpline import logs
 from helpline.console import audit
-from helpline.conversations import (
+from helpline.errors import Conflict, Forbidden, HelplineError, NotFound
+from helpline.lifecycle.deletion import register_texter_table
+from helpline.live.bus import LiveEvent
+from helpline.outbound.conversations import (
     WHATSAPP_WINDOW,
     queue_outbound,
     request_template,
     window_open,
 )
-from helpline.effects import Effects, build_state
-from helpline.errors import Conflict, Forbidden, HelplineError, NotFound
-from helpline.lifecycle import register_texter_table
-from helpline.live import LiveEvent
-from helpline.models import (
+from helpline.outbound.effects import Effects, build_state
+from helpline.services import Services
+from helpline.stats import counting as stats
+from helpline.store.models import (
     AuditEntry,
     Conversation,
     ConversationLabel,
@@ -55,7 +57,6 @@ from helpline.models import (
     User,
     UTCDateTime,
 )
-from helpline.services import Services
 
 # Erasure and retention delete these with the texter's other rows.
 register_texter_table(Note)

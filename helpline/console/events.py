@@ -30,9 +30,9 @@ from helpline.console.conversation_service import (
 )
 from helpline.console.deps import CurrentUser
 from helpline.http import ServicesDep
-from helpline.live import LiveEvent
-from helpline.models import ConsoleSession, User
+from helpline.live.bus import LiveEvent
 from helpline.services import Services
+from helpline.store.models import ConsoleSession, User
 
 HEARTBEAT_SECONDS = 15.0
 router = APIRouter()

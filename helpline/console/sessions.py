@@ -25,8 +25,8 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from helpline.config import Settings
-from helpline.models import ConsoleSession, User
 from helpline.services import Services
+from helpline.store.models import ConsoleSession, User
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)

@@ -22,9 +22,9 @@ def read_password(args: argparse.Namespace) -> str:
 
 
 def user_add(args: argparse.Namespace, settings: Settings) -> int:
-    from helpline.db import make_engine
-    from helpline.migrate import upgrade
     from helpline.services import build_services
+    from helpline.store.db import make_engine
+    from helpline.store.migrate import upgrade
 
     engine = make_engine(settings.database_url)
     upgrade(engine)

@@ -104,8 +104,8 @@ class Live:
 
 @pytest.fixture
 def live(settings_factory: Callable[..., Settings]) -> Iterator[Live]:
-    from helpline.db import make_engine
-    from helpline.migrate import upgrade
+    from helpline.store.db import make_engine
+    from helpline.store.migrate import upgrade
 
     graph = FakeGraph()
     with ThreadServer(graph.app()) as graph_server:

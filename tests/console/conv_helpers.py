@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from helpline.console import sessions
-from helpline.models import User
 from helpline.services import Services
+from helpline.store.models import User
 from tests.conftest import sign, wa_text_payload
 
 

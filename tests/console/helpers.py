@@ -23,8 +23,8 @@ from sqlmodel import select
 
 from helpline.console import accounts
 from helpline.console.auth import TOTP_STEP
-from helpline.models import User
 from helpline.services import Services
+from helpline.store.models import User
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)

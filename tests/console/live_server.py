@@ -22,8 +22,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from helpline.console import sessions
-from helpline.models import User
 from helpline.services import Services
+from helpline.store.models import User
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from helpline.config import Settings
 from helpline.console.auth import TOTP_STEP
-from helpline.db import make_engine
 from helpline.main import create_app
-from helpline.migrate import upgrade
+from helpline.store.db import make_engine
+from helpline.store.migrate import upgrade
 from tests.conftest import FakeClock
 from tests.console.helpers import (
     DEFAULT_PASSWORD,

@@ -18,11 +18,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import select
 
-from helpline import outbox
 from helpline.config import Settings
 from helpline.main import create_app
-from helpline.models import AuditEntry, Conversation, ConversationLabel, Message, Note, OutboxItem
+from helpline.outbound import outbox
 from helpline.services import Services
+from helpline.store.models import (
+    AuditEntry,
+    Conversation,
+    ConversationLabel,
+    Message,
+    Note,
+    OutboxItem,
+)
 from routing.policy_file import default_policy
 from tests.conftest import GRAPH, FakeClock, sign
 from tests.console.conv_helpers import Agent, make_agent, texter_writes

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from helpline.models import Referral
+from helpline.store.models import Referral
 from tests.console.conv_helpers import Agent, make_agent, texter_writes
 from tests.console.test_conversations import only_conversation, services_of
 

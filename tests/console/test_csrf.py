@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from helpline.config import Settings
 from helpline.console.csrf import normalise_origin
-from helpline.db import make_engine
 from helpline.main import create_app
-from helpline.migrate import upgrade
+from helpline.store.db import make_engine
+from helpline.store.migrate import upgrade
 from tests.conftest import FakeClock, post_whatsapp, wa_text_payload
 from tests.console.helpers import fresh_code, make_user, sign_in_as
 

@@ -14,8 +14,8 @@ from sqlalchemy import delete
 from helpline.config import Settings
 from helpline.console import events
 from helpline.main import create_app
-from helpline.models import ConsoleSession
 from helpline.services import Services
+from helpline.store.models import ConsoleSession
 from tests.conftest import sign, wa_text_payload
 from tests.console.live_server import EventReader, ThreadServer, signed_in
 

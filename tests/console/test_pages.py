@@ -93,7 +93,7 @@ def test_browser_notifications_carry_a_fixed_sentence_only(client: TestClient) -
 
 
 def test_saved_replies_in_the_texters_language_are_offered(client: TestClient) -> None:
-    from helpline.models import SavedReply
+    from helpline.store.models import SavedReply
     from tests.console.test_conversations import services_of
 
     with services_of(client).db.session() as session:

@@ -29,15 +29,15 @@ from typing import Any
 import httpx
 from sqlmodel import col, func, select
 
-from helpline import intake
 from helpline.channels.base import ChannelName, InboundMessage, MessageKind
 from helpline.config import Settings
-from helpline.conversations import current_conversation, queue_outbound
-from helpline.db import make_engine
-from helpline.inbox import INBOX, inbox_url
-from helpline.migrate import upgrade
-from helpline.models import Message, OutboxItem, Texter
+from helpline.ingest import intake
+from helpline.ingest.inbox import INBOX, inbox_url
+from helpline.outbound.conversations import current_conversation, queue_outbound
 from helpline.services import Services, build_services
+from helpline.store.db import make_engine
+from helpline.store.migrate import upgrade
+from helpline.store.models import Message, OutboxItem, Texter
 from tests.conftest import WHATSAPP_SECRET, key, make_settings, sign
 from tests.process.fakes import free_port
 from tests.stress.fakes import Action, FaultyPlatform
@@ -261,7 +261,7 @@ async def _deliver(url: str, items: list[tuple[str, bytes]], loop: KillLoop,
 
 def wait_inbox_empty(database_url: str, timeout: float = 120.0) -> None:
     """What the running server acknowledged but has not processed yet: wait
-    until its inbox processor has taken it all (the inbox, helpline/inbox.py)."""
+    until its inbox processor has taken it all (the inbox, helpline/ingest/inbox.py)."""
     url = inbox_url(database_url) or database_url
     engine = make_engine(url)
     deadline = time.monotonic() + timeout

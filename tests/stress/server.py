@@ -12,8 +12,8 @@ import os
 import sys
 from datetime import timedelta
 
-from helpline import outbox
 from helpline.cli import main
+from helpline.outbound import outbox
 
 if __name__ == "__main__":
     lease = os.environ.get("HELPLINE_STRESS_LEASE_SECONDS")

@@ -39,13 +39,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from helpline import outbox
 from helpline.config import Settings
-from helpline.db import make_engine
 from helpline.main import create_app
-from helpline.migrate import upgrade
-from helpline.models import ChannelPause, Message, OutboxItem
+from helpline.outbound import outbox
 from helpline.services import Services
+from helpline.store.db import make_engine
+from helpline.store.migrate import upgrade
+from helpline.store.models import ChannelPause, Message, OutboxItem
 from tests.conftest import SIGNAL_TOKEN, FakeClock, post_whatsapp, sign, wa_text_payload
 from tests.console.helpers import sign_in_as
 from tests.process.fakes import free_port

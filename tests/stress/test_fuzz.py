@@ -31,8 +31,8 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from helpline.channels.base import Channel, InboundMessage, MalformedPayload
-from helpline.models import Message, Texter
 from helpline.services import Services
+from helpline.store.models import Message, Texter
 from tests.conftest import SIGNAL_TOKEN, sign, wa_text_payload
 from tests.console.helpers import sign_in_as
 

@@ -1,0 +1,272 @@
+"""`helpline doctor`: check a configuration end to end and say what to fix.
+
+Each check prints one line, `ok`, `warn` or `FAIL`, with plain instructions.
+The exit code is 1 when anything failed. Nothing secret is ever printed: keys,
+tokens and the Signal number are only compared, never echoed, database URLs are
+shown with the password masked, and errors from other systems are reduced to a
+status code or an exception type (their messages may quote what we sent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, TextIO
+
+import httpx
+from pydantic import ValidationError
+
+from helpline.config import ConfigError, Settings
+
+Level = Literal["ok", "warn", "FAIL"]
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+@dataclass
+class Report:
+    lines: list[tuple[Level, str, str]] = field(default_factory=list)
+
+    def add(self, level: Level, topic: str, text: str) -> None:
+        self.lines.append((level, topic, text))
+
+    @property
+    def failed(self) -> bool:
+        return any(level == "FAIL" for level, _, _ in self.lines)
+
+    def print(self, out: TextIO) -> None:
+        for level, topic, text in self.lines:
+            print(f"{level:<4} {topic}: {text}", file=out)
+        problems = sum(1 for level, _, _ in self.lines if level == "FAIL")
+        warnings = sum(1 for level, _, _ in self.lines if level == "warn")
+        if problems:
+            print(f"\n{problems} problem(s) to fix, {warnings} warning(s).", file=out)
+        else:
+            print(f"\nAll checks passed ({warnings} warning(s)).", file=out)
+
+
+def check_keys(settings: Settings, report: Report) -> None:
+    ok = True
+    for name, read in (
+        ("HELPLINE_MASTER_KEY", settings.master_key_bytes),
+        ("HELPLINE_INDEX_KEY", settings.index_key_bytes),
+        ("HELPLINE_MASTER_KEY_PREVIOUS", settings.previous_master_key_bytes),
+    ):
+        try:
+            read()
+        except ConfigError as exc:
+            report.add("FAIL", "keys", str(exc))
+            ok = False
+        else:
+            if name == "HELPLINE_MASTER_KEY_PREVIOUS" and settings.master_key_previous:
+                report.add("warn", "keys", "HELPLINE_MASTER_KEY_PREVIOUS is set: finish the "
+                           "rotation with `helpline keys rotate`, then remove it.")
+    if ok:
+        if settings.master_key_bytes() == settings.index_key_bytes():
+            report.add("FAIL", "keys", "HELPLINE_MASTER_KEY and HELPLINE_INDEX_KEY are the same; "
+                       "run `helpline keys generate` and use two different keys.")
+        else:
+            report.add("ok", "keys", "master and index keys present, 32 random bytes, "
+                       "not example values")
+
+
+def check_database(settings: Settings, report: Report) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from helpline.store.db import make_engine
+    from helpline.store.migrate import is_current
+
+    try:
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a bad URL is reported below
+        report.add("FAIL", "database", "HELPLINE_DATABASE_URL is not a valid URL; use "
+                   "sqlite:///path/helpline.db or postgresql+psycopg://user:pass@host/db.")
+        return
+    try:
+        engine = make_engine(settings.database_url)
+    except Exception as exc:  # noqa: BLE001
+        report.add("FAIL", "database", f"cannot use {shown} ({type(exc).__name__}); check "
+                   "HELPLINE_DATABASE_URL.")
+        return
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current = is_current(engine)
+    except Exception as exc:  # noqa: BLE001
+        report.add("FAIL", "database", f"cannot reach {shown} ({type(exc).__name__}); check "
+                   "that the database runs, the host, user and password in "
+                   "HELPLINE_DATABASE_URL, and the network between them.")
+        return
+    finally:
+        engine.dispose()
+    if not current:
+        report.add("FAIL", "database", f"{shown} is reachable but migrations are pending; "
+                   "run `helpline migrate` (serve and worker also migrate at start).")
+    else:
+        report.add("ok", "database", f"{shown} reachable, migrations current")
+
+
+def check_policy(settings: Settings, report: Report) -> None:
+    from helpline.services import load_policy
+
+    where = str(settings.policy_file) if settings.policy_file else "built-in defaults"
+    try:
+        policy = load_policy(settings)
+    except FileNotFoundError:
+        report.add("FAIL", "policy", f"HELPLINE_POLICY_FILE {where} does not exist; copy "
+                   "deploy/policy.example.toml there or unset the variable.")
+        return
+    except Exception as exc:  # noqa: BLE001 - the policy parser explains itself
+        report.add("FAIL", "policy", f"{where} is not valid: {exc}")
+        return
+    report.add("ok", "policy", f"{where} valid ({len(policy.languages)} languages)")
+
+
+def check_whatsapp(settings: Settings, report: Report, client: httpx.Client) -> None:
+    if not settings.whatsapp_enabled:
+        report.add("ok", "whatsapp", "off (HELPLINE_WHATSAPP_APP_SECRET not set)")
+        return
+    missing = [
+        name
+        for name, value in (
+            ("HELPLINE_WHATSAPP_VERIFY_TOKEN", settings.whatsapp_verify_token),
+            ("HELPLINE_WHATSAPP_ACCESS_TOKEN", settings.whatsapp_access_token),
+            ("HELPLINE_WHATSAPP_PHONE_NUMBER_ID", settings.whatsapp_phone_number_id),
+        )
+        if not value
+    ]
+    if missing:
+        report.add("FAIL", "whatsapp", "WhatsApp is on but " + ", ".join(missing) +
+                   " not set; see docs/operating.md, 'WhatsApp'.")
+        return
+    if not settings.whatsapp_template:
+        report.add("warn", "whatsapp", "HELPLINE_WHATSAPP_TEMPLATE is not set: replies after "
+                   "24 h of silence wait until the texter writes again, with no neutral "
+                   "template asking them to.")
+    token = settings.whatsapp_access_token
+    if token is None:  # checked above; keeps the type checker informed
+        return
+    # A harmless read of our own phone number object:
+    # https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account-to-number-current-status/
+    url = f"{settings.whatsapp_api_url}/{settings.whatsapp_phone_number_id}"
+    try:
+        response = client.get(
+            url, headers={"Authorization": f"Bearer {token.get_secret_value()}"}
+        )
+    except httpx.HTTPError as exc:
+        report.add("FAIL", "whatsapp", f"cannot reach {settings.whatsapp_api_url} "
+                   f"({type(exc).__name__}); check outgoing HTTPS from this machine.")
+        return
+    if response.status_code == 200:
+        report.add("ok", "whatsapp", "access token accepted for the configured phone number id")
+    elif response.status_code in (401, 403):
+        report.add("FAIL", "whatsapp", f"access token refused (HTTP {response.status_code}); "
+                   "make a new permanent System User token with whatsapp_business_messaging "
+                   "and put it in HELPLINE_WHATSAPP_ACCESS_TOKEN.")
+    elif response.status_code in (400, 404):
+        report.add("FAIL", "whatsapp", f"phone number id not found for this token (HTTP "
+                   f"{response.status_code}); copy the id from WhatsApp Manager > Phone "
+                   "numbers into HELPLINE_WHATSAPP_PHONE_NUMBER_ID.")
+    else:
+        report.add("FAIL", "whatsapp", f"unexpected answer HTTP {response.status_code} from "
+                   "the Graph API; try again later.")
+
+
+def check_signal(settings: Settings, report: Report, client: httpx.Client) -> None:
+    if not settings.signal_enabled:
+        report.add("ok", "signal", "off (HELPLINE_SIGNAL_API_URL not set)")
+        return
+    api = settings.signal_api_url
+    if not settings.signal_number:
+        report.add("FAIL", "signal", "HELPLINE_SIGNAL_API_URL is set but HELPLINE_SIGNAL_NUMBER "
+                   "is not.")
+        return
+    if settings.signal_receive == "webhook" and not settings.signal_webhook_token:
+        report.add("FAIL", "signal", "receiving by webhook needs HELPLINE_SIGNAL_WEBHOOK_TOKEN "
+                   "(a long random string, also in RECEIVE_WEBHOOK_URL as ?token=).")
+    # https://bbernhard.github.io/signal-cli-rest-api/#/General/get_v1_about
+    try:
+        about = client.get(f"{api}/v1/about")
+    except httpx.HTTPError as exc:
+        report.add("FAIL", "signal", f"signal-cli-rest-api at {api} unreachable "
+                   f"({type(exc).__name__}); is the container running and the URL right?")
+        return
+    if about.status_code != 200:
+        report.add("FAIL", "signal", f"{api}/v1/about answered HTTP {about.status_code}; "
+                   "is HELPLINE_SIGNAL_API_URL the signal-cli-rest-api base URL?")
+        return
+    mode = ""
+    with contextlib.suppress(ValueError):
+        mode = str(about.json().get("mode", ""))
+    if settings.signal_receive == "webhook" and mode and mode != "json-rpc":
+        report.add("FAIL", "signal", f"the API runs in {mode} mode, which cannot push to a "
+                   "webhook: set MODE=json-rpc on the container, or HELPLINE_SIGNAL_RECEIVE=poll.")
+    elif settings.signal_receive == "poll" and mode == "json-rpc":
+        report.add("FAIL", "signal", "the API runs in json-rpc mode, where polling does not "
+                   "work: set HELPLINE_SIGNAL_RECEIVE=webhook (and RECEIVE_WEBHOOK_URL).")
+    else:
+        suffix = f" ({mode} mode)" if mode else ""
+        report.add("ok", "signal", f"signal-cli-rest-api reachable{suffix}")
+    # https://bbernhard.github.io/signal-cli-rest-api/#/Accounts/get_v1_accounts
+    try:
+        accounts = client.get(f"{api}/v1/accounts")
+        numbers = accounts.json() if accounts.status_code == 200 else None
+    except (httpx.HTTPError, ValueError) as exc:
+        report.add("FAIL", "signal", f"could not list registered numbers ({type(exc).__name__}).")
+        return
+    if not isinstance(numbers, list):
+        report.add("FAIL", "signal", f"could not list registered numbers (HTTP "
+                   f"{accounts.status_code}).")
+    elif settings.signal_number.get_secret_value() in numbers:
+        report.add("ok", "signal", "HELPLINE_SIGNAL_NUMBER is registered with the API")
+    else:
+        report.add("FAIL", "signal", "HELPLINE_SIGNAL_NUMBER is not registered with "
+                   "signal-cli-rest-api; register or link it (docs/operating.md, 'Signal').")
+
+
+def check_exposure(settings: Settings, report: Report) -> None:
+    if settings.simulator or settings.demo:
+        report.add("warn", "simulator", "HELPLINE_SIMULATOR is on: anyone who can reach "
+                   "/simulator can open conversations. Turn it off for a real helpline.")
+    if settings.public_url and not settings.public_url.startswith("https://"):
+        report.add("warn", "public url", "HELPLINE_PUBLIC_URL is not https; the console must "
+                   "only be reached over TLS (see deploy/Caddyfile).")
+    if not settings.public_url:
+        report.add("warn", "public url", "HELPLINE_PUBLIC_URL is not set; set it to the "
+                   "console's https origin so the Origin check cannot be fooled by a proxy.")
+
+
+def run_checks(settings: Settings, client: httpx.Client | None = None) -> Report:
+    report = Report()
+    check_keys(settings, report)
+    check_database(settings, report)
+    check_policy(settings, report)
+    own = client is None
+    http = client or httpx.Client(timeout=TIMEOUT)
+    try:
+        check_whatsapp(settings, report, http)
+        check_signal(settings, report, http)
+    finally:
+        if own:
+            http.close()
+    check_exposure(settings, report)
+    return report
+
+
+def main(
+    load: Callable[[], Settings] | Settings | None = None, out: TextIO | None = None
+) -> int:
+    out = out or sys.stdout
+    try:
+        settings = load if isinstance(load, Settings) else (load or Settings)()
+    except ValidationError as exc:
+        # Names and reasons only: pydantic would otherwise quote the value.
+        for error in exc.errors():
+            name = "HELPLINE_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"FAIL config: {name}: {error['msg']}", file=out)
+        return 1
+    report = run_checks(settings)
+    report.print(out)
+    return 1 if report.failed else 0

@@ -1,0 +1,303 @@
+"""Routes of the simulator page (`/simulator`), active only when
+`HELPLINE_SIMULATOR=true` or in `helpline demo`; otherwise every route is 404.
+
+The page is the simulated phone. It posts what the texter types to
+`POST /simulator/api/messages` (through `SimulatorChannel.verify/parse` into the
+same `intake.receive` as a webhook) and reads its own conversation back from
+`GET /simulator/api/messages`: inbound messages, plus replies once the outbox
+worker has handed them to `SimulatorChannel.send`. A server-sent event stream
+tells it when to read again, so the bot's and the volunteers' answers appear
+live. Nothing here needs a console session: like a webhook, the simulator plays
+the outside world; the volunteer side stays behind the console's login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tomllib
+from collections.abc import AsyncIterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+
+from helpline.channels.base import ChannelName, DeliveryStatus, MalformedPayload
+from helpline.channels.simulator import SESSION_RE, SimulatorChannel, session_address
+from helpline.errors import HelplineError, NotFound
+from helpline.http import ServicesDep, read_capped
+from helpline.ingest import intake
+from helpline.live.bus import LiveEvent
+from helpline.outbound.status import provider_ref
+from helpline.services import Services
+from helpline.store.models import Conversation, Message, OutboxItem, Texter
+
+PACKAGE = Path(__file__).resolve().parent.parent
+TEMPLATES = PACKAGE.parent / "templates" / "console"
+STATIC = PACKAGE / "static"
+SCRIPTS_FILE = PACKAGE / "data" / "practice_scripts.toml"
+MAX_POST = 64 * 1024
+# Replies the page may show: the worker has handed them to the channel.
+SHOWN = ("sent", "delivered", "read")
+
+
+class BadSimulatorPost(HelplineError):
+    status_code = 400
+    public_message = "not a simulator message"
+
+
+class BadSession(HelplineError):
+    status_code = 400
+    public_message = "missing or malformed simulator session"
+
+
+def enabled(services: Services) -> bool:
+    settings = services.settings
+    return settings.simulator or settings.demo
+
+
+def channel_of(services: ServicesDep) -> SimulatorChannel:
+    channel = services.channels.get(ChannelName.SIMULATOR)
+    if not enabled(services) or not isinstance(channel, SimulatorChannel):
+        raise NotFound()
+    return channel
+
+
+ChannelDep = Annotated[SimulatorChannel, Depends(channel_of)]
+
+
+@lru_cache(maxsize=1)
+def practice_scripts() -> dict[str, Any]:
+    """The scripted practice texters (helpline/data/practice_scripts.toml)."""
+    with SCRIPTS_FILE.open("rb") as fh:
+        data = tomllib.load(fh)
+    languages = list(data.get("languages", []))
+    scripts = []
+    for raw in data.get("script", []):
+        titles, lines = raw["title"], raw["lines"]
+        scripts.append({"id": raw["id"], "title": dict(titles), "lines": dict(lines)})
+    return {"languages": languages, "scripts": scripts}
+
+
+@lru_cache(maxsize=1)
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(("html",)),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _address(session: str | None, practice: bool) -> str:
+    if not session or not SESSION_RE.match(session):
+        raise BadSession()
+    return session_address(session, practice=practice)
+
+
+def _texter(services: Services, session: Any, address: str) -> Texter | None:
+    blind = services.index.compute(ChannelName.SIMULATOR.value, address)
+    found: Texter | None = session.exec(select(Texter).where(Texter.blind_index == blind)).first()
+    return found
+
+
+def transcript(services: Services, channel: SimulatorChannel, address: str) -> dict[str, Any]:
+    """The simulated phone's view of its conversation, decrypted for display.
+
+    Replies still queued (or held) are not shown: a real phone has not
+    received them either. Replies the page receives here for the first time
+    are reported back as read, so the console shows the ticks a phone would.
+    """
+    pending = channel.mailbox.take(address)
+    read: list[str] = []
+    with services.db.session() as session:
+        texter = _texter(services, session, address)
+        if texter is None:
+            for provider_id in pending:
+                channel.mailbox.put(address, provider_id)
+            return {"pseudonym": None, "practice": False, "messages": []}
+        key = services.vault.key(session, texter.data_key_id)
+        rows = session.exec(
+            select(Message)
+            .where(Message.texter_id == texter.id)
+            .order_by(Message.created_at, Message.direction)  # type: ignore[arg-type]
+        ).all()
+        refs = {provider_ref(services, "simulator", pid): pid for pid in pending}
+        shown_ids = [m.id for m in rows if m.direction == "out" and m.status in SHOWN]
+        buttons: dict[str, str] = {}
+        if shown_ids:
+            for item in session.exec(
+                select(OutboxItem).where(OutboxItem.message_id.in_(shown_ids))  # type: ignore[union-attr]
+            ).all():
+                if item.message_id and item.buttons:
+                    buttons[item.message_id] = item.buttons
+        messages = []
+        for m in rows:
+            if m.direction == "out" and m.status not in SHOWN:
+                continue
+            if m.provider_ref in refs:
+                read.append(refs.pop(m.provider_ref))
+            body = (
+                services.vault.open(key, m.body, "messages", "body", m.id)
+                if m.body is not None
+                else ""
+            )
+            author = "you" if m.direction == "in" else "bot" if m.author_kind == "bot" else (
+                "volunteer"
+            )
+            messages.append(
+                {
+                    "id": m.id,
+                    "direction": m.direction,
+                    "author": author,
+                    "body": body,
+                    "at": m.created_at.isoformat(),
+                    "buttons": _buttons(buttons.get(m.id)),
+                }
+            )
+        result = {"pseudonym": texter.pseudonym, "practice": texter.practice,
+                  "messages": messages}
+    # Not yet committed as sent when we looked: keep them for the next read.
+    for provider_id in refs.values():
+        channel.mailbox.put(address, provider_id)
+    if read:
+        now = services.now()
+        intake.receive(
+            services,
+            ChannelName.SIMULATOR.value,
+            [DeliveryStatus(ChannelName.SIMULATOR, pid, "read", now) for pid in read],
+        )
+    return result
+
+
+def _buttons(raw: str | None) -> list[dict[str, str]]:
+    import json
+
+    if not raw:
+        return []
+    try:
+        pairs = json.loads(raw)
+    except ValueError:
+        return []
+    return [{"id": str(p[0]), "title": str(p[1])} for p in pairs if len(p) == 2]
+
+
+def _texter_id(services: Services, address: str) -> str | None:
+    with services.db.session() as session:
+        texter = _texter(services, session, address)
+        return texter.id if texter is not None else None
+
+
+def _owner(services: Services, conversation_id: str) -> str | None:
+    with services.db.session() as session:
+        conversation = session.get(Conversation, conversation_id)
+        return conversation.texter_id if conversation is not None else None
+
+
+router = APIRouter(tags=["simulator"])
+
+
+@router.get("/simulator", response_class=HTMLResponse)
+def simulator_page(channel: ChannelDep) -> HTMLResponse:
+    scripts = practice_scripts()
+    html = _templates().get_template("simulator.html").render(
+        scripts=scripts["scripts"], languages=scripts["languages"]
+    )
+    return HTMLResponse(html)
+
+
+@router.get("/simulator/api/scripts")
+def simulator_scripts(channel: ChannelDep) -> dict[str, Any]:
+    return practice_scripts()
+
+
+@router.post("/simulator/api/messages", status_code=202)
+async def simulator_post(
+    request: Request, services: ServicesDep, channel: ChannelDep
+) -> JSONResponse:
+    body = await read_capped(request, MAX_POST)
+    channel.verify(request.headers, request.query_params, body)
+    try:
+        post = channel.read(body)
+        events = channel.parse(body)
+    except MalformedPayload:
+        raise BadSimulatorPost() from None
+    result = await run_in_threadpool(
+        intake.receive, services, ChannelName.SIMULATOR.value, events, practice=post.practice
+    )
+    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates},
+                        status_code=202)
+
+
+@router.get("/simulator/api/messages")
+async def simulator_messages(
+    services: ServicesDep,
+    channel: ChannelDep,
+    x_simulator_session: Annotated[str | None, Header()] = None,
+    practice: bool = False,
+) -> dict[str, Any]:
+    address = _address(x_simulator_session, practice)
+    return await run_in_threadpool(transcript, services, channel, address)
+
+
+@router.get("/simulator/api/events")
+async def simulator_events(
+    request: Request,
+    services: ServicesDep,
+    channel: ChannelDep,
+    session: Annotated[str | None, Query()] = None,
+    practice: bool = False,
+) -> StreamingResponse:
+    """`event: update` whenever something changed in this texter's conversation.
+    (EventSource cannot send headers, hence the session in the query string;
+    access logs are off, see helpline.logs.)"""
+    address = _address(session, practice)
+
+    async def stream() -> AsyncIterator[str]:
+        queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize=100)
+
+        async def pump() -> None:
+            async for event in services.bus.subscribe():
+                if event.conversation is not None and not queue.full():
+                    queue.put_nowait(event)
+
+        task = asyncio.create_task(pump())
+        try:
+            yield "retry: 3000\n\n"
+            texter_id = await run_in_threadpool(_texter_id, services, address)
+            while not await request.is_disconnected():
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                if texter_id is None:
+                    texter_id = await run_in_threadpool(_texter_id, services, address)
+                if event.conversation is None or texter_id is None:
+                    continue
+                owner = await run_in_threadpool(_owner, services, event.conversation)
+                if owner == texter_id:
+                    yield f"event: update\ndata: {event.kind}\n\n"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    # The console may already serve helpline/static at /static; if not, we do.
+    if not any(getattr(route, "path", None) == "/static" for route in app.routes):
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+__all__ = ["install", "practice_scripts", "router", "transcript"]
