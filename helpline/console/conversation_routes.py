@@ -1,4 +1,4 @@
-"""The conversation JSON API (`/api/conversations...`), as fixed in CONTRACT.md.
+"""The conversation JSON API (`/api/conversations...`), as fixed in docs/contract.md.
 
 Thin: parse, call `conversation_service`, answer. Routes are plain `def`
 (run in the thread pool) because the service does blocking database work.
@@ -18,7 +18,7 @@ from helpline.console import conversation_service as svc
 from helpline.console.deps import CurrentResponder, CurrentUser
 from helpline.errors import HelplineError
 from helpline.http import ServicesDep
-from helpline.models import User
+from helpline.store.models import User
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 UI_LANGUAGES = ("nl", "en")
@@ -169,8 +169,8 @@ def set_language(body: LanguageIn, user: CurrentUser, services: ServicesDep) -> 
 def install(app: FastAPI) -> None:
     """Conversation API, live events, HTML pages, static files and the
     PostgreSQL live fan-out (called from `helpline.console.routes.install`)."""
-    from helpline import live_pg
     from helpline.console import events, pages
+    from helpline.live import postgres as live_pg
 
     app.include_router(router)
     app.include_router(events.router)

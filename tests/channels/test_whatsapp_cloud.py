@@ -2,7 +2,7 @@
 
 Fixtures under tests/fixtures/whatsapp/ are trimmed copies of real-shaped bodies
 (numbers replaced by 316000000xx fakes, names by "Jane Doe"); the conformance
-corpus under ../shared/conformance/whatsapp/ is run unchanged.
+corpus under tests/fixtures/conformance/whatsapp/ is run unchanged.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ from helpline.channels.base import (
 from helpline.channels.whatsapp_cloud import WebhookForbidden, WhatsAppCloud, error_outcome
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
-# ../shared/ sits beside the checkout (CI lays a copy there too).
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "whatsapp"
+CONFORMANCE = Path(__file__).resolve().parents[1] / "fixtures" / "conformance" / "whatsapp"
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 ACCESS_TOKEN = "test-access-token"
