@@ -5,7 +5,7 @@
 Writes the counts that 1,000,000 events (conversations started, languages,
 queues, topics, urgency, opening hours, referrals, waits, never answered,
 erasure requests) spread over two years leave behind, in the same buckets the
-recording code uses (`stats.buckets_for` and `stats.add_counts`; events are
+recording code uses (`cells.buckets_for` and `counting.add_counts`; events are
 summed before writing, which is what the upserts do one at a time in
 production). Then it times what the route and the worker do: publish
 (suppress weeks, months and years, persist), read the published rows, and
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpline.config import Settings  # noqa: E402
 from helpline.services import build_services  # noqa: E402
-from helpline.stats import counting as stats  # noqa: E402
+from helpline.stats import cells, counting, publishing, suppression, transparency
 from helpline.store.migrate import upgrade  # noqa: E402
 
 CHANNELS = [("whatsapp", 0.8), ("signal", 0.2)]
@@ -55,11 +55,11 @@ def pick(rng: random.Random, table: list[tuple[str | None, float]]) -> str | Non
     return table[-1][0]
 
 
-def generate(services: object, events: int, seed: int = 1) -> Counter[stats.CellId]:
+def generate(services: object, events: int, seed: int = 1) -> Counter[cells.CellId]:
     rng = random.Random(seed)
     start = datetime(2025, 1, 1, tzinfo=UTC)
     span = timedelta(days=730).total_seconds()
-    counts: Counter[stats.CellId] = Counter()
+    counts: Counter[cells.CellId] = Counter()
     policy = services.policy  # type: ignore[attr-defined]
     bucket_cache: dict[int, tuple[tuple[str, str], ...]] = {}
     recorded = 0
@@ -68,35 +68,35 @@ def generate(services: object, events: int, seed: int = 1) -> Counter[stats.Cell
         hour = int(moment.timestamp()) // 3600
         buckets = bucket_cache.get(hour)
         if buckets is None:
-            buckets = bucket_cache[hour] = stats.buckets_for(moment, policy)
+            buckets = bucket_cache[hour] = cells.buckets_for(moment, policy)
         items: list[tuple[str, str, str]] = [
-            (stats.CONVERSATIONS, stats.ALL, stats.ALL),
-            (stats.CONVERSATIONS, "channel", str(pick(rng, CHANNELS))),
-            (stats.CONVERSATIONS, "queue", str(pick(rng, QUEUES))),
+            (cells.CONVERSATIONS, cells.ALL, cells.ALL),
+            (cells.CONVERSATIONS, "channel", str(pick(rng, CHANNELS))),
+            (cells.CONVERSATIONS, "queue", str(pick(rng, QUEUES))),
         ]
         language = pick(rng, LANGUAGES)
         if language:
-            items.append((stats.CONVERSATIONS, "language", language))
+            items.append((cells.CONVERSATIONS, "language", language))
         if rng.random() < 0.6:
-            items.append((stats.CONVERSATIONS, "topic", rng.choice(TOPICS)))
+            items.append((cells.CONVERSATIONS, "topic", rng.choice(TOPICS)))
         if rng.random() < 0.04:
-            items.append((stats.URGENT, stats.ALL, stats.ALL))
+            items.append((cells.URGENT, cells.ALL, cells.ALL))
         if rng.random() < 0.5:
-            items.append((stats.OUTSIDE_HOURS, stats.ALL, stats.ALL))
+            items.append((cells.OUTSIDE_HOURS, cells.ALL, cells.ALL))
         if rng.random() < 0.85:
             minutes = rng.expovariate(1 / 20)
-            items.append((stats.WAIT, "bin", stats.wait_bin(minutes)))
+            items.append((cells.WAIT, "bin", counting.wait_bin(minutes)))
         else:
-            items.append((stats.NEVER_ANSWERED, stats.ALL, stats.ALL))
+            items.append((cells.NEVER_ANSWERED, cells.ALL, cells.ALL))
         if rng.random() < 0.03:
             partner = rng.choice(PARTNERS)
-            items.append((stats.REFERRALS_PROPOSED, "partner", partner))
+            items.append((cells.REFERRALS_PROPOSED, "partner", partner))
             if rng.random() < 0.6:
-                items.append((stats.REFERRALS_ACCEPTED, "partner", partner))
+                items.append((cells.REFERRALS_ACCEPTED, "partner", partner))
                 if rng.random() < 0.1:
-                    items.append((stats.REFERRALS_WITHDRAWN, "partner", partner))
+                    items.append((cells.REFERRALS_WITHDRAWN, "partner", partner))
         if rng.random() < 0.01:
-            items.append((stats.ERASURE_REQUESTS, stats.ALL, stats.ALL))
+            items.append((cells.ERASURE_REQUESTS, cells.ALL, cells.ALL))
         for period, bucket in buckets:
             for metric, dimension, key in items:
                 counts[(period, bucket, metric, dimension, key)] += 1
@@ -120,7 +120,7 @@ def main() -> None:
     began = time.perf_counter()
     counts = generate(services, args.events)
     with services.db.session() as session:
-        stats.add_counts(session, counts)
+        counting.add_counts(session, counts)
     print(f"recorded {args.events:,} events as {len(counts):,} rows "
           f"in {time.perf_counter() - began:.1f} s ({services.db.engine.dialect.name})")
 
@@ -137,16 +137,16 @@ def main() -> None:
         # One more conversation this week, as the recording code writes it
         # (count upserts + the year's version bump, one transaction).
         moment = datetime(2026, 11, 25, 12, tzinfo=UTC)
-        cells = {(period, bucket, stats.CONVERSATIONS, stats.ALL, stats.ALL): 1
-                 for period, bucket in stats.buckets_for(moment, services.policy)}
+        counts = {(period, bucket, cells.CONVERSATIONS, cells.ALL, cells.ALL): 1
+                  for period, bucket in cells.buckets_for(moment, services.policy)}
         with services.db.session() as session:
-            stats.add_counts(session, cells)
+            counting.add_counts(session, counts)
 
-    def week() -> list[stats.Row]:
-        return stats.report(services, "week")
+    def week() -> list[suppression.Row]:
+        return publishing.report(services, "week")
 
     line("first publication (worker, nothing published yet)",
-         [timed(lambda: stats.refresh(services))])
+         [timed(lambda: publishing.refresh(services))])
     rows = week()
     hidden = sum(1 for r in rows if isinstance(r.value, str))
     print(f"  week view: {len(rows)} rows, {hidden} suppressed")
@@ -154,31 +154,31 @@ def main() -> None:
     after_event, republish, stale_flags = [], [], []
     for _ in range(max(3, args.runs // 3)):
         new_event()
-        stats._cache.clear()  # another app process: nothing read yet
+        publishing._cache.clear()  # another app process: nothing read yet
         after_event.append(timed(week))
-        stale_flags.append(stats.snapshot(services).stale)
-        republish.append(timed(lambda: stats.refresh(services)))
+        stale_flags.append(publishing.snapshot(services).stale)
+        republish.append(timed(lambda: publishing.refresh(services)))
     line("GET /api/stats?period=week, first request after a new event (served stale)",
          after_event, f" (stale: {sorted(set(stale_flags))})")
     line("worker republishes the stale years after that event", republish)
 
     cold_cache, warm = [], []
     for _ in range(args.runs):
-        stats._cache.clear()
+        publishing._cache.clear()
         cold_cache.append(timed(week))
         warm.append(timed(week))
     line("GET /api/stats?period=week, nothing stale, process reads stat_published", cold_cache)
     line("GET /api/stats?period=week, nothing stale, same process again", warm)
-    line("GET /api/stats?period=month", [timed(lambda: stats.report(services, "month"))
+    line("GET /api/stats?period=month", [timed(lambda: publishing.report(services, "month"))
                                          for _ in range(args.runs)])
-    line("transparency 2026", [timed(lambda: stats.transparency(services, 2026))
+    line("transparency 2026", [timed(lambda: transparency.transparency(services, 2026))
                                for _ in range(args.runs)])
     with services.db.session() as session:
-        counts = stats.load_counts(session)
+        counts = suppression.load_counts(session)
     full = []
     for _ in range(3):
         t0 = time.perf_counter()
-        stats.published(counts, services.policy.stats_threshold)
+        suppression.published(counts, services.policy.stats_threshold)
         full.append((time.perf_counter() - t0) * 1000)
     line("suppression of everything in memory (no database)", full)
     services.db.dispose()

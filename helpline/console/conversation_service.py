@@ -43,7 +43,7 @@ from helpline.outbound.conversations import (
 )
 from helpline.outbound.effects import Effects, build_state
 from helpline.services import Services
-from helpline.stats import counting as stats
+from helpline.stats import counting
 from helpline.store.models import (
     AuditEntry,
     Conversation,
@@ -755,7 +755,7 @@ def close(services: Services, actor: Actor, conversation_id: str) -> dict[str, A
             conversation.status = "closed"
             conversation.closed_at = now
             conversation.waiting_since = None
-            stats.record_closed(services, session, conversation, now)
+            counting.record_closed(services, session, conversation, now)
         event = LiveEvent(kind="close", conversation=conversation.id, queue=conversation.queue)
         _audit(services, session, actor, "conversation.close", conversation.id)
     _publish(services, [event])
@@ -853,7 +853,7 @@ def set_labels(
             if label not in wanted:
                 session.delete(row)
         for label in wanted - set(existing):
-            stats.record_label(services, session, conversation, label)
+            counting.record_label(services, session, conversation, label)
             session.add(
                 ConversationLabel(
                     conversation_id=conversation.id,

@@ -36,7 +36,7 @@ from helpline.outbound.conversations import (
 from helpline.outbound.effects import Effects, build_state
 from helpline.outbound.status import apply_status
 from helpline.services import Services
-from helpline.stats import counting as stats
+from helpline.stats import counting
 from helpline.store.models import Conversation, DataKey, DedupKey, Referral, Texter, new_id
 
 
@@ -265,7 +265,7 @@ def _message(
     )
     effects = Effects(services, session, texter, conversation, key, now)
     effects.apply(decision)
-    stats.observe_conversation(services, session, conversation, texter.language)
+    counting.observe_conversation(services, session, conversation, texter.language)
     session.flush()
     result.stored += 1
     result.outbound = result.outbound or effects.outbound

@@ -38,7 +38,7 @@ from helpline.lifecycle.deletion import (
 from helpline.lifecycle.keystore import apply_tombstones
 from helpline.lifecycle.progress import Progress
 from helpline.services import Services
-from helpline.stats import counting as stats
+from helpline.stats import counting
 from helpline.store.models import (
     Conversation,
     DataKey,
@@ -84,7 +84,7 @@ def erase_texter(
         address = services.vault.open(key, texter.reply_address, "texters", "reply_address",
                                       texter_id)
         goodbye = (address, farewell)
-    stats.record_removed(services, session, [texter_id], now)
+    counting.record_removed(services, session, [texter_id], now)
     delete_texters(session, [texter_id], [key_id], now)
     if goodbye is not None:
         _queue_detached(services, session, channel, goodbye[0], goodbye[1], now)
@@ -151,7 +151,7 @@ def erase_conversation_texter(services: Services, conversation_id: str, actor_id
         if window_open(texter, now) and not texter.stopped:
             language = texter.language or services.policy.default_language
             farewell = services.catalog.render("erased", language, {})
-        stats.record_erasure(services, session, texter, now)
+        counting.record_erasure(services, session, texter, now)
         erase_texter(services, session, texter, now, farewell=farewell)
         _audit(session, now, actor_id, TEXTER_ERASE)
     logs.event("lifecycle.admin_erased", user=actor_id)
@@ -230,7 +230,7 @@ def purge(
             expired = _expired_texters(services, session, cutoff, batch)
             if not expired:
                 break
-            stats.record_removed(services, session, [t for t, _ in expired], now)
+            counting.record_removed(services, session, [t for t, _ in expired], now)
             deleted = delete_texters(
                 session, [t for t, _ in expired], [k for _, k in expired], now
             )

@@ -12,7 +12,7 @@ from sqlmodel import Session, SQLModel, select
 from helpline.channels.base import ChannelName
 from helpline.errors import Conflict
 from helpline.services import Services
-from helpline.stats import counting as stats
+from helpline.stats import counting
 from helpline.store.models import Conversation, Message, OutboxItem, Texter, new_id
 
 # https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-messages#customer-service-windows
@@ -135,7 +135,7 @@ def queue_outbound(
     conversation.last_message_at = now
     if author_kind == "user":
         if conversation.first_response_at is None:
-            stats.record_first_answer(services, session, conversation, now)
+            counting.record_first_answer(services, session, conversation, now)
             conversation.first_response_at = now
         conversation.waiting_since = None
     if not is_open:

@@ -15,7 +15,7 @@ from helpline import logs
 from helpline.live.bus import LiveEvent
 from helpline.outbound.conversations import queue_outbound
 from helpline.services import Services
-from helpline.stats import counting as stats
+from helpline.stats import counting
 from helpline.store.models import Conversation, Referral, Texter
 from routing import model as r
 
@@ -143,7 +143,7 @@ class Effects:
             case r.Erase():
                 from helpline.lifecycle.retention import audit_texter_erasure, erase_texter
 
-                stats.record_erasure(self.services, self.session, self.texter, self.now)
+                counting.record_erasure(self.services, self.session, self.texter, self.now)
                 erase_texter(self.services, self.session, self.texter, self.now,
                              farewell=self.farewell)
                 audit_texter_erasure(self.session, self.now)
@@ -219,7 +219,8 @@ class Effects:
                 self.key, self.note, "referrals", "note", referral.id
             )
         self.session.add(referral)
-        stats.record_referral(self.services, self.session, self.conversation, partner, "proposed")
+        counting.record_referral(self.services, self.session, self.conversation, partner,
+                                 "proposed")
         self.live.append(LiveEvent(kind="referral", conversation=self.conversation.id,
                                    state="asked"))
 
@@ -238,7 +239,7 @@ class Effects:
         referral.state = state
         referral.answered_at = self.now
         if state == "accepted":
-            stats.record_referral(self.services, self.session, self.conversation, partner,
+            counting.record_referral(self.services, self.session, self.conversation, partner,
                                   "accepted")
             self.conversation.queue = partner
             self.conversation.claimed_by_id = None
@@ -259,7 +260,7 @@ class Effects:
         ).all():
             referral.state = "withdrawn"
             referral.withdrawn_at = self.now
-            stats.record_referral(self.services, self.session, self.conversation, partner,
+            counting.record_referral(self.services, self.session, self.conversation, partner,
                                   "withdrawn")
         if self.conversation.queue == partner:
             self.conversation.queue = "peer"

@@ -30,7 +30,7 @@ from helpline.live.bus import LiveEvent
 from helpline.outbound.conversations import request_template
 from helpline.outbound.status import provider_ref
 from helpline.services import Services
-from helpline.stats import counting as stats
+from helpline.stats import publishing
 from helpline.store.models import Alert, ChannelPause, DataKey, Message, OutboxItem, Texter
 
 LEASE = timedelta(seconds=60)
@@ -269,7 +269,7 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
     poll = services.settings.worker_poll_seconds
     # Statistics are republished beside the sending loop (seconds of CPU at a
     # million events), never in it.
-    refresher = asyncio.create_task(stats.run_refresher(services, stop))
+    refresher = asyncio.create_task(publishing.run_refresher(services, stop))
     while not stop.is_set():
         try:
             sent = await run_once(services)

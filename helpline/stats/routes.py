@@ -3,7 +3,7 @@
 
 Only fixed buckets can be asked for (a period, a year), never a date range,
 so one answer cannot be subtracted from another. Everything shown comes from
-`helpline.stats.counting`, already suppressed; no route here reads a conversation.
+`helpline.stats.publishing`, already suppressed; no route here reads a conversation.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from helpline.console.deps import CurrentStatsReader, OptionalUser
 from helpline.errors import HelplineError
 from helpline.http import ServicesDep
-from helpline.stats import counting as stats
+from helpline.stats import cells, publishing, suppression, transparency
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "templates" / "console"
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
@@ -44,7 +44,7 @@ class BadYear(HelplineError):
 
 
 def _period(period: str) -> str:
-    if period not in stats.PERIODS:
+    if period not in cells.PERIODS:
         raise BadPeriod()
     return period
 
@@ -63,8 +63,8 @@ async def stats_json(
     services: ServicesDep,
     period: str = Query(default="week", max_length=8),
 ) -> JSONResponse:
-    snap = await run_in_threadpool(stats.snapshot, services)
-    rows = stats.rows_for(snap.values, _period(period))
+    snap = await run_in_threadpool(publishing.snapshot, services)
+    rows = suppression.rows_for(snap.values, _period(period))
     return JSONResponse({
         "period": period,
         "threshold": services.policy.stats_threshold,
@@ -83,7 +83,7 @@ async def stats_csv(
     services: ServicesDep,
     period: str = Query(default="week", max_length=8),
 ) -> Response:
-    rows = await run_in_threadpool(stats.report, services, _period(period))
+    rows = await run_in_threadpool(publishing.report, services, _period(period))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["bucket", "metric", "dimension", "key", "value"])
@@ -102,7 +102,7 @@ async def transparency_json(
     services: ServicesDep,
     year: int | None = Query(default=None),
 ) -> JSONResponse:
-    summary = await run_in_threadpool(stats.transparency, services, _year(year, services))
+    summary = await run_in_threadpool(transparency.transparency, services, _year(year, services))
     return JSONResponse({
         "year": summary.year,
         "threshold": summary.threshold,
@@ -220,9 +220,9 @@ def _strings(lang: str) -> dict[str, str]:
     return {**base, **STRINGS[lang]}
 
 
-def _label(t: dict[str, str], row: stats.Row) -> str:
+def _label(t: dict[str, str], row: suppression.Row) -> str:
     metric = t.get(f"m_{row.metric}", row.metric)
-    if row.dimension == stats.ALL:
+    if row.dimension == cells.ALL:
         return metric
     if row.dimension == "topic":
         key = t.get(f"label_{row.key}", row.key)
@@ -232,10 +232,10 @@ def _label(t: dict[str, str], row: stats.Row) -> str:
     return f"{metric}: {dimension} {key}".replace(":  ", ": ")
 
 
-def chart(rows: list[stats.Row], t: dict[str, str], threshold: int) -> dict[str, Any]:
+def chart(rows: list[suppression.Row], t: dict[str, str], threshold: int) -> dict[str, Any]:
     """Bars for the conversation totals of the last buckets, as numbers for an
     SVG drawn by the template (no script, no style attribute)."""
-    totals = [r for r in rows if r.metric == stats.CONVERSATIONS and r.dimension == stats.ALL]
+    totals = [r for r in rows if r.metric == cells.CONVERSATIONS and r.dimension == cells.ALL]
     totals = totals[-CHART_BUCKETS:]
     numeric = [r.value for r in totals if isinstance(r.value, int)]
     top = max([*numeric, threshold, 1])
@@ -259,7 +259,7 @@ def chart(rows: list[stats.Row], t: dict[str, str], threshold: int) -> dict[str,
     return {"width": width, "height": height, "bars": bars}
 
 
-def pivot(rows: list[stats.Row], t: dict[str, str]) -> dict[str, Any]:
+def pivot(rows: list[suppression.Row], t: dict[str, str]) -> dict[str, Any]:
     buckets = sorted({r.bucket for r in rows})[-CHART_BUCKETS:]
     lines: dict[tuple[str, str, str], dict[str, str]] = {}
     labels: dict[tuple[str, str, str], str] = {}
@@ -298,8 +298,8 @@ async def stats_page(
         )
     period = _period(period)
     chosen_year = _year(year, services)
-    rows = await run_in_threadpool(stats.report, services, period)
-    summary = await run_in_threadpool(stats.transparency, services, chosen_year)
+    rows = await run_in_threadpool(publishing.report, services, period)
+    summary = await run_in_threadpool(transparency.transparency, services, chosen_year)
     lang = user.ui_language if user.ui_language in STRINGS else "nl"
     t = _strings(lang)
     k = services.policy.stats_threshold

@@ -17,7 +17,7 @@ from helpline.lifecycle import retention as lifecycle
 from helpline.outbound.conversations import queue_outbound
 from helpline.outbound.effects import Effects
 from helpline.services import Services
-from helpline.stats import counting as stats
+from helpline.stats import counting
 from helpline.store.models import Conversation, StatCount, Texter
 from routing import model as r
 from tests.conftest import FAKE_NUMBER, FakeClock, post_whatsapp, wa_text_payload
@@ -98,8 +98,8 @@ def test_language_is_counted_once_when_it_becomes_known(app: FastAPI, client: Te
     services = services_of(app)
     with services.db.session() as session:
         conversation = session.execute(select(Conversation)).scalars().one()
-        stats.observe_conversation(services, session, conversation, "ro")
-        stats.observe_conversation(services, session, conversation, "en")
+        counting.observe_conversation(services, session, conversation, "ro")
+        counting.observe_conversation(services, session, conversation, "en")
     language = {k: n for (b, m, d, k), n in counts(app).items() if d == "language"}
     assert sum(language.values()) == 1
 
@@ -112,10 +112,10 @@ def test_practice_conversations_are_never_counted(app: FastAPI, client: TestClie
         conversation = session.execute(select(Conversation)).scalars().one()
         conversation.practice = True
         conversation.stats_flags = ""
-        stats.observe_conversation(services, session, conversation, "nl")
-        stats.record_label(services, session, conversation, "health")
-        stats.record_referral(services, session, conversation, "ggd", "proposed")
-        stats.record_closed(services, session, conversation, services.now())
+        counting.observe_conversation(services, session, conversation, "nl")
+        counting.record_label(services, session, conversation, "health")
+        counting.record_referral(services, session, conversation, "ggd", "proposed")
+        counting.record_closed(services, session, conversation, services.now())
     assert counts(app) == {}
 
 
@@ -148,7 +148,7 @@ def test_topic_labels_are_counted_once_per_conversation_and_topic(
     with services.db.session() as session:
         conversation = session.execute(select(Conversation)).scalars().one()
         for topic in ("health", "health", "housing"):
-            stats.record_label(services, session, conversation, topic)
+            counting.record_label(services, session, conversation, topic)
     got = counts(app)
     assert got[(WEEK, "conversations", "topic", "health")] == 1
     assert got[(WEEK, "conversations", "topic", "housing")] == 1
@@ -233,7 +233,7 @@ def sign_in(client: TestClient, app: FastAPI, role: str) -> None:
 def busy_week(app: FastAPI) -> None:
     services = services_of(app)
     with services.db.session() as session:
-        stats.add_counts(session, {
+        counting.add_counts(session, {
             ("week", WEEK, "conversations", "all", "all"): 30,
             ("week", WEEK, "conversations", "channel", "whatsapp"): 28,
             ("week", WEEK, "conversations", "channel", "signal"): 2,
@@ -303,7 +303,7 @@ def test_transparency_summary_counts_accounts_erasures_and_referrals(
 ) -> None:
     services = services_of(app)
     with services.db.session() as session:
-        stats.add_counts(session, {
+        counting.add_counts(session, {
             ("month", "2026-10", "erasure_requests", "all", "all"): 7,
             ("month", "2026-11", "erasure_requests", "all", "all"): 2,
             ("month", "2026-11", "referrals_accepted", "partner", "ggd"): 3,

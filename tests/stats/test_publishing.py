@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from helpline.services import Services
-from helpline.stats import counting as stats
+from helpline.stats import cells, counting, publishing, suppression
 from helpline.store.models import Conversation, StatPartition
 from tests.conftest import FakeClock
 from tests.stats.test_counting import MONTH, WEEK, counts, say, services_of, sign_in
@@ -22,12 +22,12 @@ from tests.stats.test_counting import MONTH, WEEK, counts, say, services_of, sig
 
 def add_day(services: Services, day: date, n: int = 1, channel: str = "whatsapp") -> None:
     moment = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-    cells: dict[stats.CellId, int] = {}
-    for period, bucket in stats.buckets_for(moment, services.policy):
-        cells[(period, bucket, stats.CONVERSATIONS, stats.ALL, stats.ALL)] = n
-        cells[(period, bucket, stats.CONVERSATIONS, "channel", channel)] = n
+    counts: dict[cells.CellId, int] = {}
+    for period, bucket in cells.buckets_for(moment, services.policy):
+        counts[(period, bucket, cells.CONVERSATIONS, cells.ALL, cells.ALL)] = n
+        counts[(period, bucket, cells.CONVERSATIONS, "channel", channel)] = n
     with services.db.session() as session:
-        stats.add_counts(session, cells)
+        counting.add_counts(session, counts)
 
 
 def partitions(services: Services) -> dict[str, StatPartition]:
@@ -40,12 +40,13 @@ def partitions(services: Services) -> dict[str, StatPartition]:
 
 def pretend_expensive(services: Services) -> None:
     with services.db.session() as session:
-        session.execute(update(StatPartition).values(cost_ms=stats.INLINE_BUDGET_MS * 40))
+        session.execute(update(StatPartition).values(cost_ms=publishing.INLINE_BUDGET_MS * 40))
 
 
-def full_recomputation(services: Services) -> dict[stats.CellId, int | str]:
+def full_recomputation(services: Services) -> dict[cells.CellId, int | str]:
     with services.db.session() as session:
-        return stats.published(stats.load_counts(session), services.policy.stats_threshold)
+        counts = suppression.load_counts(session)
+    return suppression.published(counts, services.policy.stats_threshold)
 
 
 def week_total(client: TestClient) -> object:
@@ -96,7 +97,7 @@ def test_expensive_stale_figures_are_served_as_published_with_their_age(
     transparency = client.get("/api/stats/transparency", params={"year": 2026}).json()
     assert transparency["stale"] is True
 
-    assert stats.refresh(services) == 1
+    assert publishing.refresh(services) == 1
     body = client.get("/api/stats", params={"period": "week"}).json()
     assert body["stale"] is False
     assert datetime.fromisoformat(body["as_of"]) == clock.now
@@ -118,7 +119,7 @@ def test_the_worker_publishes_stale_figures(app: FastAPI) -> None:
 
     async def run() -> None:
         stop = asyncio.Event()
-        task = asyncio.create_task(stats.run_refresher(services, stop))
+        task = asyncio.create_task(publishing.run_refresher(services, stop))
         for _ in range(200):
             await asyncio.sleep(0.05)
             if partitions(services)["2026"].published_at is not None:
@@ -129,7 +130,7 @@ def test_the_worker_publishes_stale_figures(app: FastAPI) -> None:
     asyncio.run(run())
     state = partitions(services)["2026"]
     assert state.published_version == state.version
-    assert stats.current(services)[("week", WEEK, "conversations", "all", "all")] == 30
+    assert publishing.current(services)[("week", WEEK, "conversations", "all", "all")] == 30
 
 
 def test_years_joined_by_a_week_across_new_year_are_published_together(app: FastAPI) -> None:
@@ -141,18 +142,18 @@ def test_years_joined_by_a_week_across_new_year_are_published_together(app: Fast
     add_day(services, date(2026, 1, 6), n=9)
     add_day(services, date(2023, 6, 7), n=8)
     add_day(services, date(2024, 1, 3), n=6)
-    assert stats.refresh(services) >= 3
+    assert publishing.refresh(services) >= 3
     groups = {name: row.group_key for name, row in partitions(services).items()}
     assert groups["2025"] == groups["2026"]
     assert groups["2023"] != groups["2024"]
 
     first = partitions(services)
     add_day(services, date(2023, 6, 8), n=2)
-    assert stats.refresh(services) == 1  # only 2023 was recomputed
+    assert publishing.refresh(services) == 1  # only 2023 was recomputed
     after = partitions(services)
     assert after["2023"].published_version == after["2023"].version
     assert after["2026"].published_at == first["2026"].published_at
-    assert stats.current(services) == full_recomputation(services)
+    assert publishing.current(services) == full_recomputation(services)
 
 
 def test_recomputing_only_stale_years_gives_what_a_full_recomputation_gives(
@@ -167,16 +168,16 @@ def test_recomputing_only_stale_years_gives_what_a_full_recomputation_gives(
             add_day(services, day, n=rng.randrange(1, 9),
                     channel=rng.choice(["whatsapp", "signal"]))
         clock.advance(hours=1)
-        stats.refresh(services)
-        assert stats.current(services) == full_recomputation(services)
+        publishing.refresh(services)
+        assert publishing.current(services) == full_recomputation(services)
 
 
 def test_a_new_threshold_republishes_everything(app: FastAPI) -> None:
     services = services_of(app)
     add_day(services, date(2026, 11, 25), n=4)
-    assert stats.current(services)[("week", WEEK, "conversations", "all", "all")] == "<5"
+    assert publishing.current(services)[("week", WEEK, "conversations", "all", "all")] == "<5"
     services.policy = dataclasses.replace(services.policy, stats_threshold=3)
-    assert stats.current(services)[("week", WEEK, "conversations", "all", "all")] == 4
+    assert publishing.current(services)[("week", WEEK, "conversations", "all", "all")] == 4
 
 
 def test_closing_an_unanswered_conversation_in_the_console_counts_never_answered(

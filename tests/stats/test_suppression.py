@@ -1,7 +1,7 @@
 """Small-count suppression: each rule, and a property test that no hidden small
 count can be worked out again from everything published.
 
-The property test does not reuse the equations of `helpline.stats.counting`. It models
+The property test does not reuse the equations of `helpline.stats.suppression`. It models
 the data the way an attacker who reads the code would: every published figure
 is a sum of unknown numbers of conversations of each kind (channel, language
 or none, urgent or not) on each stretch of days that falls in one ISO week and
@@ -19,8 +19,8 @@ from datetime import date, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpline.stats import counting as stats
-from helpline.stats.counting import ALL, CONVERSATIONS, URGENT, CellId
+from helpline.stats import suppression
+from helpline.stats.cells import ALL, CONVERSATIONS, URGENT, WAIT, WAIT_MINUTES, CellId, StatsError
 
 K = 5
 
@@ -36,7 +36,7 @@ def cells(period: str, bucket: str, **values: int) -> dict[CellId, int]:
 def test_counts_from_one_to_k_minus_one_are_shown_as_less_than_k() -> None:
     counts = cells("month", "2026-11", conversations__all__all=40,
                    conversations__topic__health=3, conversations__topic__money=12)
-    out = stats.published(counts, K)
+    out = suppression.published(counts, K)
     assert out[("month", "2026-11", CONVERSATIONS, "topic", "health")] == "<5"
     assert out[("month", "2026-11", CONVERSATIONS, "topic", "money")] == 12
     assert out[("month", "2026-11", CONVERSATIONS, ALL, ALL)] == 40
@@ -45,7 +45,7 @@ def test_counts_from_one_to_k_minus_one_are_shown_as_less_than_k() -> None:
 def test_single_hidden_cell_of_a_total_gets_a_complementary_neighbour() -> None:
     counts = cells("month", "2026-11", conversations__all__all=43,
                    conversations__channel__whatsapp=40, conversations__channel__signal=3)
-    out = stats.published(counts, K)
+    out = suppression.published(counts, K)
     assert out[("month", "2026-11", CONVERSATIONS, "channel", "signal")] == "<5"
     # Otherwise signal = 43 - 40.
     assert out[("month", "2026-11", CONVERSATIONS, "channel", "whatsapp")] == ">=5"
@@ -56,7 +56,7 @@ def test_next_smallest_cell_is_the_complementary_one() -> None:
     counts = cells("month", "2026-11", conversations__all__all=60,
                    conversations__queue__peer=40, conversations__queue__ggd=2,
                    conversations__queue__pmw=18)
-    out = stats.published(counts, K)
+    out = suppression.published(counts, K)
     assert out[("month", "2026-11", CONVERSATIONS, "queue", "ggd")] == "<5"
     assert out[("month", "2026-11", CONVERSATIONS, "queue", "pmw")] == ">=5"
     assert out[("month", "2026-11", CONVERSATIONS, "queue", "peer")] == 40
@@ -67,7 +67,7 @@ def test_two_hidden_ones_that_must_both_be_one_get_a_third() -> None:
     counts = cells("month", "2026-11", conversations__all__all=12,
                    conversations__channel__whatsapp=10, conversations__channel__signal=1,
                    conversations__channel__simulator=1)
-    out = stats.published(counts, K)
+    out = suppression.published(counts, K)
     assert out[("month", "2026-11", CONVERSATIONS, "channel", "whatsapp")] == ">=5"
 
 
@@ -75,7 +75,7 @@ def test_a_small_remainder_is_protected_too() -> None:
     # 18 of 20 urgent: "2 were not urgent" is a small count as well.
     counts = cells("month", "2026-11", conversations__all__all=20, urgent__all__all=18,
                    conversations__channel__whatsapp=20)
-    out = stats.published(counts, K)
+    out = suppression.published(counts, K)
     assert out[("month", "2026-11", URGENT, ALL, ALL)] == ">=5"
 
 
@@ -83,7 +83,7 @@ def test_a_small_total_hides_every_part() -> None:
     counts = cells("month", "2026-11", conversations__all__all=4,
                    conversations__channel__whatsapp=3, conversations__channel__signal=1,
                    urgent__all__all=1)
-    out = stats.published(counts, K)
+    out = suppression.published(counts, K)
     assert all(v == "<5" for v in out.values())
 
 
@@ -94,29 +94,29 @@ def test_a_hidden_week_cannot_be_recomputed_from_its_month() -> None:
     for period, bucket, n in (("week", "2026-W45", 2), ("week", "2026-W46", 10),
                               ("month", "2026-11", 12)):
         counts.update(cells(period, bucket, conversations__language__ro=n))
-    out = stats.published(counts, K)
+    out = suppression.published(counts, K)
     assert out[("week", "2026-W45", CONVERSATIONS, "language", "ro")] == "<5"
     hidden = [c for c, v in out.items() if isinstance(v, str) and c[4] == "ro"]
     assert len(hidden) >= 2
 
 
 def test_wait_quantiles_only_for_buckets_with_k_answered_conversations() -> None:
-    counts = {("week", "2026-W48", stats.WAIT, "bin", "5"): 3,
-              ("week", "2026-W48", stats.WAIT, "bin", "60"): 1,
-              ("week", "2026-W49", stats.WAIT, "bin", "2"): 5,
-              ("week", "2026-W49", stats.WAIT, "bin", "30"): 5}
-    out = stats.published(counts, K)
-    assert ("week", "2026-W48", stats.WAIT_MINUTES, "quantile", "median") not in out
-    assert out[("week", "2026-W49", stats.WAIT_MINUTES, "quantile", "median")] == 5
-    assert out[("week", "2026-W49", stats.WAIT_MINUTES, "quantile", "p90")] == 60
+    counts = {("week", "2026-W48", WAIT, "bin", "5"): 3,
+              ("week", "2026-W48", WAIT, "bin", "60"): 1,
+              ("week", "2026-W49", WAIT, "bin", "2"): 5,
+              ("week", "2026-W49", WAIT, "bin", "30"): 5}
+    out = suppression.published(counts, K)
+    assert ("week", "2026-W48", WAIT_MINUTES, "quantile", "median") not in out
+    assert out[("week", "2026-W49", WAIT_MINUTES, "quantile", "median")] == 5
+    assert out[("week", "2026-W49", WAIT_MINUTES, "quantile", "p90")] == 60
     # The histogram itself is never published.
-    assert not any(c[2] == stats.WAIT for c in out)
+    assert not any(c[2] == WAIT for c in out)
 
 
 def test_threshold_below_two_is_refused() -> None:
     try:
-        stats.published(cells("month", "2026-11", conversations__all__all=1), 1)
-    except stats.StatsError:
+        suppression.published(cells("month", "2026-11", conversations__all__all=1), 1)
+    except StatsError:
         return
     raise AssertionError("k=1 accepted")
 
@@ -202,7 +202,7 @@ def check_nothing_recomputable(conversations: list[tuple[int, int]], k: int) -> 
                 if period != "year" and not key.startswith("*"):
                     counts[(period, bucket, metric, dimension, key)] += 1
 
-    out = stats.published(counts, k)
+    out = suppression.published(counts, k)
     basis: dict[int, dict[int, int]] = {}
     for cell, row in rows.items():
         if cell[4].startswith("*"):
