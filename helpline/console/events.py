@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from helpline.console import sessions
-from helpline.console.conversation_service import (
+from helpline.console.conversation_access import (
     PEER_QUEUES,
     require_reader,
     visible_conversation,

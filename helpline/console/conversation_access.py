@@ -1,0 +1,246 @@
+"""Conversations as the console sees them: who may see what, the errors, and
+the helpers the queries and commands share.
+
+Who may see what is decided here, once, in SQL (`visible`):
+
+- a volunteer sees the peer queue (and the practice queue) and what they claimed;
+- a partner worker sees only conversations with an *accepted* referral to their
+  partner, and only the messages from the moment of that yes on (DESIGN
+  invariant 5: consent names the partner and "from now on");
+- coordinators and admins see no message text at all.
+
+A conversation one may not see is reported as missing (404), never as
+forbidden: ids are random, and a different answer would confirm that a
+conversation exists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Protocol
+
+from sqlalchemy import and_, exists, func, or_
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from helpline.console import audit
+from helpline.errors import Conflict, Forbidden, HelplineError, NotFound
+from helpline.lifecycle.deletion import register_texter_table
+from helpline.live.bus import LiveEvent
+from helpline.services import Services
+from helpline.store.models import (
+    Conversation,
+    ConversationLabel,
+    Note,
+    Referral,
+    Texter,
+    User,
+)
+
+# Erasure and retention delete these with the texter's other rows.
+register_texter_table(Note)
+register_texter_table(ConversationLabel)
+
+LABELS: tuple[str, ...] = (
+    "health",
+    "safety",
+    "money",
+    "housing",
+    "legal",
+    "police_municipality",
+    "work",
+    "other",
+)
+VIEWS = ("queue", "mine", "all", "closed")
+View = Literal["queue", "mine", "all", "closed"]
+PEER_QUEUES = ("peer", "practice")
+MAX_BODY = 4000  # leaves room for the alias signature under WhatsApp's 4096
+MAX_NOTE = 4000
+MESSAGE_LIMIT = 500
+PAGE_SIZE = 50
+
+
+class Actor(Protocol):
+    """The signed-in user, as the console's session dependency provides it."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def alias(self) -> str: ...
+
+    @property
+    def partner_id(self) -> str | None: ...
+
+
+class BadRequest(HelplineError):
+    status_code = 400
+    public_message = "bad request"
+
+
+class InvalidCursor(BadRequest):
+    public_message = "invalid cursor"
+
+
+class UnknownPartner(BadRequest):
+    public_message = "unknown partner"
+
+
+class UnknownColleague(BadRequest):
+    public_message = "no such colleague"
+
+
+class InvalidLabel(BadRequest):
+    public_message = "unknown label"
+
+
+class EmptyText(BadRequest):
+    public_message = "text is empty or too long"
+
+
+class ConversationClosed(Conflict):
+    public_message = "the conversation is closed"
+
+
+class ClaimedByColleague(Conflict):
+    public_message = "a colleague has claimed this conversation"
+
+
+class NotClaimed(Conflict):
+    public_message = "claim the conversation first"
+
+
+class TooManyConversations(Conflict):
+    public_message = "you already hold the maximum number of conversations"
+
+
+class ReferralNotPossible(Conflict):
+    public_message = "this referral cannot be proposed now"
+
+
+class NotRetryable(Conflict):
+    public_message = "only a failed delivery can be retried"
+
+
+class NoMessageText(Forbidden):
+    public_message = "this role does not read conversations"
+
+
+# ---------------------------------------------------------------- access
+
+
+def require_reader(actor: Actor) -> None:
+    """Coordinators and admins never read message text (403)."""
+    if actor.role not in ("volunteer", "partner"):
+        raise NoMessageText()
+    if actor.role == "partner" and not actor.partner_id:
+        raise NoMessageText()
+
+
+def _accepted_referral(partner_id: str) -> ColumnElement[bool]:
+    return exists().where(
+        col(Referral.conversation_id) == Conversation.id,
+        col(Referral.partner_id) == partner_id,
+        col(Referral.state) == "accepted",
+    )
+
+
+def visible(actor: Actor) -> ColumnElement[bool]:
+    require_reader(actor)
+    if actor.role == "partner":
+        partner = actor.partner_id or ""
+        return and_(col(Conversation.queue) == partner, _accepted_referral(partner))
+    return or_(
+        col(Conversation.queue).in_(PEER_QUEUES),
+        col(Conversation.claimed_by_id) == actor.user_id,
+    )
+
+
+def load(
+    session: Session, actor: Actor, conversation_id: str, *, for_update: bool = False
+) -> Conversation:
+    query = select(Conversation).where(Conversation.id == conversation_id, visible(actor))
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Conversation)
+    conversation = session.exec(query).first()
+    if conversation is None:
+        raise NotFound()
+    return conversation
+
+
+def visible_conversation(services: Services, actor: Actor, conversation_id: str) -> bool:
+    """For the live stream: may this user see events of this conversation?"""
+    if actor.role not in ("volunteer", "partner"):
+        return False
+    with services.db.session() as session:
+        return (
+            session.exec(
+                select(Conversation.id).where(
+                    Conversation.id == conversation_id, visible(actor)
+                )
+            ).first()
+            is not None
+        )
+
+
+def partner_since(session: Session, actor: Actor, conversation_id: str) -> datetime | None:
+    """The moment of the partner's yes: a partner reads nothing from before."""
+    if actor.role != "partner":
+        return None
+    answered = session.exec(
+        select(func.min(Referral.answered_at)).where(
+            Referral.conversation_id == conversation_id,
+            Referral.partner_id == actor.partner_id,
+            Referral.state == "accepted",
+        )
+    ).first()
+    if answered is None:
+        # Visible implies accepted; an accepted referral without a time is a bug:
+        # fail closed rather than show the whole history.
+        raise NotFound()
+    return answered
+
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def aliases_of(session: Session, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = session.exec(select(User.id, User.alias).where(col(User.id).in_(ids))).all()
+    return dict(rows)
+
+
+def texter_and_key(
+    services: Services, session: Session, conversation: Conversation
+) -> tuple[Texter, bytes]:
+    texter = session.get(Texter, conversation.texter_id)
+    if texter is None:
+        raise NotFound()
+    return texter, services.vault.key(session, texter.data_key_id)
+
+
+def publish(services: Services, events: list[LiveEvent]) -> None:
+    for event in events:
+        services.bus.publish(event)
+
+
+def audit_action(
+    services: Services, session: Session, actor: Actor, action: str, object_ref: str | None
+) -> None:
+    audit.record(session, actor.user_id, action, object_ref, services.now())
+
+
+def clean_text(text: object, limit: int) -> str:
+    if not isinstance(text, str):
+        raise EmptyText()
+    cleaned = text.strip()
+    if not cleaned or len(cleaned) > limit:
+        raise EmptyText()
+    return cleaned
+
