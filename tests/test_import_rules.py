@@ -1,4 +1,4 @@
-"""The arrows between the rooms of `helpline/`, checked from the code's own imports (and the rooms' size).
+"""The arrows between the rooms of `helpline/`, and their size, checked from the code itself.
 
 Every `import` counts, at module level or inside a function: an import hidden in a
 function is still an arrow, and a cycle through one still ties two rooms together. A
