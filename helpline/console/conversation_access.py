@@ -3,7 +3,11 @@ the helpers the queries and commands share.
 
 Who may see what is decided here, once, in SQL (`visible`):
 
-- a volunteer sees the peer queue (and the practice queue) and what they claimed;
+- a volunteer reads the unclaimed part of the peer queue (and the practice
+  queue) and what they hold themselves; a conversation a colleague holds is
+  listed (that it exists and who holds it) but its content, notes and actions
+  are the holder's until it is released, transferred or handed over by a
+  coordinator (`listed` against `visible`);
 - a partner worker sees only conversations with an *accepted* referral to their
   partner, and only the messages from the moment of that yes on (DESIGN
   invariant 5: consent names the partner and "from now on");
@@ -148,7 +152,9 @@ def _accepted_referral(partner_id: str) -> ColumnElement[bool]:
     )
 
 
-def visible(actor: Actor) -> ColumnElement[bool]:
+def listed(actor: Actor) -> ColumnElement[bool]:
+    """What appears in the actor's lists: for a volunteer also what a colleague
+    holds, shown without content (`held_by_colleague`)."""
     require_reader(actor)
     if actor.role == "partner":
         partner = actor.partner_id or ""
@@ -159,10 +165,39 @@ def visible(actor: Actor) -> ColumnElement[bool]:
     )
 
 
+def visible(actor: Actor) -> ColumnElement[bool]:
+    """What the actor may read and act on. A colleague's claim closes a
+    conversation to other volunteers (privacy.md §7.3): the texter confided in
+    one peer, not in the whole group."""
+    require_reader(actor)
+    if actor.role == "partner":
+        return listed(actor)
+    return or_(
+        and_(
+            col(Conversation.queue).in_(PEER_QUEUES),
+            col(Conversation.claimed_by_id).is_(None),
+        ),
+        col(Conversation.claimed_by_id) == actor.user_id,
+    )
+
+
+def held_by_colleague(actor: Actor, conversation: Conversation) -> bool:
+    return conversation.claimed_by_id is not None and conversation.claimed_by_id != actor.user_id
+
+
 def load(
-    session: Session, actor: Actor, conversation_id: str, *, for_update: bool = False
+    session: Session,
+    actor: Actor,
+    conversation_id: str,
+    *,
+    for_update: bool = False,
+    listed_only: bool = False,
 ) -> Conversation:
-    query = select(Conversation).where(Conversation.id == conversation_id, visible(actor))
+    """The conversation if the actor may act on it, else NotFound. With
+    `listed_only` also a colleague's (for claim, which answers that a
+    colleague holds it: the list shows that already)."""
+    rule = listed(actor) if listed_only else visible(actor)
+    query = select(Conversation).where(Conversation.id == conversation_id, rule)
     if for_update and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Conversation)
     conversation = session.exec(query).first()
@@ -172,14 +207,16 @@ def load(
 
 
 def visible_conversation(services: Services, actor: Actor, conversation_id: str) -> bool:
-    """For the live stream: may this user see events of this conversation?"""
+    """For the live stream: may this user see events of this conversation?
+    Events carry ids only; a colleague's held conversation stays in the
+    stream so its row in the list can move (its content stays closed)."""
     if actor.role not in ("volunteer", "partner"):
         return False
     with services.db.session() as session:
         return (
             session.exec(
                 select(Conversation.id).where(
-                    Conversation.id == conversation_id, visible(actor)
+                    Conversation.id == conversation_id, listed(actor)
                 )
             ).first()
             is not None

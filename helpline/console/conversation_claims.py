@@ -50,7 +50,7 @@ def claim(services: Services, actor: Actor, conversation_id: str) -> dict[str, A
     now = services.now()
     with services.db.session() as session:
         _lock_user(session, actor.user_id)
-        conversation = load(session, actor, conversation_id, for_update=True)
+        conversation = load(session, actor, conversation_id, for_update=True, listed_only=True)
         if conversation.status == "closed":
             raise ConversationClosed()
         if conversation.claimed_by_id not in (None, actor.user_id):

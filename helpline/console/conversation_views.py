@@ -27,12 +27,13 @@ from helpline.console.conversation_access import (
     InvalidCursor,
     aliases_of,
     audit_action,
+    held_by_colleague,
     iso,
+    listed,
     load,
     partner_since,
     require_reader,
     texter_and_key,
-    visible,
 )
 from helpline.outbound.conversations import (
     WHATSAPP_WINDOW,
@@ -100,6 +101,27 @@ def _waiting_key() -> ColumnElement[datetime]:
     )
 
 
+def _held_item(conversation: Conversation, claimed_alias: str | None) -> dict[str, Any]:
+    """A colleague's held conversation: that it exists and who holds it,
+    nothing that would tell who the texter is or what they wrote."""
+    return {
+        "id": conversation.id,
+        "pseudonym": None,
+        "channel": conversation.channel,
+        "queue": conversation.queue,
+        "priority": conversation.priority,
+        "status": conversation.status,
+        "last_message_at": iso(conversation.last_message_at),
+        "claimed_by": claimed_alias,
+        "window_closes_at": None,
+        "language": None,
+        "waiting_since": None,
+        "waiting_seconds": None,
+        "practice": conversation.practice,
+        "held_by_colleague": True,
+    }
+
+
 def _item(
     conversation: Conversation,
     pseudonym: str,
@@ -132,6 +154,7 @@ def _item(
         "waiting_since": iso(conversation.waiting_since),
         "waiting_seconds": waiting,
         "practice": conversation.practice,
+        "held_by_colleague": False,
     }
 
 
@@ -148,7 +171,7 @@ def list_conversations(
     limit = max(1, min(limit, 200))
     # Two steps: order and cut the narrow conversation rows first, then join
     # the page's few rows (sorting 10,000 joined rows costs several times more).
-    query = select(Conversation.id).where(visible(actor))
+    query = select(Conversation.id).where(listed(actor))
     if view == "queue":
         query = query.where(Conversation.status != "closed")
         urgent_rank = case((col(Conversation.priority) == "urgent", 0), else_=1)
@@ -200,7 +223,12 @@ def list_conversations(
         ).all()
     position = {conversation_id: n for n, conversation_id in enumerate(ids)}
     rows = sorted(rows, key=lambda row: position[row[0].id])
-    items = [_item(c, p, lang, inbound, alias, now) for c, p, lang, inbound, alias in rows]
+    items = [
+        _held_item(c, alias)
+        if actor.role == "volunteer" and held_by_colleague(actor, c)
+        else _item(c, p, lang, inbound, alias, now)
+        for c, p, lang, inbound, alias in rows
+    ]
     next_cursor = None
     if len(ids) > limit and rows:
         last: Conversation = rows[-1][0]

@@ -170,7 +170,25 @@
 
   // ------------------------------------------------------------ queue
 
+  function heldItem(item) {
+    // A colleague's conversation: that it exists and who holds it, no link.
+    const li = el("li", "item held");
+    li.dataset.id = item.id;
+    const body = el("div", "item-body");
+    const head = el("span", "item-head");
+    head.appendChild(el("span", "pseudonym", T.held_by_colleague));
+    if (item.priority === "urgent") head.appendChild(el("span", "badge badge-urgent", T.urgent));
+    body.appendChild(head);
+    const meta = el("span", "item-meta");
+    meta.appendChild(el("span", "channel", item.channel));
+    meta.appendChild(el("span", "claim", T.claimed_by + " " + item.claimed_by));
+    body.appendChild(meta);
+    li.appendChild(body);
+    return li;
+  }
+
   function queueItem(item) {
+    if (item.held_by_colleague) return heldItem(item);
     const li = el("li", "item" + (item.priority === "urgent" ? " urgent" : ""));
     li.dataset.id = item.id;
     const a = el("a");

@@ -151,7 +151,9 @@ def test_a_claim_shows_the_alias_to_colleagues_and_blocks_their_claim(client: Te
     assert roos.post(f"/api/conversations/{cid}/claim").status_code == 200
     assert only_conversation(iris)["claimed_by"] == "Roos"
     assert iris.post(f"/api/conversations/{cid}/claim").status_code == 409
-    assert iris.post(f"/api/conversations/{cid}/messages", {"body": "x"}).status_code == 409
+    # The content and the actions are the holder's: a colleague gets 404.
+    assert iris.post(f"/api/conversations/{cid}/messages", {"body": "x"}).status_code == 404
+    assert iris.get(f"/api/conversations/{cid}").status_code == 404
     assert [i["id"] for i in roos.get("/api/conversations?view=mine").json()["items"]] == [cid]
     assert iris.get("/api/conversations?view=mine").json()["items"] == []
 
@@ -290,7 +292,7 @@ def test_a_failed_delivery_shows_its_reason_and_can_be_retried(client: TestClien
     failed = roos.get(f"/api/conversations/{cid}").json()["messages"][-1]
     assert failed["status"] == "failed"
     assert failed["error_reason"] == "whatsapp:131026"
-    assert iris.post(f"/api/conversations/{cid}/messages/{mid}/retry").status_code == 409
+    assert iris.post(f"/api/conversations/{cid}/messages/{mid}/retry").status_code == 404
     retried = roos.post(f"/api/conversations/{cid}/messages/{mid}/retry")
     assert retried.status_code == 200
     assert retried.json()["status"] == "queued"
