@@ -11,6 +11,7 @@ from datetime import datetime
 
 import httpx
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -18,7 +19,15 @@ from helpline import logs
 from helpline.channels.base import ChannelName, InboundEvent
 from helpline.config import Settings
 from helpline.errors import HelplineError
-from helpline.http import SecurityHeaders, helpline_error_handler, unhandled_error_handler
+from helpline.http import (
+    BodyCap,
+    CatchAll,
+    SafeJSONResponse,
+    SecurityHeaders,
+    helpline_error_handler,
+    unhandled_error_handler,
+    validation_error_handler,
+)
 from helpline.ingest import inbox as inbox_module
 from helpline.ingest import webhooks
 from helpline.ingest.group_commit import GroupCommit
@@ -174,13 +183,19 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        default_response_class=SafeJSONResponse,
     )
     app.state.services = services
     app.state.inbox = inbox
     app.state.group_commit = GroupCommit(inbox)
     app.state.startup_hooks = []
     app.add_exception_handler(HelplineError, helpline_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unhandled_error_handler)
+    # Outermost first in effect: SecurityHeaders wraps CatchAll wraps BodyCap,
+    # so a 413 and a 500 carry the headers too.
+    app.add_middleware(BodyCap)
+    app.add_middleware(CatchAll)
     app.add_middleware(SecurityHeaders)
     app.include_router(webhooks.router)
 

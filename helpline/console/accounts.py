@@ -73,9 +73,12 @@ def create_user(
     if alias is not None and not 1 <= len(alias.strip()) <= 64:
         raise AccountInvalid("an alias has 1 to 64 characters")
     if totp_secret is not None:
-        totp_secret = totp_secret.replace(" ", "").upper()
-        if not re.fullmatch(r"[A-Z2-7]{16,128}=*", totp_secret):
-            raise AccountInvalid("the TOTP secret must be base32, at least 16 characters")
+        totp_secret = auth.normalise_totp_secret(totp_secret)
+        if totp_secret is None:
+            raise AccountInvalid(
+                "the TOTP secret must be valid base32 (RFC 4648) of at least 80 bits "
+                "(16 characters); leave it out to get a new one"
+            )
     secret = totp_secret or auth.new_totp_secret()
     password_hash = auth.hash_password(services.settings, password)
     now = services.now()

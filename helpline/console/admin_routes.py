@@ -18,30 +18,31 @@ from helpline.console.deps import CurrentAdmin
 from helpline.errors import HelplineError, NotFound
 from helpline.http import ServicesDep
 from helpline.store.models import SavedReply, User
+from helpline.text_input import UserText
 
 router = APIRouter(tags=["admin"])
 
 
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(max_length=64)
-    role: str = Field(max_length=16)
-    password: str = Field(max_length=auth.PASSWORD_MAX)
-    alias: str | None = Field(default=None, max_length=64)
-    partner: str | None = Field(default=None, max_length=64)
+    username: UserText = Field(max_length=64)
+    role: UserText = Field(max_length=16)
+    password: UserText = Field(max_length=auth.PASSWORD_MAX)
+    alias: UserText | None = Field(default=None, max_length=64)
+    partner: UserText | None = Field(default=None, max_length=64)
 
 
 class RoleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: str = Field(max_length=16)
-    partner: str | None = Field(default=None, max_length=64)
+    role: UserText = Field(max_length=16)
+    partner: UserText | None = Field(default=None, max_length=64)
 
 
 class SavedReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    language: str = Field(min_length=2, max_length=8)
-    title: str = Field(min_length=1, max_length=120)
-    body: str = Field(min_length=1, max_length=4000)
+    language: UserText = Field(min_length=2, max_length=8)
+    title: UserText = Field(min_length=1, max_length=120)
+    body: UserText = Field(min_length=1, max_length=4000)
 
 
 class LanguageUnknown(HelplineError):

@@ -23,6 +23,8 @@ transaction holds the write lock, and a slow hash must not stall intake.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hmac
 import re
@@ -103,12 +105,30 @@ def verify_password(settings: Settings, password_hash: str | None, password: str
     target = password_hash or _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_cost)
     try:
         ok = hasher(settings).verify(target, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeEncodeError):
         return False
     return ok and password_hash is not None
 
 
 # ------------------------------------------------------------------ TOTP
+
+
+TOTP_SECRET_MIN_BYTES = 10  # 80 bits, RFC 4226 section 4's minimum (160 recommended)
+
+
+def normalise_totp_secret(secret: str) -> str | None:
+    """The secret without spaces or padding, upper case, if it decodes as
+    base32 to at least 80 bits; else None. pyotp decodes lazily, so a secret
+    that does not decode failed only at sign-in, and only after a correct
+    password: a 500 that told an attacker the password was right."""
+    cleaned = secret.replace(" ", "").upper().rstrip("=")
+    if not re.fullmatch(r"[A-Z2-7]{16,128}", cleaned):
+        return None
+    try:
+        raw = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+    except (binascii.Error, ValueError):
+        return None
+    return cleaned if len(raw) >= TOTP_SECRET_MIN_BYTES else None
 
 
 def new_totp_secret() -> str:
@@ -138,10 +158,15 @@ def matching_step(secret: str, code: str, now: datetime, last_step: int) -> int 
     totp = pyotp.TOTP(secret)
     current = int(now.timestamp()) // TOTP_STEP
     found = None
-    for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
-        # Compare every candidate (no early exit) and in constant time.
-        if hmac.compare_digest(totp.at(step * TOTP_STEP), code) and step > last_step:
-            found = step
+    try:
+        for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
+            # Compare every candidate (no early exit) and in constant time.
+            if hmac.compare_digest(totp.at(step * TOTP_STEP), code) and step > last_step:
+                found = step
+    except (binascii.Error, ValueError):
+        # A stored secret that does not decode (written before validation):
+        # fail closed as a wrong code, never as a server error.
+        return None
     return found
 
 

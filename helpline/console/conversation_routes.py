@@ -15,10 +15,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
 
 from helpline.console import conversation_service as svc
-from helpline.console.deps import CurrentResponder, CurrentUser
+from helpline.console import handover
+from helpline.console.deps import CurrentCoordinator, CurrentResponder, CurrentUser
 from helpline.errors import HelplineError
 from helpline.http import ServicesDep
 from helpline.store.models import User
+from helpline.text_input import UserText
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 UI_LANGUAGES = ("nl", "en")
@@ -31,28 +33,32 @@ class _Body(BaseModel):
 
 
 class MessageIn(_Body):
-    body: str
+    body: UserText
 
 
 class NoteIn(_Body):
-    body: str
+    body: UserText
 
 
 class ReferralIn(_Body):
-    partner: str
-    note: str | None = None
+    partner: UserText
+    note: UserText | None = None
 
 
 class TransferIn(_Body):
-    to: str
+    to: UserText
+
+
+class HandOverIn(_Body):
+    to: UserText | None = None
 
 
 class LabelsIn(_Body):
-    labels: list[str]
+    labels: list[UserText]
 
 
 class LanguageIn(_Body):
-    language: str
+    language: UserText
 
 
 @router.get("/conversations")
@@ -93,6 +99,18 @@ def transfer(
     conversation_id: str, body: TransferIn, user: CurrentResponder, services: ServicesDep
 ) -> dict[str, Any]:
     return svc.transfer(services, user, conversation_id, body.to)
+
+
+@router.get("/held")
+def held(user: CurrentCoordinator, services: ServicesDep) -> dict[str, Any]:
+    return {"items": handover.held(services, user)}
+
+
+@router.post("/held/{conversation_id}/handover")
+def hand_over(
+    conversation_id: str, body: HandOverIn, user: CurrentCoordinator, services: ServicesDep
+) -> dict[str, Any]:
+    return handover.hand_over(services, user, conversation_id, body.to)
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=201)

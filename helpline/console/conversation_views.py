@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,6 +51,7 @@ from helpline.store.models import (
     User,
     UTCDateTime,
 )
+from helpline.text_input import renderable
 
 # ---------------------------------------------------------------- listing
 
@@ -248,8 +248,6 @@ def list_conversations(
 
 # ---------------------------------------------------------------- one conversation
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
 
 def message_dict(
     services: Services,
@@ -259,11 +257,12 @@ def message_dict(
 ) -> dict[str, Any]:
     body: str | None = None
     if message.body is not None and key is not None:
-        body = services.vault.open(key, message.body, "messages", "body", message.id)
         # A lone surrogate (a JSON "\ud800" escape in a webhook) is stored
         # exactly but has no UTF-8 form: without this the whole conversation
         # would answer 500. Valid pairs never reach a str as surrogates.
-        body = _LONE_SURROGATE.sub("\ufffd", body)
+        body = renderable(
+            services.vault.open(key, message.body, "messages", "body", message.id)
+        )
     if message.author_kind == "user" and message.author_id:
         author: str | None = authors.get(message.author_id, "")
     elif message.author_kind == "bot":
@@ -338,8 +337,8 @@ def get_conversation(services: Services, actor: Actor, conversation_id: str) -> 
                 "answered_at": iso(referral.answered_at),
             }
             if referral.note is not None:
-                entry["note"] = services.vault.open(
-                    key, referral.note, "referrals", "note", referral.id
+                entry["note"] = renderable(
+                    services.vault.open(key, referral.note, "referrals", "note", referral.id)
                 )
             referral_list.append(entry)
         detail = _item(
@@ -357,7 +356,9 @@ def get_conversation(services: Services, actor: Actor, conversation_id: str) -> 
                 "notes": [
                     {
                         "id": n.id,
-                        "body": services.vault.open(key, n.body, "notes", "body", n.id),
+                        "body": renderable(
+                            services.vault.open(key, n.body, "notes", "body", n.id)
+                        ),
                         "author": aliases.get(n.author_id or "", ""),
                         "created_at": iso(n.created_at),
                     }
@@ -379,7 +380,12 @@ def saved_replies(services: Services, language: str | None) -> list[dict[str, st
         if language:
             query = query.where(SavedReply.language == language)
         return [
-            {"id": r.id, "language": r.language, "title": r.title, "body": r.body}
+            {
+                "id": r.id,
+                "language": r.language,
+                "title": renderable(r.title),
+                "body": renderable(r.body),
+            }
             for r in session.exec(query).all()
         ]
 
