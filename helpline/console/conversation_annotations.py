@@ -29,10 +29,10 @@ from helpline.store.models import (
 def add_note(
     services: Services, actor: Actor, conversation_id: str, body: object
 ) -> dict[str, Any]:
-    text = clean_text(body, MAX_NOTE)
     now = services.now()
     with services.db.session() as session:
         conversation = load(session, actor, conversation_id)
+        text = clean_text(body, MAX_NOTE)
         _, key = texter_and_key(services, session, conversation)
         note = Note(
             conversation_id=conversation.id,
@@ -51,14 +51,15 @@ def add_note(
 def set_labels(
     services: Services, actor: Actor, conversation_id: str, labels: object
 ) -> dict[str, Any]:
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise InvalidLabel()
-    wanted = set(labels)
-    if not wanted <= set(LABELS):
-        raise InvalidLabel()
     now = services.now()
     with services.db.session() as session:
+        # Permission first (404 alike for missing and not visible), then the labels.
         conversation = load(session, actor, conversation_id, for_update=True)
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise InvalidLabel()
+        wanted = set(labels)
+        if not wanted <= set(LABELS):
+            raise InvalidLabel()
         existing = {
             row.label: row
             for row in session.exec(

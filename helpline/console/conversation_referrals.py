@@ -32,16 +32,18 @@ def propose_referral(
     Only the consent question leaves here. The partner sees nothing until the
     texter's yes turns the referral `accepted` (in intake, via `Effects`).
     """
-    if actor.role != "volunteer":
-        raise ReferralNotPossible()
-    if not isinstance(partner, str) or services.policy.partner(partner) is None:
-        raise UnknownPartner()
-    note_text = None
-    if note is not None and not (isinstance(note, str) and not note.strip()):
-        note_text = clean_text(note, MAX_NOTE)
     now = services.now()
     with services.db.session() as session:
+        # Permission first: what one may not see answers 404 like what does
+        # not exist, before any check of the request itself.
         conversation = load(session, actor, conversation_id, for_update=True)
+        if actor.role != "volunteer":
+            raise ReferralNotPossible()
+        if not isinstance(partner, str) or services.policy.partner(partner) is None:
+            raise UnknownPartner()
+        note_text = None
+        if note is not None and not (isinstance(note, str) and not note.strip()):
+            note_text = clean_text(note, MAX_NOTE)
         if conversation.status == "closed" or conversation.practice:
             raise ConversationClosed()
         if conversation.claimed_by_id not in (None, actor.user_id):

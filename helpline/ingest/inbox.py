@@ -47,7 +47,7 @@ from helpline.errors import ServiceUnavailable
 from helpline.ingest import intake
 from helpline.ingest.inbox_pg import PgAppender, listen_for_appends
 from helpline.services import Services
-from helpline.store.db import Database
+from helpline.store.db import Database, ensure_private_file
 from helpline.store.models import naive_utc, new_id
 
 INBOX = SQLModel.metadata.tables["inbox"]
@@ -368,6 +368,7 @@ def _sqlite_time(value: datetime) -> str:
 
 def _connect_sqlite(path: str) -> sqlite3.Connection:
     # Same settings as helpline.db's engine (WAL, overwrite deleted pages).
+    ensure_private_file(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")

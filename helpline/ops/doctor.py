@@ -13,6 +13,7 @@ import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TextIO
 
 import httpx
@@ -238,10 +239,46 @@ def check_exposure(settings: Settings, report: Report) -> None:
                    "console's https origin so the Origin check cannot be fooled by a proxy.")
 
 
+def _private_files(settings: Settings) -> list[Path]:
+    from sqlalchemy.engine import make_url
+
+    from helpline.lifecycle.keystore import key_store_path
+
+    files: list[Path] = []
+    try:
+        url = make_url(settings.database_url)
+    except Exception:  # noqa: BLE001 - check_database reports a bad URL
+        return files
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        for base in (str(url.database), f"{url.database}-inbox"):
+            files += [Path(base + suffix) for suffix in ("", "-wal", "-shm")]
+    files.append(key_store_path(settings))
+    return files
+
+
+def check_file_modes(settings: Settings, report: Report) -> None:
+    """Database, inbox and key store files hold sealed data and key shares:
+    the owner alone should read them (0600)."""
+    wide = []
+    for path in _private_files(settings):
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            wide.append(f"{path} ({mode:o})")
+    if wide:
+        report.add("warn", "file modes", "readable by other accounts: " + ", ".join(wide)
+                   + "; run `chmod 600` on them (new files are created 0600).")
+    else:
+        report.add("ok", "file modes", "database, inbox and key store files are 0600")
+
+
 def run_checks(settings: Settings, client: httpx.Client | None = None) -> Report:
     report = Report()
     check_keys(settings, report)
     check_database(settings, report)
+    check_file_modes(settings, report)
     check_policy(settings, report)
     own = client is None
     http = client or httpx.Client(timeout=TIMEOUT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -25,10 +27,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def ensure_private_file(path: str) -> None:
+    """Create a database file readable by its owner only (0600), whatever the
+    umask: under the common 022 SQLite made it 0644, readable by every local
+    account. SQLite gives its -wal and -shm files the database file's mode."""
+    if path in ("", ":memory:") or path.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
+        if not memory and parsed.database:
+            ensure_private_file(parsed.database)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
