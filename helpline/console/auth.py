@@ -155,10 +155,10 @@ def matching_step(secret: str, code: str, now: datetime, last_step: int) -> int 
     code = code.replace(" ", "")
     if not _CODE.match(code):
         return None
-    totp = pyotp.TOTP(secret)
     current = int(now.timestamp()) // TOTP_STEP
     found = None
     try:
+        totp = pyotp.TOTP(secret)
         for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
             # Compare every candidate (no early exit) and in constant time.
             if hmac.compare_digest(totp.at(step * TOTP_STEP), code) and step > last_step:

@@ -12,9 +12,10 @@ from fastapi.testclient import TestClient
 
 from helpline.cli import main
 from helpline.config import Settings
-from helpline.console import accounts
+from helpline.console import accounts, auth
 from helpline.console.auth import PasswordRejected
 from helpline.errors import Conflict
+from helpline.store.models import User
 from tests.conftest import post_whatsapp, wa_text_payload
 from tests.console.helpers import (
     DEFAULT_PASSWORD,
@@ -225,3 +226,41 @@ def test_admin_routes_never_show_message_text(app: FastAPI, client: TestClient) 
         assert response.status_code == 200
         assert "geheime" not in response.text
     assert client.get("/api/conversations").status_code in (403, 404)
+
+
+# ---------------------------------------------------------------- issue 21.5
+
+
+@pytest.mark.parametrize("bad", ["JBSWY3DPEHPK3PXPVOL", "JBSWY3DP", "JBSWY3DPEHPK3PX1",
+                                 "JBSWY3DPEHPK3PXP!"])
+def test_cli_refuses_a_totp_secret_that_does_not_decode_or_is_short(
+    cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    bad: str,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(DEFAULT_PASSWORD + "\n"))
+    code = main(["user", "add", "--username", "jojo", "--role", "admin", "--password-stdin",
+                 "--totp-secret", bad])
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "base32" in captured.err + captured.out
+    assert "Traceback" not in captured.err
+
+
+def test_a_stored_secret_that_does_not_decode_fails_sign_in_closed(
+    app: FastAPI, client: TestClient
+) -> None:
+    services = services_of(app)
+    user, _ = accounts.create_user(services, "lex", "volunteer", DEFAULT_PASSWORD)
+    with services.db.session() as session:
+        row = session.get(User, user.id)
+        assert row is not None
+        # As an account made before validation existed would hold it.
+        row.totp_secret = auth.seal_totp(services, session, row, "JBSWY3DPEHPK3PXPVOL")
+    right = client.post("/api/auth/login", json={"username": "lex",
+                        "password": DEFAULT_PASSWORD, "totp": "123456"},
+                        headers={"Origin": "http://testserver"})
+    wrong = client.post("/api/auth/login", json={"username": "lex",
+                        "password": "not the password at all", "totp": "123456"},
+                        headers={"Origin": "http://testserver"})
+    assert right.status_code == wrong.status_code == 401
+    assert right.json() == wrong.json()
