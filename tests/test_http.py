@@ -73,21 +73,21 @@ def test_every_conversation_text_is_checked_at_the_edge(
     ("path", "body"),
     [
         ("/api/admin/saved-replies",
-         '{"language": "nl", "title": %s, "body": "b"}' % LONE),
+         '{"language": "nl", "title": @, "body": "b"}'),
         ("/api/admin/saved-replies",
-         '{"language": "nl", "title": "t", "body": %s}' % LONE),
+         '{"language": "nl", "title": "t", "body": @}'),
         ("/api/admin/users",
-         '{"username": %s, "role": "volunteer", "password": "a long enough password"}' % LONE),
+         '{"username": @, "role": "volunteer", "password": "a long enough password"}'),
         ("/api/admin/users",
          '{"username": "okname", "role": "volunteer", "password": "a long enough password",'
-         ' "alias": %s}' % LONE),
+         ' "alias": @}'),
         ("/api/admin/users",
-         '{"username": "okname", "role": "volunteer", "password": %s}' % LONE),
+         '{"username": "okname", "role": "volunteer", "password": @}'),
     ],
 )
 def test_admin_texts_are_checked_at_the_edge(client: TestClient, path: str, body: str) -> None:
     ada = make_agent(client, "admin", alias="Ada")
-    assert raw(ada, "POST", path, body).status_code == 422
+    assert raw(ada, "POST", path, body.replace("@", LONE)).status_code == 422
 
 
 def test_a_lone_surrogate_at_sign_in_is_a_failed_sign_in(client: TestClient) -> None:

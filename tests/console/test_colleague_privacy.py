@@ -134,7 +134,8 @@ def test_the_matrix_of_roles_against_real_conversations(client: TestClient) -> N
     assert [m["body"] for m in detail["messages"] if m["direction"] == "in"] == [
         "ik wil met iemand praten"
     ]
-    assert detail["notes"] == [] and detail["labels"] == []
+    assert detail["notes"] == []
+    assert detail["labels"] == []
 
 
 def test_a_colleague_sees_that_it_exists_and_who_holds_it_and_nothing_more(
@@ -148,7 +149,8 @@ def test_a_colleague_sees_that_it_exists_and_who_holds_it_and_nothing_more(
         row = rows[str(world["held"])]
         assert row["held_by_colleague"] is True
         assert row["claimed_by"] == "Roos"
-        assert row["pseudonym"] is None and row["language"] is None
+        assert row["pseudonym"] is None
+        assert row["language"] is None
         assert row["waiting_seconds"] is None
     own = roos.get("/api/conversations?view=queue").json()["items"]
     assert all(i["held_by_colleague"] is False for i in own)
@@ -181,7 +183,8 @@ def test_a_coordinator_hands_over_without_reading_and_it_is_audited(
     assert coco.get(f"/api/conversations/{held}").status_code == 403
     assert coco.post(f"/api/held/{held}/handover", {"to": "Nobody"}).status_code == 400
     moved = coco.post(f"/api/held/{held}/handover", {"to": "Iris"})
-    assert moved.status_code == 200 and moved.json()["claimed_by"] == "Iris"
+    assert moved.status_code == 200
+    assert moved.json()["claimed_by"] == "Iris"
     assert iris.get(f"/api/conversations/{held}").json()["claimed_by_me"] is True
     assert roos.get(f"/api/conversations/{held}").status_code == 404
     back = coco.post(f"/api/held/{held}/handover", {"to": None})
