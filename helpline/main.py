@@ -199,7 +199,17 @@ def create_app(
         if not current:
             return JSONResponse({"status": "migrations pending", "database": True},
                                 status_code=503)
-        return JSONResponse({"status": "ok", "database": True})
+        try:
+            backlog = inbox.backlog()
+        except Exception:  # noqa: BLE001 - report, never raise
+            return JSONResponse({"status": "inbox unavailable", "database": True},
+                                status_code=503)
+        body = {"status": "ok", "database": True, "inbox": backlog.as_json()}
+        if backlog.stalled(settings.inbox_max_age_seconds):
+            # Deliveries are acknowledged but nobody processes them: take this
+            # instance out of rotation so that someone looks.
+            return JSONResponse({**body, "status": "inbox stalled"}, status_code=503)
+        return JSONResponse(body)
 
     _install_parts(app)
     return app
