@@ -172,6 +172,9 @@ def create_app(
         title="Helpline",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by helpline/console/api_docs.py, for admins, when
+        # HELPLINE_API_DOCS is on; app.openapi() still builds the description.
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
     )
