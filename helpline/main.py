@@ -194,9 +194,10 @@ def create_app(
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
         try:
-            with services.db.engine.connect() as conn:
+            # Reads only: a monitor must not queue behind intake's writes.
+            with services.db.read_engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            current = is_current(services.db.engine)
+            current = is_current(services.db.read_engine)
         except Exception:  # noqa: BLE001 - report, never raise
             return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
         if not current:

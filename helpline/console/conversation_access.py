@@ -175,7 +175,7 @@ def visible_conversation(services: Services, actor: Actor, conversation_id: str)
     """For the live stream: may this user see events of this conversation?"""
     if actor.role not in ("volunteer", "partner"):
         return False
-    with services.db.session() as session:
+    with services.db.read_session() as session:
         return (
             session.exec(
                 select(Conversation.id).where(

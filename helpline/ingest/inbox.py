@@ -209,8 +209,8 @@ class Inbox:
         return self.backlog().count
 
     def backlog(self) -> inbox_schema.Backlog:
-        with self.db.engine.connect() as conn:
-            return inbox_schema.backlog(conn, self.services.now())
+        with self.db.read_session() as session:
+            return inbox_schema.backlog(session.connection(), self.services.now())
 
     # -- processing --------------------------------------------------------
 
