@@ -35,6 +35,8 @@ def fail(message: str) -> int:
 
 @command("migrate")
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from helpline.ingest import inbox_schema
+    from helpline.ingest.inbox import inbox_url
     from helpline.store.db import make_engine
     from helpline.store.migrate import upgrade
 
@@ -42,6 +44,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
+    url = inbox_url(settings.database_url)
+    if url is not None:
+        # SQLite: the inbox file has versioned steps of its own.
+        engine = make_engine(url)
+        try:
+            inbox_schema.migrate(engine)
+        finally:
+            engine.dispose()
     print("migrations applied")
     return 0
 

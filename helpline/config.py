@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     signal_receive: Literal["webhook", "poll"] = "webhook"
 
     embedded_worker: bool = True
+    # /readyz answers 503 once the oldest unprocessed delivery in the inbox is
+    # older than this: the processor is stuck or outrun, and a monitor or load
+    # balancer must notice (docs/operating.md, Monitoring).
+    inbox_max_age_seconds: float = Field(default=300.0, gt=0)
+    # Serve /openapi.json and /docs (admins only). Off: the API's map is not
+    # handed to strangers.
+    api_docs: bool = False
 
     # Not in the public contract; tuning knobs with safe defaults.
     webhook_max_bytes: int = 4 * 1024 * 1024 - 1  # Meta sends up to 3 MB

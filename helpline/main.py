@@ -181,6 +181,9 @@ def create_app(
         title="Helpline",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by helpline/console/api_docs.py, for admins, when
+        # HELPLINE_API_DOCS is on; app.openapi() still builds the description.
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
         default_response_class=SafeJSONResponse,
@@ -206,15 +209,26 @@ def create_app(
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
         try:
-            with services.db.engine.connect() as conn:
+            # Reads only: a monitor must not queue behind intake's writes.
+            with services.db.read_engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            current = is_current(services.db.engine)
+            current = is_current(services.db.read_engine)
         except Exception:  # noqa: BLE001 - report, never raise
             return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
         if not current:
             return JSONResponse({"status": "migrations pending", "database": True},
                                 status_code=503)
-        return JSONResponse({"status": "ok", "database": True})
+        try:
+            backlog = inbox.backlog()
+        except Exception:  # noqa: BLE001 - report, never raise
+            return JSONResponse({"status": "inbox unavailable", "database": True},
+                                status_code=503)
+        body = {"status": "ok", "database": True, "inbox": backlog.as_json()}
+        if backlog.stalled(settings.inbox_max_age_seconds):
+            # Deliveries are acknowledged but nobody processes them: take this
+            # instance out of rotation so that someone looks.
+            return JSONResponse({**body, "status": "inbox stalled"}, status_code=503)
+        return JSONResponse(body)
 
     _install_parts(app)
     return app

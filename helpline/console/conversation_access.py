@@ -212,7 +212,7 @@ def visible_conversation(services: Services, actor: Actor, conversation_id: str)
     stream so its row in the list can move (its content stays closed)."""
     if actor.role not in ("volunteer", "partner"):
         return False
-    with services.db.session() as session:
+    with services.db.read_session() as session:
         return (
             session.exec(
                 select(Conversation.id).where(

@@ -104,7 +104,7 @@ def retry_message(
         authors = aliases_of(session, {message.author_id or ""})
         result = message_dict(services, key, message, authors)
         event = LiveEvent(kind="status", conversation=conversation.id, message=message.id,
-                          state=message.status)
+                          state=message.status, queue=conversation.queue)
     publish(services, [event])
     services.wakeup.set()
     logs.event("console.retry", conversation=conversation_id, message=message_id,

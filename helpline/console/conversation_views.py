@@ -207,7 +207,7 @@ def list_conversations(
         )
     now = services.now()
     claimer = User.__table__.alias("claimer")  # type: ignore[attr-defined]
-    with services.db.session() as session:
+    with services.db.read_session() as session:
         ids = list(session.exec(query.limit(limit + 1)).all())
         rows = session.exec(
             select(  # type: ignore[call-overload]
@@ -284,7 +284,7 @@ def message_dict(
 
 def get_conversation(services: Services, actor: Actor, conversation_id: str) -> dict[str, Any]:
     now = services.now()
-    with services.db.session() as session:
+    with services.db.read_session() as session:
         conversation = load(session, actor, conversation_id)
         texter, key = texter_and_key(services, session, conversation)
         since = partner_since(session, actor, conversation.id)
@@ -375,7 +375,7 @@ def get_conversation(services: Services, actor: Actor, conversation_id: str) -> 
 
 
 def saved_replies(services: Services, language: str | None) -> list[dict[str, str]]:
-    with services.db.session() as session:
+    with services.db.read_session() as session:
         query = select(SavedReply).order_by(col(SavedReply.title))
         if language:
             query = query.where(SavedReply.language == language)
@@ -416,7 +416,7 @@ def record_open(services: Services, actor: Actor, conversation_id: str) -> None:
 def colleagues(services: Services, actor: Actor) -> list[str]:
     """Aliases a conversation can be transferred to."""
     require_reader(actor)
-    with services.db.session() as session:
+    with services.db.read_session() as session:
         query = select(User.alias).where(
             User.role == actor.role, col(User.disabled).is_(False), User.id != actor.user_id
         )

@@ -19,3 +19,6 @@ def install(app: FastAPI) -> None:
     from helpline.console import conversation_routes
 
     conversation_routes.install(app)
+    from helpline.console import api_docs
+
+    api_docs.install(app)

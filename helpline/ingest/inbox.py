@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 from helpline import crypto, logs
 from helpline.channels.base import InboundEvent, MalformedPayload
 from helpline.errors import ServiceUnavailable
-from helpline.ingest import intake
+from helpline.ingest import inbox_schema, intake
 from helpline.ingest.inbox_pg import PgAppender, listen_for_appends
 from helpline.services import Services
 from helpline.store.db import Database, ensure_private_file
@@ -119,14 +119,13 @@ class Inbox:
     def __init__(self, services: Services) -> None:
         self.services = services
         url = inbox_url(services.settings.database_url)
-        # SQLite: a database of its own, created here rather than by the
-        # migrations (it holds only deliveries in flight; docs/operating.md,
-        # Backups).
+        # SQLite: a database of its own, migrated in versioned steps of its
+        # own (helpline/ingest/inbox_schema.py).
         self.own_db = Database(url) if url is not None else None
         self._sqlite_file: str | None = None
         self._raw: sqlite3.Connection | None = None
         if self.own_db is not None:
-            INBOX.create(self.own_db.engine, checkfirst=True)
+            inbox_schema.migrate(self.own_db.engine)
             database = make_url(url or "").database
             if database not in (None, "", ":memory:"):
                 self._sqlite_file = database
@@ -207,8 +206,11 @@ class Inbox:
                 raise ServiceUnavailable("inbox unavailable") from exc
 
     def pending(self) -> int:
-        with self.db.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(INBOX)).scalar_one())
+        return self.backlog().count
+
+    def backlog(self) -> inbox_schema.Backlog:
+        with self.db.read_session() as session:
+            return inbox_schema.backlog(session.connection(), self.services.now())
 
     # -- processing --------------------------------------------------------
 

@@ -52,6 +52,7 @@ from sqlmodel import Session, col
 from helpline import logs
 from helpline.config import Settings
 from helpline.crypto import CryptoError, KeyRing
+from helpline.lifecycle import backup_inbox
 from helpline.lifecycle.deletion import delete_texters
 from helpline.lifecycle.keystore import (
     BackupError,
@@ -65,6 +66,7 @@ from helpline.services import Services
 from helpline.store.models import DataKey, ErasedKey, OutboxItem, Texter
 
 FORMAT = "helpline-backup"
+INBOX_MEMBER = backup_inbox.MEMBER
 VERSION = 1
 _NONCE = 12
 
@@ -104,9 +106,16 @@ def backup(services: Services, target: Path) -> BackupResult:
         _apply_locked(services, store)
         with tempfile.TemporaryDirectory(prefix="helpline-backup-") as tmp:
             work = Path(tmp)
+            members = ["manifest.json", "keys.json"]
             if services.db.is_sqlite:
                 db_name = "database.sqlite"
                 keys = _snapshot_sqlite(services, work / db_name)
+                # Deliveries acknowledged but not yet processed live in a file
+                # of their own; a backup without them would lose messages the
+                # platform will never send again. (PostgreSQL: the dump holds
+                # the inbox table.) Sealed under the master key like the rest.
+                if backup_inbox.copy(_sqlite_path(services.db.url), work / INBOX_MEMBER):
+                    members.append(INBOX_MEMBER)
             else:
                 db_name = "database.pgdump"
                 keys = _snapshot_postgres(services, work / db_name)
@@ -129,7 +138,7 @@ def backup(services: Services, target: Path) -> BackupResult:
             partial = target.with_name(target.name + ".partial")
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
-                for name in ("manifest.json", "keys.json", db_name):
+                for name in (*members, db_name):
                     tar.add(work / name, arcname=name)
             os.replace(partial, target)
     size = target.stat().st_size
@@ -226,7 +235,8 @@ def _read_backup(source: Path, work: Path) -> tuple[dict[str, Any], list[dict[st
     try:
         with tarfile.open(source, mode="r") as tar:
             names = set(tar.getnames())
-            allowed = {"manifest.json", "keys.json", "database.sqlite", "database.pgdump"}
+            allowed = {"manifest.json", "keys.json", "database.sqlite", "database.pgdump",
+                       INBOX_MEMBER}
             if not names <= allowed or "manifest.json" not in names:
                 raise BackupError(f"{source} is not a helpline backup")
             tar.extractall(work, filter="data")
@@ -302,7 +312,10 @@ def restore(settings: Settings, source: Path) -> RestoreResult:
             existing = _check_empty(engine)
             if backend == "sqlite":
                 engine.dispose()
+                backup_inbox.check_empty(_sqlite_path(settings.database_url))
                 _place_sqlite(settings.database_url, db_file)
+                backup_inbox.place(_sqlite_path(settings.database_url),
+                                   db_file.with_name(INBOX_MEMBER))
                 engine = make_engine(settings.database_url)
                 result = _fill_keys(engine, ring, opened, erased, insert=False)
             else:

@@ -274,10 +274,66 @@ def check_file_modes(settings: Settings, report: Report) -> None:
         report.add("ok", "file modes", "database, inbox and key store files are 0600")
 
 
+def check_inbox(settings: Settings, report: Report) -> None:
+    """The backlog of acknowledged but unprocessed deliveries, read without
+    creating or migrating anything (doctor creates nothing)."""
+    import sqlite3
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from helpline.ingest import inbox_schema
+    from helpline.ingest.inbox import inbox_url
+    from helpline.store.db import make_engine, utcnow
+
+    try:
+        url = inbox_url(settings.database_url)
+    except Exception:  # noqa: BLE001 - the database check reports a bad URL
+        return
+    if url is None:
+        engine = make_engine(settings.database_url)
+    else:
+        path = make_url(url).database
+        if not path or path == ":memory:" or not Path(path).exists():
+            report.add("ok", "inbox", "no inbox file yet (created at the first start)")
+            return
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True))
+    try:
+        with engine.connect() as conn:
+            if url is not None and inbox_schema.version(conn) != inbox_schema.CURRENT:
+                found = inbox_schema.version(conn)
+                if found > inbox_schema.CURRENT:
+                    report.add("FAIL", "inbox", f"the inbox file has schema version {found}, "
+                               "newer than this helpline; run the newer version.")
+                    return
+                report.add("warn", "inbox", f"the inbox file has schema version {found}; "
+                           "serve, worker or migrate bring it up to date at start.")
+                return
+            backlog = inbox_schema.backlog(conn, utcnow())
+    except Exception as exc:  # noqa: BLE001
+        report.add("FAIL", "inbox", f"cannot read the inbox ({type(exc).__name__}); run "
+                   "`helpline migrate`, and check the file's owner and mode.")
+        return
+    finally:
+        engine.dispose()
+    text = f"{backlog.count} deliveries waiting"
+    if backlog.oldest_seconds is not None:
+        text += f", the oldest for {backlog.oldest_seconds:.0f} s"
+    if backlog.stalled(settings.inbox_max_age_seconds):
+        report.add("FAIL", "inbox", f"{text}: older than HELPLINE_INBOX_MAX_AGE_SECONDS "
+                   f"({settings.inbox_max_age_seconds:g} s). Is the processor running "
+                   "(serve, or `helpline worker` on PostgreSQL)? See its log for inbox.error.")
+    else:
+        report.add("ok", "inbox", text)
+
+
 def run_checks(settings: Settings, client: httpx.Client | None = None) -> Report:
     report = Report()
     check_keys(settings, report)
     check_database(settings, report)
+    if report.lines[-1][:2] == ("ok", "database"):
+        check_inbox(settings, report)
     check_file_modes(settings, report)
     check_policy(settings, report)
     own = client is None

@@ -28,7 +28,7 @@ from helpline.channels.base import Button, ChannelSendError, OutboundMessage, Se
 from helpline.lifecycle.retention import periodic
 from helpline.live.bus import LiveEvent
 from helpline.outbound.conversations import request_template
-from helpline.outbound.status import provider_ref
+from helpline.outbound.status import provider_ref, status_event
 from helpline.services import Services
 from helpline.stats import publishing
 from helpline.store.models import Alert, ChannelPause, DataKey, Message, OutboxItem, Texter
@@ -161,8 +161,7 @@ def settle(
             )
         if message is None:
             return None
-        return LiveEvent(kind="status", conversation=message.conversation_id,
-                         message=message.id, state=message.status)
+        return status_event(session, message)
 
 
 def _failed(

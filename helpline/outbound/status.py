@@ -10,7 +10,7 @@ from helpline.channels.base import DeliveryStatus
 from helpline.live.bus import LiveEvent
 from helpline.outbound.conversations import request_template
 from helpline.services import Services
-from helpline.store.models import Message, OutboxItem, Texter
+from helpline.store.models import Conversation, Message, OutboxItem, Texter
 
 RANK = {"queued": 0, "held": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 
@@ -26,6 +26,19 @@ def failure_outcome(channel: str, code: str | None) -> str:
 
         return error_outcome(code)
     return "fail"
+
+
+def queue_of(session: Session, conversation_id: str) -> str | None:
+    """The conversation's queue, carried by its status events: a peer-queue
+    event reaches volunteers without a query per stream, and a partner's
+    view knows the event is about a conversation referred to it."""
+    conversation = session.get(Conversation, conversation_id)
+    return conversation.queue if conversation is not None else None
+
+
+def status_event(session: Session, message: Message) -> LiveEvent:
+    return LiveEvent(kind="status", conversation=message.conversation_id, message=message.id,
+                     state=message.status, queue=queue_of(session, message.conversation_id))
 
 
 def apply_status(
@@ -57,11 +70,9 @@ def apply_status(
             message.status = "failed"
         message.error_reason = reason
         message.status_at = now
-        return LiveEvent(kind="status", conversation=message.conversation_id,
-                         message=message.id, state=message.status)
+        return status_event(session, message)
     if RANK.get(event.state, 0) <= RANK.get(message.status, 0) or message.status == "failed":
         return None
     message.status = event.state
     message.status_at = now
-    return LiveEvent(kind="status", conversation=message.conversation_id, message=message.id,
-                     state=event.state)
+    return status_event(session, message)

@@ -78,6 +78,8 @@ def _configure_postgres(engine: Engine) -> None:
 
 
 _BUSY_TIMEOUT_MS = 5
+# Execution option (and connection info key) marking a SQLite read transaction.
+READ_ONLY = "helpline_read_only"
 _LOCK_WAIT_SECONDS = 30.0
 
 
@@ -100,6 +102,21 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        raw = conn.connection.driver_connection
+        info = conn.connection.info
+        if conn.get_execution_options().get(READ_ONLY):
+            # A read (Database.read_session): a deferred transaction reads a
+            # WAL snapshot and never waits for, nor holds up, the writer.
+            # query_only makes a write by mistake fail loudly instead of
+            # trying to upgrade to the write lock.
+            if not info.get(READ_ONLY):
+                raw.execute("PRAGMA query_only=ON")
+                info[READ_ONLY] = True
+            raw.execute("BEGIN")
+            return
+        if info.get(READ_ONLY):
+            raw.execute("PRAGMA query_only=OFF")
+            info[READ_ONLY] = False
         # IMMEDIATE takes the write lock up front: two threads that both read
         # then write would otherwise deadlock and one would fail with
         # "database is locked" instead of waiting its turn.
@@ -108,7 +125,6 @@ def _configure_sqlite(engine: Engine) -> None:
         # waited a little, so two busy processes kept missing the moments the
         # lock was free: a purge took minutes and webhooks waited seconds.
         # Retrying every few milliseconds takes the lock as soon as it is free.
-        raw = conn.connection.driver_connection
         deadline = time.monotonic() + _LOCK_WAIT_SECONDS
         while time.monotonic() < deadline:
             try:
@@ -145,6 +161,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+        # The same pool; its transactions read without the write lock (SQLite).
+        self.read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self._reader = sessionmaker(self.read_engine, class_=Session, expire_on_commit=False)
         # Re-entrant: a nested session in one thread is SQLite's to refuse.
         self._writer = threading.RLock() if is_sqlite(self.engine) else None
 
@@ -178,6 +197,21 @@ class Database:
         platform retries instead of believing the message was stored.
         """
         with _unavailable(), self.turn(), self._factory() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A transaction that only reads (the console's lists and views, the
+        live stream's checks, /readyz). On SQLite it neither queues on this
+        process's writer lock nor takes the database's write lock, so a
+        volunteer's page is not kept waiting behind intake's batches; it sees
+        the last committed state, and any write in it fails. On PostgreSQL
+        it is an ordinary session (MVCC reads never wait for writers)."""
+        if self._writer is None:
+            with self.session() as session:
+                yield session
+            return
+        with _unavailable(), self._reader() as session, session.begin():
             yield session
 
     @contextmanager

@@ -22,6 +22,9 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
+from helpline.config import Settings
+from helpline.main import create_app
+from tests.conftest import FakeClock
 from tests.console.helpers import sign_in_as
 
 PUBLIC = "public"
@@ -36,7 +39,8 @@ STATS = frozenset({C, A})
 Access = str | frozenset[str]
 TABLE: dict[tuple[str, str], Access] = {
     # core
-    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/openapi.json"): ADMIN,  # only with HELPLINE_API_DOCS (see the app fixture)
+    ("GET", "/docs"): ADMIN,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/webhooks/whatsapp"): WEBHOOK,
@@ -102,6 +106,13 @@ STREAMS = {("GET", "/api/events")}
 CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
+
+
+@pytest.fixture
+def app(migrated: Settings, clock: FakeClock) -> FastAPI:
+    """Every optional route switched on, so the matrix decides about them too."""
+    settings = migrated.model_copy(update={"api_docs": True})
+    return create_app(settings, clock=clock, run_worker=False, run_inbox=False)
 
 
 def app_routes(app: FastAPI) -> set[tuple[str, str]]:

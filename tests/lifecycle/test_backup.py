@@ -35,6 +35,7 @@ from tests.conftest import (
     post_whatsapp,
     wa_text_payload,
 )
+from tests.ingest.test_inbox import post_unprocessed
 
 _ids = count(1)
 SECRET_A = "Geheim-verhaal-van-A-zeldzaam-71"
@@ -129,6 +130,34 @@ def test_backup_round_trip_restores_everything_into_an_empty_instance(
     with TestClient(app) as client:
         say(client, "na de restore", NUMBER_A)
     assert "na de restore" in sum(texts(services).values(), [])
+    services.db.dispose()
+
+
+@respx.mock
+def test_a_backup_taken_while_deliveries_wait_restores_them(
+    two_texters: Services, app: FastAPI, client: TestClient, settings: Settings,
+    target_url: str, tmp_path: Path, clock: FakeClock,
+) -> None:
+    settings = settings.model_copy(update={"key_store": tmp_path / "helpline.keystore"})
+    two_texters.settings = settings
+    waiting = "Nog-in-de-inbox-zeldzaam-73"
+    payload = wa_text_payload(waiting, message_id="wamid.BKWAIT", wa_id=NUMBER_A)
+    assert post_unprocessed(client, json.dumps(payload).encode()) == 200
+    assert app.state.inbox.pending() == 1
+    file = tmp_path / "backup.tar"
+    backup.backup(two_texters, file)
+    with tarfile.open(file) as tar:
+        assert ("inbox.sqlite" in tar.getnames()) == (not PG_URL)
+
+    target = settings.model_copy(update={"database_url": target_url})
+    backup.restore(target, file)
+    restored_app = create_app(target, clock=clock, run_worker=False, run_inbox=False)
+    with TestClient(restored_app):
+        assert restored_app.state.inbox.pending() == 1
+        restored_app.state.inbox.drain()
+        assert restored_app.state.inbox.pending() == 0
+    services = restored(target_url, settings, clock)
+    assert waiting in sum(texts(services).values(), [])
     services.db.dispose()
 
 
