@@ -77,7 +77,9 @@ def _at(ms: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
 
 
-def _msg(ts: int, kind: MessageKind, text: str | None) -> InboundMessage:
+def _msg(
+    ts: int, kind: MessageKind, text: str | None, aliases: tuple[str, ...] = ()
+) -> InboundMessage:
     return InboundMessage(
         channel=ChannelName.SIGNAL,
         provider_message_id=f"{TEXTER_UUID}:{ts}",
@@ -86,6 +88,7 @@ def _msg(ts: int, kind: MessageKind, text: str | None) -> InboundMessage:
         kind=kind,
         text=text,
         sent_at=_at(ts),
+        aliases=aliases,
     )
 
 
@@ -106,7 +109,10 @@ EXPECTED: dict[str, list[InboundEvent]] = {
         _msg(1700000001000, MessageKind.TEXT, "Is het anoniem?"),
     ],
     # The number is visible here, but the UUID still wins: one texter, one key.
-    "data__text_number_visible": [_msg(1700000002000, MessageKind.TEXT, "Hello")],
+    # The visible number travels as an alias of the UUID (one texter, two keys).
+    "data__text_number_visible": [
+        _msg(1700000002000, MessageKind.TEXT, "Hello", aliases=("+31600000002",))
+    ],
     "data__null_message": [Ignored(reason="signal.empty")],
     "data__attachment_image": [
         _msg(1700000004000, MessageKind.IMAGE, "Is dit normaal?"),
