@@ -34,6 +34,7 @@ from helpline.console.conversation_access import (
     texter_and_key,
     visible,
 )
+from helpline.console.placeholders import placeholder
 from helpline.outbound.conversations import (
     WHATSAPP_WINDOW,
     window_open,
@@ -247,6 +248,7 @@ def message_dict(
         "direction": message.direction,
         "kind": message.kind,
         "body": body,
+        "placeholder": placeholder(message.kind, message.direction),
         "created_at": iso(message.created_at),
         "status": message.status,
         "author": author,
