@@ -30,6 +30,7 @@ ALLOWED_FIELDS = frozenset(
         "statuses",
         "ignored",
         "reason",
+        "detail",  # a fixed event name beside a reason word (intake.ignored)
         "state",
         "attempt",
         "delay",

@@ -47,6 +47,10 @@ class InboundMessage:
 
     `sender` is the stable identifier used for the blind index (WhatsApp
     `wa_id`, else the business-scoped `user_id`; Signal `sourceUuid`).
+    `aliases` are the other identifiers the same delivery shows for the same
+    person (a BSUID next to the phone number, a parent BSUID, a Signal number
+    next to the UUID): intake links all of them to one texter, so whichever
+    one a later delivery carries finds that texter again.
     `reply_to` is the address a reply must be sent to. `text` is the typed text
     or caption; `choice` the id of a chosen button or list row.
     """
@@ -59,6 +63,7 @@ class InboundMessage:
     text: str | None
     sent_at: datetime
     choice: str | None = None
+    aliases: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # Never print identifiers or bodies, even in a traceback.
@@ -89,11 +94,69 @@ class DeliveryStatus:
         )
 
 
+class IgnoreWord(StrEnum):
+    """Why a delivery's item was dropped, in one fixed word an operator can read
+    in the processor's log (one line per item, never content or identifiers)."""
+
+    GROUP = "group"  # a group chat: other people's words and numbers
+    SYNC = "sync"  # our own devices, or our own number writing
+    FOREIGN_ACCOUNT = "foreign-account"  # for another Signal account on the bridge
+    FOREIGN_NUMBER = "foreign-number"  # for another WhatsApp business number
+    INVALID_SENDER = "invalid-sender"  # no sender, or not an identifier of the platform
+    UNSUPPORTED_KIND = "unsupported-kind"  # a kind of item the helpline does not carry
+    NOTICE = "notice"  # platform housekeeping: typing, receipts we do not track, system
+    MALFORMED = "malformed"  # authentic but broken JSON shape
+
+
+# The specific reason (`Ignored.reason`, after the platform prefix) -> its word.
+# tests/channels/test_ignored_words.py fails when a reason in the code has no word.
+_WORDS: dict[str, IgnoreWord] = {
+    "group": IgnoreWord.GROUP,
+    "sync": IgnoreWord.SYNC,
+    "self": IgnoreWord.SYNC,
+    "other_account": IgnoreWord.FOREIGN_ACCOUNT,
+    "foreign_number": IgnoreWord.FOREIGN_NUMBER,
+    "no_sender": IgnoreWord.INVALID_SENDER,
+    "invalid_sender": IgnoreWord.INVALID_SENDER,
+    "unsupported": IgnoreWord.UNSUPPORTED_KIND,
+    "unsupported_object": IgnoreWord.UNSUPPORTED_KIND,
+    "unsupported_field": IgnoreWord.UNSUPPORTED_KIND,
+    "story": IgnoreWord.UNSUPPORTED_KIND,
+    "call": IgnoreWord.UNSUPPORTED_KIND,
+    "empty": IgnoreWord.NOTICE,
+    "unreaction": IgnoreWord.NOTICE,
+    "typing": IgnoreWord.NOTICE,
+    "system": IgnoreWord.NOTICE,
+    "revoke": IgnoreWord.NOTICE,
+    "remote_delete": IgnoreWord.NOTICE,
+    "request_welcome": IgnoreWord.NOTICE,
+    "expiration_update": IgnoreWord.NOTICE,
+    "unsupported_status": IgnoreWord.NOTICE,
+    "receipt_unknown": IgnoreWord.NOTICE,
+    "receipt_empty": IgnoreWord.NOTICE,
+    "value_error": IgnoreWord.NOTICE,
+    "exception": IgnoreWord.MALFORMED,
+    "error": IgnoreWord.MALFORMED,
+    "malformed": IgnoreWord.MALFORMED,
+    "invalid_envelope": IgnoreWord.MALFORMED,
+    "invalid_entry": IgnoreWord.MALFORMED,
+    "invalid_change": IgnoreWord.MALFORMED,
+    "invalid_value": IgnoreWord.MALFORMED,
+    "invalid_message": IgnoreWord.MALFORMED,
+    "invalid_status": IgnoreWord.MALFORMED,
+}
+
+
 @dataclass(frozen=True)
 class Ignored:
-    """Authentic but unusable input. `reason` is a fixed event name, never content."""
+    """Authentic but unusable input. `reason` is a fixed event name, never content;
+    `word` the fixed word it belongs to (IgnoreWord)."""
 
     reason: str
+
+    @property
+    def word(self) -> IgnoreWord:
+        return _WORDS.get(self.reason.rpartition(".")[2], IgnoreWord.UNSUPPORTED_KIND)
 
 
 InboundEvent = InboundMessage | DeliveryStatus | Ignored

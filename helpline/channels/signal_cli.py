@@ -35,7 +35,9 @@ Identifiers: signal-cli keys people on their ACI UUID (`sourceUuid`);
 `sourceNumber` is null for anyone who hides their number. The sender and reply
 address are the UUID in canonical lower case (signal-cli only recognises a
 recipient as a UUID when it matches `[0-9a-f]{8}-...`); only when an envelope has
-no UUID do we fall back to the number. `/v2/send` accepts a UUID as recipient
+no UUID do we fall back to the number. When both are shown the number travels
+as an alias, so intake links it to the same texter. Anything else in those
+fields is dropped as an invalid sender. `/v2/send` accepts a UUID as recipient
 since signal-cli-rest-api 0.85.
 """
 
@@ -84,6 +86,33 @@ __all__ = ["SignalCli"]
 
 
 # --- Helpers ---------------------------------------------------------------------
+
+# An E.164 number as signal-cli prints it: "+", then at most 15 digits, no leading zero.
+_E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+def _identifiers(envelope: _Envelope) -> list[str] | Ignored:
+    """The sender's identifiers, the ACI UUID first (the stable one), then the
+    number. Anything present that is neither is dropped with the whole envelope:
+    a texter is never created, nor answered, under a made-up address."""
+    uuid_value = _canonical_uuid(envelope.source_uuid)
+    if envelope.source_uuid and uuid_value is None:
+        return Ignored(reason="signal.invalid_sender")
+    number = envelope.source_number
+    if number is not None and not _E164.fullmatch(number):
+        return Ignored(reason="signal.invalid_sender")
+    if envelope.source:
+        # `source` repeats one of the two (older signal-cli: the only field).
+        if (as_uuid := _canonical_uuid(envelope.source)) is not None:
+            uuid_value = uuid_value or as_uuid
+        elif _E164.fullmatch(envelope.source):
+            number = number or envelope.source
+        else:
+            return Ignored(reason="signal.invalid_sender")
+    found = [value for value in (uuid_value, number) if value]
+    if not found:
+        return Ignored(reason="signal.no_sender")
+    return found
 
 
 def _with_buttons(message: OutboundMessage) -> str:
@@ -283,6 +312,12 @@ class SignalCli:
             params = item.get("params")
             if not isinstance(params, dict):
                 return [Ignored(reason="signal.unsupported")]
+            if isinstance(params.get("result"), dict):
+                # --receive-mode=manual after `subscribeReceive`: the same frame,
+                # wrapped in a subscription response:
+                # {"params": {"subscription": 0, "result": {"envelope": {...},
+                #                                           "account": "+31..."}}}
+                return self._parse_frame(params["result"])
             return self._parse_frame(params)
         if "envelope" in item or "exception" in item:
             # GET /v1/receive/{number} in normal/native mode: [{"envelope": {...},
@@ -311,15 +346,11 @@ class SignalCli:
     def _parse_envelope(self, envelope: _Envelope) -> list[InboundEvent]:
         if envelope.sync_message is not None:
             return [Ignored(reason="signal.sync")]
-        sender = (
-            _canonical_uuid(envelope.source_uuid)
-            or envelope.source_number
-            or _canonical_uuid(envelope.source)
-            or envelope.source
-        )
-        if not sender:
-            return [Ignored(reason="signal.no_sender")]
-        if sender == self._number:
+        identifiers = _identifiers(envelope)
+        if isinstance(identifiers, Ignored):
+            return [identifiers]
+        sender, *aliases = identifiers
+        if self._number in identifiers:
             return [Ignored(reason="signal.self")]
         if envelope.typing_message is not None:
             return [Ignored(reason="signal.typing")]
@@ -330,12 +361,14 @@ class SignalCli:
         if envelope.receipt_message is not None:
             return self._parse_receipt(envelope.receipt_message, envelope.timestamp)
         if envelope.data_message is not None:
-            return [self._parse_data(envelope.data_message, sender, envelope.timestamp)]
+            return [self._parse_data(envelope.data_message, sender, envelope.timestamp, aliases)]
         if envelope.edit_message is not None and envelope.edit_message.data_message is not None:
             # No neutral "edit" event: the corrected text arrives as a new
             # message (under the edit's own timestamp), as WhatsApp edits do.
             return [
-                self._parse_data(envelope.edit_message.data_message, sender, envelope.timestamp)
+                self._parse_data(
+                    envelope.edit_message.data_message, sender, envelope.timestamp, aliases
+                )
             ]
         return [Ignored(reason="signal.unsupported")]
 
@@ -363,7 +396,9 @@ class SignalCli:
             for timestamp in receipt.timestamps
         ]
 
-    def _parse_data(self, data: _DataMessage, sender: str, envelope_ts: int | None) -> InboundEvent:
+    def _parse_data(
+        self, data: _DataMessage, sender: str, envelope_ts: int | None, aliases: Sequence[str]
+    ) -> InboundEvent:
         if data.group_info is not None or data.group_v2 is not None:
             return Ignored(reason="signal.group")
         if data.remote_delete is not None:
@@ -405,6 +440,7 @@ class SignalCli:
             kind=kind,
             text=text,
             sent_at=_timestamp(timestamp),
+            aliases=tuple(aliases),
         )
 
     # --- receive (normal/native mode) ----------------------------------------

@@ -16,9 +16,13 @@ Threats this module answers:
 
 Identifiers: since 2026 Meta sends a business-scoped user id (BSUID, `user_id`,
 e.g. `US.13491208655302741918`) next to, or for users with a username instead
-of, the phone number (`wa_id` / `from`). The sender is the phone number when
-present, else the BSUID; replies go to the same value, and `send()` puts a
-BSUID in the `recipient` field instead of `to`.
+of, the phone number (`wa_id` / `from`), and to businesses enrolled in them a
+parent BSUID (`parent_user_id`, `US.ENT.1181...`) that names the same person
+across the portfolios of one parent account. The sender is the phone number
+when present, else the BSUID, else the parent BSUID; the others of the same
+delivery travel as `aliases`, so intake links them all to one texter. Replies go
+to the sender, and `send()` puts a BSUID in the `recipient` field instead of
+`to`. A username is a name, read like the profile name: never.
 https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
 """
 
@@ -50,6 +54,9 @@ from helpline.channels.base import (
 from helpline.channels.whatsapp_payloads import (
     _IGNORED_TYPES,
     _STATUS_STATES,
+    BSUID_SHAPE,
+    PARENT_BSUID_SHAPE,
+    PHONE_SHAPE,
     _Change,
     _Contact,
     _content,
@@ -265,14 +272,15 @@ class WhatsAppCloud:
         if message.type in _IGNORED_TYPES:
             return Ignored(reason=f"whatsapp.{message.type}")
 
-        sender = (
-            message.sender_phone
-            or (contact.wa_id if contact else None)
-            or message.from_user_id
-            or (contact.user_id if contact else None)
-        )
-        if not sender:
-            return Ignored(reason="whatsapp.no_sender")
+        if message.group_id is not None:
+            # A group chat carries other people's words and numbers, and a reply
+            # would be read by all of them: the helpline is one-to-one.
+            return Ignored(reason="whatsapp.group")
+
+        identifiers = _identifiers(message, contact)
+        if isinstance(identifiers, Ignored):
+            return identifiers
+        sender, *aliases = identifiers
 
         content = _content(message)
         if isinstance(content, Ignored):
@@ -282,11 +290,14 @@ class WhatsAppCloud:
             channel=ChannelName.WHATSAPP,
             provider_message_id=message.id,
             sender=sender,
+            # What Meta asks for: the phone number when this delivery shows one
+            # (sent as `to`), else the BSUID, else the parent BSUID (`recipient`).
             reply_to=sender,
             kind=kind,
             text=text,
             sent_at=_timestamp(message.timestamp),
             choice=choice,
+            aliases=tuple(aliases),
         )
 
     @staticmethod
@@ -381,6 +392,29 @@ class WhatsAppCloud:
             payload["type"] = "text"
             payload["text"] = {"preview_url": False, "body": _numbered(message.text, buttons)}
         return payload
+
+
+def _identifiers(message: _Message, contact: _Contact | None) -> list[str] | Ignored:
+    """The sender's identifiers in this delivery, strongest first: phone number,
+    BSUID, parent BSUID. Each one present must have its documented shape, or
+    the message is dropped before a texter is created or anything answered."""
+    phone = message.sender_phone or (contact.wa_id if contact else None)
+    bsuid = message.from_user_id or (contact.user_id if contact else None)
+    parent = message.from_parent_user_id or (contact.parent_user_id if contact else None)
+    if not (phone or bsuid or parent):
+        return Ignored(reason="whatsapp.no_sender")
+    # `from` with a "+" has been seen from forwarding tools; Meta sends bare digits.
+    phone = phone.removeprefix("+") if phone else None
+    checks = ((phone, PHONE_SHAPE), (bsuid, BSUID_SHAPE), (parent, PARENT_BSUID_SHAPE))
+    found: list[str] = []
+    for value, shape in checks:
+        if value is None:
+            continue
+        if not shape.fullmatch(value):
+            return Ignored(reason="whatsapp.invalid_sender")
+        if value not in found:
+            found.append(value)
+    return found
 
 
 def _address(to: str) -> dict[str, str]:

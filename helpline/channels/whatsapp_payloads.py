@@ -8,6 +8,7 @@ unknown fields are ignored and an unknown shape becomes `Ignored`, never an erro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -61,9 +62,11 @@ class _Value(_Model):
 
 
 class _Contact(_Model):
-    # `profile` (name, username) is deliberately absent: it is never read.
+    # `profile` (name, username) is deliberately absent: it is never read. A
+    # username is a name the texter chose, not an identifier Meta routes on.
     wa_id: str | None = None
     user_id: str | None = None
+    parent_user_id: str | None = None
 
 
 class _Text(_Model):
@@ -106,11 +109,15 @@ class _Reaction(_Model):
 # text messages: https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/
 # {"from": "31600000001", "id": "wamid.HBgL...", "timestamp": "1749416383",
 #  "type": "text", "text": {"body": "Hoi"}}
-# BSUID-only senders: no "from", but "from_user_id": "NL.1234567890".
+# BSUID-only senders: no "from", but "from_user_id": "NL.1234567890"; businesses
+# enrolled in parent BSUIDs also get "from_parent_user_id": "NL.ENT.1234567890".
+# Group messages carry "group_id" (the Groups API); the helpline never reads them.
 class _Message(_Model):
     id: str
     sender_phone: str | None = Field(default=None, alias="from")
     from_user_id: str | None = None
+    from_parent_user_id: str | None = None
+    group_id: str | None = None
     timestamp: str | int | None = None
     type: str | None = None
     text: _Text | None = None
@@ -181,6 +188,17 @@ _MEDIA_KINDS: Final[Mapping[str, MessageKind]] = {
 # user's profile and old/new number; `revoke` (deleted by the texter) and
 # `request_welcome` (chat opened) have no neutral event yet.
 _IGNORED_TYPES: Final = frozenset({"system", "revoke", "request_welcome"})
+
+
+# Sender shapes, checked before anything is stored or answered
+# (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/):
+# `wa_id` / `from` are E.164 digits without "+" (at most 15, no leading zero); a
+# BSUID is a two-letter country code, a period and an alphanumeric string
+# ("US.13491208655302741918"); a parent BSUID has "ENT." after the country code
+# (pywa's test data also shows parent ids without it, so it is optional there).
+PHONE_SHAPE: Final = re.compile(r"[1-9][0-9]{0,14}")
+BSUID_SHAPE: Final = re.compile(r"[A-Z]{2}\.[A-Za-z0-9]{1,64}")
+PARENT_BSUID_SHAPE: Final = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,64}")
 
 
 def _timestamp(raw: str | int | None) -> datetime:

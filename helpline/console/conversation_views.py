@@ -34,6 +34,7 @@ from helpline.console.conversation_access import (
     require_reader,
     texter_and_key,
 )
+from helpline.console.placeholders import placeholder
 from helpline.outbound.conversations import (
     WHATSAPP_WINDOW,
     window_open,
@@ -274,6 +275,7 @@ def message_dict(
         "direction": message.direction,
         "kind": message.kind,
         "body": body,
+        "placeholder": placeholder(message.kind, message.direction),
         "created_at": iso(message.created_at),
         "status": message.status,
         "author": author,

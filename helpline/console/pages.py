@@ -139,6 +139,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "referral_state_lapsed": "verlopen",
         "referral_state_withdrawn": "ingetrokken",
         "practice": "oefening",
+        "kind_image": "[foto]",
+        "kind_audio": "[spraakbericht of geluid]",
+        "kind_video": "[video]",
+        "kind_document": "[document]",
+        "kind_sticker": "[sticker]",
+        "kind_location": "[locatie: niet getoond, zodat niemand via de hulplijn te vinden is]",
+        "kind_contacts": "[contactkaart: niet getoond, er staan nummers van anderen in]",
+        "kind_unsupported": (
+            "[een soort bericht dat de hulplijn niet kan tonen: vraag de texter het te typen]"
+        ),
         "earlier_hidden": "Oudere berichten zijn ingekort.",
     },
     "en": {
@@ -219,6 +229,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "referral_state_lapsed": "lapsed",
         "referral_state_withdrawn": "withdrawn",
         "practice": "practice",
+        "kind_image": "[photo]",
+        "kind_audio": "[voice message or audio]",
+        "kind_video": "[video]",
+        "kind_document": "[document]",
+        "kind_sticker": "[sticker]",
+        "kind_location": "[location: not shown, so that nobody can be found through the helpline]",
+        "kind_contacts": "[contact card: not shown, it holds other people's numbers]",
+        "kind_unsupported": (
+            "[a kind of message the helpline cannot show: ask the texter to type it]"
+        ),
         "earlier_hidden": "Older messages are not shown.",
     },
 }

@@ -309,7 +309,8 @@ class Inbox:
         try:
             return channel.parse(body)
         except MalformedPayload:
-            logs.event("webhook.malformed", logging.INFO, channel=item.channel)
+            logs.event("webhook.malformed", logging.INFO, channel=item.channel,
+                       reason="malformed")
             return None
 
     def _store(self, parsed: list[tuple[_Claimed, list[InboundEvent]]],

@@ -37,7 +37,15 @@ from helpline.outbound.effects import Effects, build_state
 from helpline.outbound.status import apply_status
 from helpline.services import Services
 from helpline.stats import counting
-from helpline.store.models import Conversation, DataKey, DedupKey, Referral, Texter, new_id
+from helpline.store.models import (
+    Conversation,
+    DataKey,
+    DedupKey,
+    Referral,
+    Texter,
+    TexterIdentifier,
+    new_id,
+)
 
 
 @dataclass
@@ -90,8 +98,10 @@ def receive_many(
                         result.outbound = result.outbound or live.state == "held"
                 elif isinstance(event, Ignored):
                     result.ignored += 1
-                    logs.event("intake.ignored", logging.DEBUG, channel=channel,
-                               reason=event.reason)
+                    # One line per item, so an operator can tell why a message
+                    # did not arrive: a fixed word and event name, never content.
+                    logs.event("intake.ignored", channel=channel, reason=event.word.value,
+                               detail=event.reason)
         if before_commit is not None:
             before_commit(session)
     for (channel, _events), result in zip(deliveries, results, strict=True):
@@ -127,10 +137,11 @@ def _lock_texters_in_order(
     have it wait on the other batch's dedup key while holding the texter.
     SQLite has one writer at a time and needs none of this."""
     blinds = {
-        services.index.compute(event.channel.value, event.sender)
+        blind
         for _channel, events in deliveries
         for event in events
         if isinstance(event, InboundMessage)
+        for blind in _blinds(services, event)
     }
     # The blind index is a keyed hash already: its first 64 bits will do (two
     # texters sharing a key only wait for each other).
@@ -150,6 +161,7 @@ _DEDUP = {
 _MESSAGES = SQLModel.metadata.tables["messages"]
 _TEXTERS = SQLModel.metadata.tables["texters"]
 _CONVERSATIONS = SQLModel.metadata.tables["conversations"]
+_IDENTIFIERS = SQLModel.metadata.tables["texter_identifiers"]
 _ACTIVE_REFERRALS = select(Referral.partner_id).where(
     Referral.conversation_id == bindparam("conversation"), Referral.state == "accepted"
 )
@@ -169,6 +181,31 @@ _TEXTER_WITH_KEY = (
     .limit(1)
 )
 _TEXTER_WITH_KEY_LOCKED = _TEXTER_WITH_KEY.with_for_update(of=Texter)
+# The same, for a texter found through one of their further identifiers.
+_TEXTER_BY_ID_WITH_KEY = (
+    select(Texter, DataKey.wrapped, Conversation)
+    .outerjoin(DataKey, col(DataKey.id) == Texter.data_key_id)
+    .outerjoin(
+        Conversation,
+        and_(col(Conversation.texter_id) == Texter.id, col(Conversation.status) != "closed"),
+    )
+    .where(Texter.id == bindparam("texter"))
+    .order_by(col(Conversation.created_at).desc())
+    .limit(1)
+)
+_TEXTER_BY_ID_WITH_KEY_LOCKED = _TEXTER_BY_ID_WITH_KEY.with_for_update(of=Texter)
+# Which texter each of a delivery's blind-index values already belongs to:
+# a primary value (texters) wins over a linked one (texter_identifiers).
+_KNOWN_PRIMARY = select(_TEXTERS.c.blind_index, _TEXTERS.c.id).where(
+    _TEXTERS.c.blind_index.in_(bindparam("blinds", expanding=True))
+)
+_KNOWN_LINKED = select(_IDENTIFIERS.c.blind_index, _IDENTIFIERS.c.texter_id).where(
+    _IDENTIFIERS.c.blind_index.in_(bindparam("blinds", expanding=True))
+)
+_LINK = {
+    name: insert_(TexterIdentifier).on_conflict_do_nothing()
+    for name, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 
 _TOUCH_TEXTER = (
@@ -294,21 +331,46 @@ def find_or_create_texter(
     practice: bool = False,
 ) -> FoundTexter:
     """Look the texter up by blind index; create them (new data key, random
-    pseudonym, sealed reply address) at first contact."""
-    blind = services.index.compute(event.channel.value, event.sender)
+    pseudonym, sealed reply address) at first contact.
+
+    A person may show several identifiers (a WhatsApp number and BSUIDs, a
+    Signal UUID and number), not always the same ones: whichever of them a
+    delivery carries finds the one texter, and any of them not yet known is
+    linked to that texter here, so the next delivery with only that one finds
+    them too (one conversation, one pseudonym, and erasure that covers all)."""
+    blinds = _blinds(services, event)
+    blind = blinds[0]
     postgres = session.get_bind().dialect.name == "postgresql"
+    found: tuple[Texter, bytes, Conversation | None] | None = None
+    known: dict[str, str] = {}
     # PostgreSQL: FOR UPDATE serialises concurrent messages of one texter (one
     # open conversation). SQLite's BEGIN IMMEDIATE already does.
-    found = session.exec(
+    row = session.exec(
         _TEXTER_WITH_KEY_LOCKED if postgres else _TEXTER_WITH_KEY, params={"blind": blind}
     ).first()
+    if row is not None and len(blinds) == 1:
+        found = row  # the common case: one identifier, already the texter's own
+    else:
+        known = _known_identifiers(session, blinds)
+        owner = known.get(blind) or next((known[b] for b in blinds if b in known), None)
+        if row is not None:
+            found = row
+        elif owner is not None:
+            found = session.exec(
+                _TEXTER_BY_ID_WITH_KEY_LOCKED if postgres else _TEXTER_BY_ID_WITH_KEY,
+                params={"texter": owner},
+            ).first()
     if found is not None:
         texter, wrapped, conversation = found
+        if known or len(blinds) > 1:
+            _link(session, texter, blinds, known, now)
         key = services.vault.unwrap(wrapped, texter.data_key_id)
         current = services.vault.open(key, texter.reply_address, "texters", "reply_address",
                                       texter.id)
         if current != event.reply_to:
-            # WhatsApp may switch from a phone number to a business-scoped id.
+            # The address follows the latest delivery: a phone number while the
+            # texter shows one, their BSUID once they only show that (they hid
+            # the number, so we stop keeping it as an address).
             texter.reply_address = services.vault.seal(
                 key, event.reply_to, "texters", "reply_address", texter.id
             )
@@ -349,8 +411,50 @@ def find_or_create_texter(
     else:
         session.connection().execute(insert(_TEXTERS), values)
     texter = session.exec(select(Texter).where(Texter.id == texter_id)).one()
+    if len(blinds) > 1:
+        _link(session, texter, blinds, known, now)
     logs.event("intake.texter_created", texter=texter.id, channel=event.channel.value)
     return FoundTexter(texter, key, True, None)
+
+
+def _blinds(services: Services, event: InboundMessage) -> list[str]:
+    """The delivery's blind-index values, the sender's first, without repeats."""
+    out: list[str] = []
+    for identifier in (event.sender, *event.aliases):
+        blind = services.index.compute(event.channel.value, identifier)
+        if blind not in out:
+            out.append(blind)
+    return out
+
+
+def _known_identifiers(session: Session, blinds: list[str]) -> dict[str, str]:
+    connection = session.connection()
+    known: dict[str, str] = {
+        blind: texter for blind, texter in connection.execute(_KNOWN_LINKED, {"blinds": blinds})
+    }
+    for blind, texter in connection.execute(_KNOWN_PRIMARY, {"blinds": blinds}):
+        known[blind] = texter
+    return known
+
+
+def _link(
+    session: Session, texter: Texter, blinds: list[str], known: dict[str, str], now: datetime
+) -> None:
+    """Link the delivery's identifiers that nobody holds yet to this texter.
+    One that already belongs to another texter (two texters made before they
+    were ever seen together) is left where it is: merging two people's
+    conversations on a guess could show one person's words to another."""
+    if not known and len(blinds) > 1:
+        known = _known_identifiers(session, blinds)
+    missing = [b for b in blinds if b not in known and b != texter.blind_index]
+    if missing:
+        stmt = _LINK[session.get_bind().dialect.name]
+        session.connection().execute(
+            stmt, [{"blind_index": b, "texter_id": texter.id, "created_at": now} for b in missing]
+        )
+        logs.event("intake.identifier_linked", texter=texter.id, count=len(missing))
+    if any(owner != texter.id for owner in known.values()):
+        logs.event("intake.identifier_elsewhere", logging.WARNING, texter=texter.id)
 
 
 _PSEUDONYM_TAKEN = select(_TEXTERS.c.id).where(_TEXTERS.c.pseudonym == bindparam("p")).limit(1)

@@ -289,7 +289,15 @@
       " status-" + m.status);
     li.dataset.id = m.id;
     const bubble = el("div", "bubble");
-    bubble.appendChild(el("p", "body", m.body !== null ? m.body : "[" + m.kind + "]"));
+    // Non-text messages carry a readable placeholder (helpline/console/placeholders.py).
+    const body = el("p", "body");
+    if (m.placeholder) {
+      body.appendChild(el("span", "placeholder", T["kind_" + m.kind] || m.placeholder));
+      if (m.body !== null) body.appendChild(document.createTextNode(" "));
+    }
+    if (m.body !== null) body.appendChild(document.createTextNode(m.body));
+    else if (!m.placeholder) body.textContent = "[" + m.kind + "]";
+    bubble.appendChild(body);
     li.appendChild(bubble);
     const meta = el("div", "msg-meta");
     let author = conv.pseudonym;

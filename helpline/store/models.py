@@ -98,6 +98,19 @@ class Texter(SQLModel, table=True):
     last_inbound_at: datetime | None = ts(nullable=True)
 
 
+class TexterIdentifier(SQLModel, table=True):
+    """A further blind-index value of one texter: the same person seen under
+    another identifier (a BSUID or parent BSUID next to a WhatsApp number, a
+    Signal number next to the UUID). `texters.blind_index` holds the first one;
+    any of them finds the same texter, and erasure deletes them with the rest
+    (every table with a `texter_id` column is erased)."""
+
+    __tablename__ = "texter_identifiers"
+    blind_index: str = Field(sa_column=Column(String(64), primary_key=True))
+    texter_id: str = Field(foreign_key="texters.id", max_length=32, index=True)
+    created_at: datetime = ts()
+
+
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

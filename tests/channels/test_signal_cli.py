@@ -77,7 +77,9 @@ def _at(ms: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
 
 
-def _msg(ts: int, kind: MessageKind, text: str | None) -> InboundMessage:
+def _msg(
+    ts: int, kind: MessageKind, text: str | None, aliases: tuple[str, ...] = ()
+) -> InboundMessage:
     return InboundMessage(
         channel=ChannelName.SIGNAL,
         provider_message_id=f"{TEXTER_UUID}:{ts}",
@@ -86,6 +88,7 @@ def _msg(ts: int, kind: MessageKind, text: str | None) -> InboundMessage:
         kind=kind,
         text=text,
         sent_at=_at(ts),
+        aliases=aliases,
     )
 
 
@@ -106,8 +109,14 @@ EXPECTED: dict[str, list[InboundEvent]] = {
         _msg(1700000001000, MessageKind.TEXT, "Is het anoniem?"),
     ],
     # The number is visible here, but the UUID still wins: one texter, one key.
-    "data__text_number_visible": [_msg(1700000002000, MessageKind.TEXT, "Hello")],
+    # The visible number travels as an alias of the UUID (one texter, two keys).
+    "data__text_number_visible": [
+        _msg(1700000002000, MessageKind.TEXT, "Hello", aliases=("+31600000002",))
+    ],
     "data__null_message": [Ignored(reason="signal.empty")],
+    # signal-cli-jsonrpc(5), --receive-mode=manual: params.result is the frame.
+    "data__text_manual_receive": [_msg(1700000010000, MessageKind.TEXT, "Handmatig ontvangen")],
+    "data__invalid_sender": [Ignored(reason="signal.invalid_sender")],
     "data__attachment_image": [
         _msg(1700000004000, MessageKind.IMAGE, "Is dit normaal?"),
     ],
@@ -730,3 +739,30 @@ def test_receive_timeout_is_retried() -> None:
         with pytest.raises(ChannelSendError) as info:
             _run(lambda ch: ch.receive())
     assert (info.value.outcome, info.value.reason) == ("retry", "signal:receive_timeout")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"sourceUuid": "not-a-uuid", "source": None},
+        {"sourceUuid": None, "sourceNumber": "0612345678", "source": None},
+        {"sourceUuid": None, "sourceNumber": None, "source": "bla"},
+        {"sourceUuid": None, "sourceNumber": "+31 6 1234", "source": None},
+    ],
+    ids=["uuid", "number-without-plus", "source-word", "number-with-spaces"],
+)
+def test_sender_that_is_neither_aci_uuid_nor_e164_is_dropped(
+    channel: SignalCli, fields: dict[str, object]
+) -> None:
+    body = _body(_envelope(dataMessage=_data("hoi"), **fields))
+    assert channel.parse(body) == [Ignored(reason="signal.invalid_sender")]
+
+
+def test_manual_receive_form_with_our_own_sync_message_is_still_ignored(
+    channel: SignalCli,
+) -> None:
+    # The doc's own example of the manual form is a syncMessage.
+    frame = json.loads(_body(_envelope(syncMessage={"sentMessage": {"message": "j"}})))
+    wrapped = {"jsonrpc": "2.0", "method": "receive",
+               "params": {"subscription": 0, "result": frame["params"]}}
+    assert channel.parse(json.dumps(wrapped).encode()) == [Ignored(reason="signal.sync")]

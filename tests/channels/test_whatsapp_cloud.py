@@ -310,6 +310,10 @@ def test_location_coordinates_and_contact_cards_are_not_carried() -> None:
         ("status__deleted", "whatsapp.unsupported_status"),
         ("account_update__disabled", "whatsapp.unsupported_field"),
         ("text__no_sender", "whatsapp.no_sender"),
+        # Meta's group messages reference: `group_id` set; never one-to-one.
+        ("group__text", "whatsapp.group"),
+        ("text__invalid_sender", "whatsapp.invalid_sender"),
+        ("text__invalid_bsuid", "whatsapp.invalid_sender"),
     ],
 )
 def test_authentic_but_unusable_input_is_ignored_with_fixed_reason(name: str, reason: str) -> None:
@@ -838,3 +842,43 @@ def test_template_without_any_name_pauses_the_channel() -> None:
 )
 def test_error_outcome_maps_codes_for_the_outbox(code: str | None, outcome: str) -> None:
     assert error_outcome(code) == outcome
+
+
+def test_username_delivery_is_the_bsuid_with_its_parent_and_no_username() -> None:
+    event = only(parse("text__username"))
+    assert isinstance(event, InboundMessage)
+    assert event.sender == "NL.10000000000000000001"
+    assert event.reply_to == "NL.10000000000000000001"
+    assert event.aliases == ("NL.ENT.10000000000000000009",)
+    assert "fake_user" not in str(vars(event))
+
+
+def test_phone_bsuid_and_parent_travel_together_strongest_first() -> None:
+    event = only(parse("text__basic"))
+    assert isinstance(event, InboundMessage)
+    assert event.sender == event.reply_to == "31600000001"
+    assert event.aliases == ("NL.10000000000000000001", "NL.ENT.10000000000000000009")
+
+
+@pytest.mark.parametrize(
+    ("field", "sender"),
+    [
+        ("from", "bla"),
+        ("from", "0031612345678"),  # leading zero: not E.164
+        ("from", "3161234567890123456"),  # longer than E.164 allows
+        ("from", "31 6 1234"),
+        ("from_user_id", "nl.1234"),
+        ("from_user_id", "US."),
+        ("from_user_id", "US.12-34"),
+        ("from_parent_user_id", "US.ENT."),
+    ],
+)
+def test_sender_outside_the_documented_shapes_is_dropped(field: str, sender: str) -> None:
+    payload = json.loads(fixture("text__basic"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"] = []
+    message = value["messages"][0]
+    del message["from"]
+    message[field] = sender
+    events = make_channel().parse(json.dumps(payload).encode())
+    assert events == [Ignored(reason="whatsapp.invalid_sender")]

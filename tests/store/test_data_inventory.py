@@ -31,6 +31,7 @@ INVENTORY: dict[str, dict[str, str]] = {
         "after_hours_notice_until": "plain", "created_at": "plain",
         "last_activity_at": "plain", "last_inbound_at": "plain",
     },
+    "texter_identifiers": {"blind_index": "blind", "texter_id": "plain", "created_at": "plain"},
     "conversations": {
         "id": "plain", "texter_id": "plain", "channel": "plain", "queue": "plain",
         "priority": "plain", "status": "plain", "claimed_by_id": "plain", "claimed_at": "plain",
