@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 23:08:38.453672
+Create Date: 2026-11-28 16:57:07.165726
 """
 
 from collections.abc import Sequence
@@ -265,22 +265,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
-        "texter_identifiers",
-        sa.Column("blind_index", sa.String(length=64), nullable=False),
-        sa.Column("texter_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", helpline.store.models.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["texter_id"],
-            ["texters.id"],
-        ),
-        sa.PrimaryKeyConstraint("blind_index"),
-    )
-    with op.batch_alter_table("texter_identifiers", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_texter_identifiers_texter_id"), ["texter_id"], unique=False
-        )
-
-    op.create_table(
         "conversation_labels",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("conversation_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -482,10 +466,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_conversation_labels_conversation_id"))
 
     op.drop_table("conversation_labels")
-    with op.batch_alter_table("texter_identifiers", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_texter_identifiers_texter_id"))
-
-    op.drop_table("texter_identifiers")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sessions_user_id"))
 
