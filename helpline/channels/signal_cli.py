@@ -53,6 +53,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
+from helpline.channels import signal_errors
 from helpline.channels.base import (
     ChannelName,
     ChannelSendError,
@@ -72,12 +73,9 @@ from helpline.channels.signal_payloads import (
     _canonical_uuid,
     _DataMessage,
     _Envelope,
-    _ErrorBody,
     _Frame,
     _ReceiptMessage,
-    _RpcError,
     _SendResponse,
-    _SendResultItem,
     _timestamp,
 )
 
@@ -123,122 +121,6 @@ def _with_buttons(message: OutboundMessage) -> str:
     lines = [f"{number}. {button.title}" for number, button in enumerate(message.buttons, 1)]
     options = "\n".join(lines)
     return f"{message.text}\n\n{options}" if message.text else options
-
-
-# signal-cli error texts, matched case-insensitively. The texts themselves carry
-# the recipient's number, so they are only ever matched, never passed on.
-_CAPTCHA_MARKERS: Final = ("proof required", "proofrequired", "challenge")
-_RATE_LIMIT_MARKERS: Final = ("rate limit", "ratelimit", "[429]", "[413]")
-_UNREGISTERED_MARKERS: Final = ("unregistered user", "unregistereduser")
-_INVALID_RECIPIENT_MARKERS: Final = (
-    "invalid number",
-    "invalidnumberexception",
-    "missingseparatorexception",
-    "invalid username",
-)
-# Our own account is gone or unknown to the bridge: nothing will go through
-# until an operator registers or links it again.
-_ACCOUNT_MARKERS: Final = (
-    "specified account does not exist",
-    "not registered with json-rpc",
-    "is not registered",
-    "authorizationfailedexception",
-)
-_UNTRUSTED_MARKERS: Final = ("untrusted identity", "untrustedidentity")
-_NETWORK_MARKERS: Final = ("network failure",)
-
-_WAIT_SECONDS: Final = re.compile(r"wait\W{0,3}(\d{1,7})\W{0,3}seconds", re.IGNORECASE)
-
-
-def _retry_after(header: str | None, results: Sequence[_SendResultItem], text: str) -> float | None:
-    if header and header.strip().isdigit():
-        return float(header.strip())
-    for item in results:
-        if item.retry_after_seconds is not None and item.retry_after_seconds > 0:
-            return item.retry_after_seconds
-    match = _WAIT_SECONDS.search(text)
-    if match and int(match.group(1)) > 0:
-        return float(match.group(1))
-    return None
-
-
-def _result_error(
-    results: Sequence[_SendResultItem], retry_after: float | None
-) -> ChannelSendError | None:
-    """The error the per-recipient results of signal-cli report, if any."""
-    if not results or any(item.type == "SUCCESS" for item in results):
-        return None
-    types = {item.type for item in results}
-    if any(item.token for item in results):
-        return ChannelSendError("pause", "signal:captcha_required", retry_after)
-    if "RATE_LIMIT_FAILURE" in types:
-        return ChannelSendError("pause", "signal:rate_limited", retry_after)
-    if "UNREGISTERED_FAILURE" in types:
-        return ChannelSendError("fail", "signal:unregistered")
-    if "IDENTITY_FAILURE" in types:
-        return ChannelSendError("fail", "signal:untrusted_identity")
-    return ChannelSendError("retry", "signal:network_failure")
-
-
-def _classify_error(response: httpx.Response) -> ChannelSendError:
-    """Map a failed bridge response to what the outbox should do."""
-    status = response.status_code
-    try:
-        body = _ErrorBody.model_validate(response.json())
-    except (ValueError, ValidationError):
-        body = _ErrorBody()
-    results: list[_SendResultItem] = []
-    if isinstance(body.error, _RpcError):
-        text = body.error.message or ""
-        if body.error.data and body.error.data.response:
-            results = body.error.data.response.results
-    else:
-        text = body.error or ""
-    lowered = text.lower()
-    retry_after = _retry_after(response.headers.get("retry-after"), results, text)
-
-    # Captcha before rate limit: signal-cli ends a proof-required error with
-    # "Failed to send message due to rate limiting" too.
-    if body.challenge_tokens is not None:
-        captcha = any(body.challenge_tokens)
-    else:
-        captcha = any(item.token for item in results) or any(
-            marker in lowered for marker in _CAPTCHA_MARKERS
-        )
-    if captcha:
-        return ChannelSendError("pause", "signal:captcha_required", retry_after)
-    if (
-        status == 429
-        or any(marker in lowered for marker in _RATE_LIMIT_MARKERS)
-        or any(item.type == "RATE_LIMIT_FAILURE" for item in results)
-    ):
-        return ChannelSendError("pause", "signal:rate_limited", retry_after)
-    from_results = _result_error(results, retry_after)
-    if from_results is not None:
-        return from_results
-    if any(marker in lowered for marker in _UNREGISTERED_MARKERS):
-        return ChannelSendError("fail", "signal:unregistered")
-    if any(marker in lowered for marker in _INVALID_RECIPIENT_MARKERS):
-        return ChannelSendError("fail", "signal:invalid_recipient")
-    if any(marker in lowered for marker in _ACCOUNT_MARKERS):
-        return ChannelSendError("pause", "signal:account_unavailable")
-    if any(marker in lowered for marker in _UNTRUSTED_MARKERS):
-        # The texter's safety number changed (new phone, or someone else holds
-        # it now); only an operator can decide to trust it again.
-        return ChannelSendError("fail", "signal:untrusted_identity")
-    if any(marker in lowered for marker in _NETWORK_MARKERS):
-        return ChannelSendError("retry", "signal:network_failure")
-    if status >= 500:
-        return ChannelSendError("retry", f"signal:http_{status}")
-    if status in {401, 403, 404}:
-        # A proxy refusing us or a bridge too old for the endpoint: every send
-        # will fail the same way until someone fixes the deployment.
-        return ChannelSendError("pause", f"signal:http_{status}")
-    if status == 400:
-        # The bridge answers 400 for nearly every signal-cli failure, transient
-        # ones included; the outbox's backoff bounds the retries.
-        return ChannelSendError("retry", "signal:http_400")
-    return ChannelSendError("fail", f"signal:http_{status}")
 
 
 # --- The adapter -----------------------------------------------------------------
@@ -485,7 +367,9 @@ class SignalCli:
             # Sent, but we cannot tell under which timestamp; sending again would
             # duplicate the message, so report success without receipts.
             return SendResult(provider_message_id="")
-        error = _result_error(parsed.results, _retry_after(None, parsed.results, ""))
+        error = signal_errors.result_error(
+            parsed.results, signal_errors.retry_after(None, parsed.results, "")
+        )
         if error is not None:
             raise error
         timestamp = str(parsed.timestamp).strip() if parsed.timestamp is not None else ""
@@ -511,4 +395,4 @@ class SignalCli:
             raise ChannelSendError("retry", "signal:unreachable") from None
         if response.is_success:
             return response
-        raise _classify_error(response)
+        raise signal_errors.classify_error(response)

@@ -37,8 +37,8 @@ from typing import Any, Final
 import httpx
 from pydantic import Field, ValidationError
 
+from helpline.channels import whatsapp_messages as compose
 from helpline.channels.base import (
-    Button,
     ChannelName,
     ChannelSendError,
     DeliveryStatus,
@@ -79,12 +79,7 @@ _SIGNATURE_PREFIX: Final = "sha256="
 # Meta's limits for interactive messages; exceeding them makes the whole send fail.
 _MAX_REPLY_BUTTONS: Final = 3
 _MAX_LIST_ROWS: Final = 10
-_BUTTON_TITLE_MAX: Final = 20
-_ROW_TITLE_MAX: Final = 24
 _INTERACTIVE_BODY_MAX: Final = 1024
-# The list opener needs a label and OutboundMessage carries none; "Menu" reads the
-# same in Dutch and English, the two main languages of the line.
-_LIST_BUTTON_LABEL: Final = "Menu"
 
 
 class WebhookForbidden(HelplineError):
@@ -367,7 +362,7 @@ class WhatsAppCloud:
             }
 
         payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
-        payload.update(_address(message.to))
+        payload.update(compose.address(message.to))
         if message.kind == "template":
             name = message.template_name or self.template_name
             if not name:
@@ -384,13 +379,14 @@ class WhatsAppCloud:
         interactive_ok = bool(message.text) and len(message.text) <= _INTERACTIVE_BODY_MAX
         if buttons and interactive_ok and len(buttons) <= _MAX_REPLY_BUTTONS:
             payload["type"] = "interactive"
-            payload["interactive"] = _reply_buttons(message.text, buttons)
+            payload["interactive"] = compose.reply_buttons(message.text, buttons)
         elif buttons and interactive_ok and len(buttons) <= _MAX_LIST_ROWS:
             payload["type"] = "interactive"
-            payload["interactive"] = _list(message.text, buttons)
+            payload["interactive"] = compose.list_message(message.text, buttons)
         else:
             payload["type"] = "text"
-            payload["text"] = {"preview_url": False, "body": _numbered(message.text, buttons)}
+            body = compose.numbered(message.text, buttons)
+            payload["text"] = {"preview_url": False, "body": body}
         return payload
 
 
@@ -415,48 +411,6 @@ def _identifiers(message: _Message, contact: _Contact | None) -> list[str] | Ign
         if value not in found:
             found.append(value)
     return found
-
-
-def _address(to: str) -> dict[str, str]:
-    # Phone numbers go in `to`; a BSUID (e.g. "NL.1234567890") in `recipient`.
-    # Meta gives `to` precedence when both are present, so never send both.
-    digits = to.removeprefix("+")
-    if digits.isdigit():
-        return {"to": digits}
-    return {"recipient": to}
-
-
-def _reply_buttons(text: str, buttons: tuple[Button, ...]) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "body": {"text": text},
-        "action": {
-            "buttons": [
-                {"type": "reply", "reply": {"id": b.id, "title": b.title[:_BUTTON_TITLE_MAX]}}
-                for b in buttons
-            ]
-        },
-    }
-
-
-def _list(text: str, buttons: tuple[Button, ...]) -> dict[str, Any]:
-    return {
-        "type": "list",
-        "body": {"text": text},
-        "action": {
-            "button": _LIST_BUTTON_LABEL,
-            "sections": [
-                {"rows": [{"id": b.id, "title": b.title[:_ROW_TITLE_MAX]} for b in buttons]}
-            ],
-        },
-    }
-
-
-def _numbered(text: str, buttons: tuple[Button, ...]) -> str:
-    if not buttons:
-        return text
-    lines = "\n".join(f"{i}. {b.title}" for i, b in enumerate(buttons, start=1))
-    return f"{text}\n\n{lines}" if text else lines
 
 
 class _SendResponseMessage(_Model):
