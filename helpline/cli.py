@@ -242,11 +242,59 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return handler(args)
-    except ConfigError as exc:
-        return fail(str(exc))
+        code = handler(args)
+        # Flush here, inside the try: a reader that went away (`| head`)
+        # must end the command quietly, not in a traceback at exit.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - explained below, or raised again
+        message = explain(exc)
+        if message is None:
+            raise
+        return fail(message)
+    return code
+
+
+def _reader_gone() -> int:
+    # Point stdout at /dev/null so the interpreter's own flush at exit does
+    # not raise again (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
+DATABASE_HINT = ("check HELPLINE_DATABASE_URL and that the database runs, then "
+                 "`helpline migrate`; `helpline doctor` says what is wrong")
+
+
+def explain(exc: Exception) -> str | None:
+    """One line, with what to do, for what a user can cause: configuration,
+    a database that is down or not migrated, a path that does not exist.
+    None for anything else (a bug, which should show its traceback). Only
+    exception types and file names are shown: a driver's message may quote
+    the URL it was given, password included."""
+    from sqlalchemy import exc as sa_exc
+
+    from helpline.errors import HelplineError, ServiceUnavailable
+
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, ServiceUnavailable):
+        return f"the database is unavailable or not migrated: {DATABASE_HINT}"
+    if isinstance(exc, HelplineError):
+        return str(exc)
+    if isinstance(exc, sa_exc.ArgumentError):
+        return ("HELPLINE_DATABASE_URL is not a database URL; use sqlite:///path/helpline.db "
+                "or postgresql+psycopg://user:password@host/db")
+    if isinstance(exc, sa_exc.DBAPIError | sa_exc.OperationalError):
+        return f"cannot use the database ({type(exc.orig or exc).__name__}): {DATABASE_HINT}"
+    if isinstance(exc, OSError) and exc.filename:
+        reason = exc.strerror or type(exc).__name__
+        return f"{reason}: {exc.filename}; check that the path exists and may be written"
+    return None
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import segno
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
@@ -62,6 +63,15 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
+def secret_json(user: User, secret: str) -> dict[str, Any]:
+    """The new TOTP secret as a provisioning URI and as a QR code (an SVG
+    data: URI, so the page draws it without a script library or another
+    origin). Shown this once, never again."""
+    uri = auth.provisioning_uri(secret, user.username)
+    qr = segno.make(uri, error="m").svg_data_uri(scale=4, border=2)
+    return {"user": user_json(user), "totp_uri": uri, "totp_qr": qr}
+
+
 def reply_json(reply: SavedReply) -> dict[str, Any]:
     return {"id": reply.id, "language": reply.language, "title": reply.title,
             "body": reply.body, "updated_at": reply.updated_at.isoformat()}
@@ -81,8 +91,7 @@ async def create_user(body: NewUser, admin: CurrentAdmin, services: ServicesDep)
         accounts.create_user, services, body.username, body.role, body.password,
         body.alias, body.partner, None, actor_id=admin.user_id,
     )
-    # The provisioning URI carries the TOTP secret: shown this once, never again.
-    return {"user": user_json(user), "totp_uri": auth.provisioning_uri(secret, user.username)}
+    return secret_json(user, secret)
 
 
 @router.post("/api/admin/users/{user_id}/disable")
@@ -98,7 +107,7 @@ def enable_user(user_id: str, admin: CurrentAdmin, services: ServicesDep) -> dic
 @router.post("/api/admin/users/{user_id}/reset-totp")
 def reset_totp(user_id: str, admin: CurrentAdmin, services: ServicesDep) -> dict[str, Any]:
     user, secret = accounts.reset_totp(services, admin.user_id, user_id)
-    return {"user": user_json(user), "totp_uri": auth.provisioning_uri(secret, user.username)}
+    return secret_json(user, secret)
 
 
 @router.post("/api/admin/users/{user_id}/role")

@@ -61,6 +61,15 @@ class SignInFailed(HelplineError):
     public_message = "sign-in failed"
 
 
+class CodeAlreadyUsed(SignInFailed):
+    """Right password, and a code that was valid but is spent (each code
+    works once). Only said after a correct password, so it tells a stranger
+    nothing about the password; someone who has it learns only that a code
+    they already hold was used, and waits for the next."""
+
+    public_message = "code already used, wait for the next one"
+
+
 class SignInThrottled(HelplineError):
     status_code = 429
     public_message = "too many attempts, wait a minute"
@@ -170,6 +179,23 @@ def matching_step(secret: str, code: str, now: datetime, last_step: int) -> int 
     return found
 
 
+def code_was_used(secret: str, code: str, now: datetime, last_step: int) -> bool:
+    """True if `code` is valid now but its step was already accepted."""
+    code = code.replace(" ", "")
+    if not _CODE.match(code):
+        return False
+    current = int(now.timestamp()) // TOTP_STEP
+    used = False
+    try:
+        totp = pyotp.TOTP(secret)
+        for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
+            if hmac.compare_digest(totp.at(step * TOTP_STEP), code) and step <= last_step:
+                used = True
+    except (binascii.Error, ValueError):
+        return False
+    return used
+
+
 # ------------------------------------------------------------------ throttling
 
 
@@ -221,10 +247,18 @@ class SignedIn:
 
 
 def sign_in(
-    services: Services, username: str, password: str, code: str, address: str | None
+    services: Services,
+    username: str,
+    password: str,
+    code: str,
+    address: str | None,
+    *,
+    ui_language: str | None = None,
 ) -> SignedIn:
     """Check the three credentials and start a session, or raise
-    SignInFailed / SignInThrottled. Every outcome is in the audit log."""
+    SignInFailed (CodeAlreadyUsed) / SignInThrottled. Every outcome is in the
+    audit log. `ui_language`, the console language chosen on the sign-in
+    page, is saved for the account."""
     settings = services.settings
     now = services.now()
     acct, addr = account_key(services, username), address_key(services, address)
@@ -254,9 +288,11 @@ def sign_in(
                 select(User).where(User.id == user_id).with_for_update()
             ).first()
         step = None
+        used = False
         if user is not None and not user.disabled:
             secret = open_totp(services, session, user)
             step = matching_step(secret, code, now, user.totp_last_step)
+            used = step is None and code_was_used(secret, code, now, user.totp_last_step)
         if user is None or user.disabled or step is None:
             record_failure(session, acct, addr, now)
             audit.record(session, user_id, audit.LOGIN_FAILURE, None, now)
@@ -264,6 +300,8 @@ def sign_in(
         else:
             failed = False
             user.totp_last_step = step
+            if ui_language is not None:
+                user.ui_language = ui_language
             if hasher(settings).check_needs_rehash(user.password_hash):
                 user.password_hash = hasher(settings).hash(password)
             session.add(user)
@@ -290,8 +328,8 @@ def sign_in(
                 ),
             )
     if failed:
-        logs.event("auth.failed", user=user_id)
-        raise SignInFailed()
+        logs.event("auth.code_used" if used else "auth.failed", user=user_id)
+        raise CodeAlreadyUsed() if used else SignInFailed()
     logs.event("auth.signed_in", user=signed_in.user.user_id, role=signed_in.user.role)
     return signed_in
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from helpline.console import audit, auth, sessions
+from helpline.console import audit, auth, navigation, sessions
 from helpline.console.deps import CurrentUser, SessionToken
 from helpline.errors import HelplineError
 from helpline.http import ServicesDep, read_capped
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
+UI_LANGUAGES = ("nl", "en")  # the console's own languages (not the texters')
 BODY_LIMIT = 8 * 1024
 
 
@@ -53,8 +55,14 @@ async def login(request: Request, response: Response, services: ServicesDep) -> 
         _text(body, "totp")
     if not username or not password or not code or len(username) > 256:
         raise auth.SignInFailed()
+    # The language of the sign-in page (?lang=), kept for the account; anything
+    # else (absent, unknown) leaves the account's saved choice as it is.
+    language = _text(body, "lang")
     signed_in = await run_in_threadpool(
-        auth.sign_in, services, username, password, code, _client_address(request)
+        functools.partial(
+            auth.sign_in, services, username, password, code, _client_address(request),
+            ui_language=language if language in UI_LANGUAGES else None,
+        )
     )
     response.set_cookie(
         sessions.cookie_name(services.settings),
@@ -65,7 +73,11 @@ async def login(request: Request, response: Response, services: ServicesDep) -> 
         httponly=True,
         samesite="strict",
     )
-    return {"csrf_token": signed_in.user.csrf_token, "user": _user_json(signed_in.user)}
+    return {
+        "csrf_token": signed_in.user.csrf_token,
+        "user": _user_json(signed_in.user),
+        "home": navigation.home_for(signed_in.user.role),
+    }
 
 
 @router.post("/logout")

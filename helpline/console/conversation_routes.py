@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from helpline.console import conversation_service as svc
 from helpline.console import handover
+from helpline.console.auth_routes import UI_LANGUAGES
 from helpline.console.deps import CurrentCoordinator, CurrentResponder, CurrentUser
 from helpline.errors import HelplineError
 from helpline.http import ServicesDep
@@ -23,7 +24,6 @@ from helpline.store.models import User
 from helpline.text_input import UserText
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-UI_LANGUAGES = ("nl", "en")
 
 router = APIRouter(prefix="/api")
 

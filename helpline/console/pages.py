@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from helpline.console import conversation_service as svc
+from helpline.console import home_strings, navigation
 from helpline.console.deps import OptionalUser
 from helpline.console.sessions import SessionUser
 from helpline.errors import HelplineError
@@ -55,6 +56,7 @@ def hhmm(value: str | None) -> str:
 
 templates.env.filters["duration"] = duration
 templates.env.filters["hhmm"] = hhmm
+templates.env.globals["nav_for"] = navigation.nav_for
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -245,17 +247,34 @@ STRINGS: dict[str, dict[str, str]] = {
 
 
 def strings(language: str | None) -> dict[str, str]:
-    return STRINGS.get(language or "nl", STRINGS["nl"])
+    lang = language if language in STRINGS else "nl"
+    return {**STRINGS[lang], **home_strings.STRINGS[lang]}
 
 
-def _lang(user: SessionUser | None, request: Request) -> str:
+def page_language(user: SessionUser | None, request: Request) -> str:
+    """The account's language when signed in (the choice is saved there);
+    before sign-in the one asked for with ?lang=, else Dutch."""
     if user is not None:
         return user.ui_language if user.ui_language in STRINGS else "nl"
     asked = request.query_params.get("lang")
     return asked if asked in STRINGS else "nl"
 
 
-def _render(
+def to_sign_in(request: Request) -> RedirectResponse:
+    """An anonymous visit to a page: the sign-in page (a 303, not a 401 with
+    a form, so a plain visit logs no error in the browser)."""
+    lang = request.query_params.get("lang")
+    suffix = f"?lang={lang}" if lang in STRINGS else ""
+    return RedirectResponse(navigation.SIGN_IN + suffix, status_code=303)
+
+
+def not_for_role(request: Request, user: SessionUser) -> HTMLResponse:
+    """A page this role may not open: 403, with a link to the role's own home."""
+    return render(request, "no_access.html", user, status_code=403,
+                   home=navigation.home_for(user.role))
+
+
+def render(
     request: Request,
     name: str,
     user: SessionUser | None,
@@ -263,17 +282,13 @@ def _render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    lang = _lang(user, request)
+    lang = page_language(user, request)
     return templates.TemplateResponse(
         request,
         name,
         {"t": strings(lang), "lang": lang, "user": user, **context},
         status_code=status_code,
     )
-
-
-def _sign_in(request: Request, status_code: int) -> HTMLResponse:
-    return _render(request, "login.html", None, status_code=status_code)
 
 
 def _partners(services: Services, lang: str) -> list[tuple[str, str]]:
@@ -286,8 +301,8 @@ def _partners(services: Services, lang: str) -> list[tuple[str, str]]:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, user: OptionalUser) -> Response:
     if user is not None:
-        return RedirectResponse("/console", status_code=303)
-    return _sign_in(request, 200)
+        return RedirectResponse(navigation.home_for(user.role), status_code=303)
+    return render(request, "login.html", None)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -298,14 +313,14 @@ def queue_page(
     view: str = Query(default="queue", max_length=16),
 ) -> Response:
     if user is None:
-        # Anonymous: 401, with the sign-in form as the body.
-        return _sign_in(request, 401)
+        return to_sign_in(request)
     if user.role not in ("volunteer", "partner"):
-        return _render(request, "no_access.html", user, status_code=403)
+        # `/console` is where every sign-in lands: send other roles home.
+        return RedirectResponse(navigation.home_for(user.role), status_code=303)
     if view not in svc.VIEWS:
         view = "queue"
     page = svc.list_conversations(services, user, view)
-    return _render(
+    return render(
         request,
         "queue.html",
         user,
@@ -321,17 +336,17 @@ def conversation_page(
     conversation_id: str, request: Request, user: OptionalUser, services: ServicesDep
 ) -> Response:
     if user is None:
-        return _sign_in(request, 401)
+        return to_sign_in(request)
     if user.role not in ("volunteer", "partner"):
-        return _render(request, "no_access.html", user, status_code=403)
+        return not_for_role(request, user)
     try:
         detail = svc.get_conversation(services, user, conversation_id)
     except HelplineError as exc:
-        return _render(request, "not_found.html", user, status_code=exc.status_code)
+        return render(request, "not_found.html", user, status_code=exc.status_code)
     svc.record_open(services, user, conversation_id)
-    lang = _lang(user, request)
+    lang = page_language(user, request)
     language = detail.get("language") or services.policy.default_language
-    return _render(
+    return render(
         request,
         "conversation.html",
         user,

@@ -12,10 +12,11 @@ from helpline.console.csrf import CsrfMiddleware
 
 def install(app: FastAPI) -> None:
     app.add_middleware(CsrfMiddleware, services=app.state.services)
-    from helpline.console import admin_routes, auth_routes
+    from helpline.console import admin_pages, admin_routes, auth_routes
 
     app.include_router(auth_routes.router)
     app.include_router(admin_routes.router)
+    app.include_router(admin_pages.router)
     from helpline.console import conversation_routes
 
     conversation_routes.install(app)

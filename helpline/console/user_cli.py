@@ -15,8 +15,19 @@ def read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         # One line; only the line ending is stripped (spaces may be part of it).
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password (12 to 128 characters): ")
-    if getpass.getpass("Again: ") != first:
+    if not sys.stdin.isatty():
+        # getpass would fall back to reading stdin and end in EOFError (or
+        # silently take a line meant for something else).
+        raise accounts.AccountInvalid(
+            "no terminal to ask for the password: give it on standard input with "
+            "--password-stdin, e.g. `helpline user add ... --password-stdin < file`"
+        )
+    try:
+        first = getpass.getpass("Password (12 to 128 characters): ")
+        again = getpass.getpass("Again: ")
+    except EOFError:
+        raise accounts.AccountInvalid("no password given (end of input)") from None
+    if again != first:
         raise accounts.AccountInvalid("the passwords differ")
     return first
 
@@ -26,12 +37,17 @@ def user_add(args: argparse.Namespace, settings: Settings) -> int:
     from helpline.store.db import make_engine
     from helpline.store.migrate import upgrade
 
+    try:
+        # Before anything is created: a missing password leaves no trace.
+        password = read_password(args)
+    except HelplineError as exc:
+        print(f"helpline: {exc}", file=sys.stderr)
+        return 2
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
     services = build_services(settings)
     try:
-        password = read_password(args)
         user, secret = accounts.create_user(
             services, args.username, args.role, password,
             alias=args.alias, partner_id=args.partner, totp_secret=args.totp_secret,

@@ -85,6 +85,13 @@ def check_database(settings: Settings, report: Report) -> None:
         report.add("FAIL", "database", "HELPLINE_DATABASE_URL is not a valid URL; use "
                    "sqlite:///path/helpline.db or postgresql+psycopg://user:pass@host/db.")
         return
+    missing = _missing_sqlite_file(settings.database_url)
+    if missing is not None:
+        # Connecting would create an empty file: a check must not create what it checks.
+        report.add("FAIL", "database", f"{shown}: the file {missing} does not exist yet; "
+                   "run `helpline migrate` (or start `helpline serve`) to create it, or "
+                   "point HELPLINE_DATABASE_URL at the existing database.")
+        return
     try:
         engine = make_engine(settings.database_url)
     except Exception as exc:  # noqa: BLE001
@@ -107,6 +114,18 @@ def check_database(settings: Settings, report: Report) -> None:
                    "run `helpline migrate` (serve and worker also migrate at start).")
     else:
         report.add("ok", "database", f"{shown} reachable, migrations current")
+
+
+def _missing_sqlite_file(database_url: str) -> Path | None:
+    """The SQLite file a URL names, if it does not exist (None for
+    PostgreSQL, in-memory databases and existing files)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = Path(str(url.database))
+    return None if path.exists() else path
 
 
 def check_policy(settings: Settings, report: Report) -> None:

@@ -155,14 +155,23 @@
         password: form.password.value,
         totp: form.totp.value.trim(),
       };
+      // A language asked for on this page (?lang=en) is kept for the account.
+      const asked = new URLSearchParams(window.location.search).get("lang");
+      if (asked) body.lang = asked;
       try {
-        await api("POST", "/api/auth/login", body);
-        window.location.assign("/console");
+        const result = await api("POST", "/api/auth/login", body);
+        window.location.assign(result.home || "/console");
       } catch (e) {
-        error.textContent = e.status === 429 ? error.dataset.throttled : error.dataset.failed;
         error.hidden = false;
-        form.password.value = "";
         form.totp.value = "";
+        if (e.status === 401 && e.message.indexOf("code already used") === 0) {
+          // The password was right (the server says so only then): keep it.
+          error.textContent = error.dataset.codeUsed;
+          form.totp.focus();
+          return;
+        }
+        error.textContent = e.status === 429 ? error.dataset.throttled : error.dataset.failed;
+        form.password.value = "";
         form.password.focus();
       }
     });

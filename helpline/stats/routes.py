@@ -11,21 +11,19 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from helpline.console import pages as console_pages
 from helpline.console.deps import CurrentStatsReader, OptionalUser
 from helpline.errors import HelplineError
 from helpline.http import ServicesDep
 from helpline.stats import cells, publishing, suppression, transparency
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "templates" / "console"
-templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+templates = console_pages.templates
 
 router = APIRouter(tags=["stats"])
 pages = APIRouter(prefix="/console", include_in_schema=False)
@@ -219,13 +217,7 @@ CHART_BUCKETS = 12
 
 
 def _strings(lang: str) -> dict[str, str]:
-    try:
-        from helpline.console.pages import strings as console_strings
-
-        base = dict(console_strings(lang))
-    except ImportError:  # pragma: no cover - the console is always installed
-        base = {}
-    return {**base, **STRINGS[lang]}
+    return {**console_pages.strings(lang), **STRINGS[lang]}
 
 
 def _label(t: dict[str, str], row: suppression.Row) -> str:
@@ -293,17 +285,9 @@ async def stats_page(
     year: int | None = Query(default=None),
 ) -> Response:
     if user is None:
-        # Anonymous: 401, with the sign-in form as the body (as the console does).
-        return templates.TemplateResponse(
-            request, "login.html", {"t": _strings("nl"), "lang": "nl", "user": None},
-            status_code=401,
-        )
+        return console_pages.to_sign_in(request)
     if user.role not in STATS_ROLES:
-        lang = user.ui_language if user and user.ui_language in STRINGS else "nl"
-        return templates.TemplateResponse(
-            request, "no_access.html", {"t": _strings(lang), "lang": lang, "user": user},
-            status_code=403,
-        )
+        return console_pages.not_for_role(request, user)
     period = _period(period)
     chosen_year = _year(year, services)
     rows = await run_in_threadpool(publishing.report, services, period)

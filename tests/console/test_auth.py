@@ -202,3 +202,48 @@ def test_password_change_needs_the_current_password_and_a_valid_new_one(
     long = client.post("/api/auth/password",
                        json={"current_password": password, "new_password": "x" * 129})
     assert long.status_code == 400
+
+
+def test_a_used_code_after_the_right_password_says_so(app: FastAPI, client: TestClient) -> None:
+    username, password, secret = make_user(app, "volunteer")
+    code = totp_code(app, secret)
+    body = {"username": username, "password": password, "totp": code}
+    assert post_login(client, body).status_code == 200
+    with TestClient(app) as other:
+        again = post_login(other, body)
+        assert again.status_code == 401
+        assert again.json() == {"error": "code already used, wait for the next one"}
+        assert "set-cookie" not in again.headers
+        # With a wrong password the same used code says nothing more than any failure.
+        stranger = post_login(other, {**body, "password": "not the right password"})
+        assert stranger.json() == {"error": "sign-in failed"}
+
+
+def test_the_sign_in_page_explains_a_used_code_in_the_pages_language(
+    client: TestClient,
+) -> None:
+    assert "net al gebruikt" in client.get("/console/login").text
+    assert "was just used" in client.get("/console/login?lang=en").text
+
+
+def test_the_language_of_the_sign_in_page_is_kept_for_the_account(
+    app: FastAPI, client: TestClient
+) -> None:
+    username, password, secret = make_user(app, "volunteer")
+    assert "Sign in" in client.get("/console/login?lang=en").text
+    body = {"username": username, "password": password, "lang": "en",
+            "totp": fresh_code(app, username, secret)}
+    assert post_login(client, body).status_code == 200
+    assert "Queue" in client.get("/console").text
+    assert client.get("/api/auth/me").json()["ui_language"] == "en"
+    # A later sign-in from the plain (Dutch) page keeps the saved choice.
+    with TestClient(app) as later:
+        assert post_login(later, {"username": username, "password": password,
+                                  "totp": fresh_code(app, username, secret)}).status_code == 200
+        assert "Queue" in later.get("/console").text
+        # An unknown language is ignored, not an error.
+        with TestClient(app) as third:
+            odd = {"username": username, "password": password, "lang": "xx",
+                   "totp": fresh_code(app, username, secret)}
+            assert post_login(third, odd).status_code == 200
+            assert third.get("/api/auth/me").json()["ui_language"] == "en"

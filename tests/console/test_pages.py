@@ -12,13 +12,17 @@ from tests.console.test_conversations import only_conversation
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 
 
-def test_anonymous_console_is_401_with_the_sign_in_form(client: TestClient) -> None:
+def test_an_anonymous_visit_is_sent_to_the_sign_in_page(client: TestClient) -> None:
+    for path in ("/console", "/console/conversations/abc", "/console/stats",
+                 "/console/accounts"):
+        page = client.get(path, follow_redirects=False)
+        assert page.status_code == 303, path
+        assert page.headers["location"] == "/console/login", path
     page = client.get("/console")
-    assert page.status_code == 401
+    assert page.status_code == 200
     assert 'id="login-form"' in page.text
     assert 'autocomplete="one-time-code"' in page.text
-    assert client.get("/console/login").status_code == 200
-    assert client.get("/console/conversations/abc").status_code == 401
+    assert client.get("/api/conversations").status_code == 401  # the API still says 401
 
 
 def test_the_queue_page_lists_conversations_by_pseudonym(client: TestClient) -> None:
@@ -83,7 +87,13 @@ def test_static_files_are_served_and_bodies_go_in_as_text(client: TestClient) ->
 
 def test_coordinators_get_no_conversation_pages(client: TestClient) -> None:
     boss = make_agent(client, "coordinator")
-    assert boss.get("/console").status_code == 403
+    texter_writes(client, "hallo")
+    landing = boss.get("/console", follow_redirects=False)
+    assert landing.status_code == 303
+    assert landing.headers["location"] == "/console/stats"
+    page = boss.get("/console/conversations/abc")
+    assert page.status_code == 403
+    assert 'href="/console/stats"' in page.text  # a way back to their own page
 
 
 def test_browser_notifications_carry_a_fixed_sentence_only(client: TestClient) -> None:

@@ -85,8 +85,10 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/api/events"): ANY,
     # HTML console
     ("GET", "/console/login"): PUBLIC,
-    ("GET", "/console"): RESPONDER,
+    # `/console` is where sign-in lands: the queue, or a redirect to the role's home
+    ("GET", "/console"): ANY,
     ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
+    ("GET", "/console/accounts"): ADMIN,
     # statistics (coordinators and admins; never message text)
     ("GET", "/api/stats"): STATS,
     ("GET", "/api/stats.csv"): STATS,
@@ -104,6 +106,10 @@ TABLE: dict[tuple[str, str], Access] = {
 STREAMS = {("GET", "/api/events")}
 # Public, but answers 401 to an empty body: wrong credentials, not a missing session.
 CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
+# HTML pages: an anonymous visit is sent to the sign-in page (303), not
+# answered 401, so a plain visit logs no error in the browser.
+PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
+         ("GET", "/console/accounts"), ("GET", "/console/stats")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 
@@ -165,6 +171,9 @@ def test_every_route_admits_exactly_the_roles_in_the_table(
             assert response.json() == {"error": "sign-in failed"}, where
         elif allowed:
             assert response.status_code not in (401, 403), where
+        elif role == "anonymous" and (method, path) in PAGES:
+            assert response.status_code == 303, where
+            assert response.headers["location"] == "/console/login", where
         elif role == "anonymous":
             assert response.status_code == 401, where
         elif "{" in path:

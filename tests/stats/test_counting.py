@@ -283,10 +283,15 @@ def test_volunteers_and_partners_cannot_read_statistics(
     assert client.get(path).status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/api/stats", "/api/stats.csv",
-                                  "/api/stats/transparency", "/console/stats"])
+@pytest.mark.parametrize("path", ["/api/stats", "/api/stats.csv", "/api/stats/transparency"])
 def test_anonymous_statistics_requests_are_401(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 401
+
+
+def test_an_anonymous_statistics_page_visit_goes_to_sign_in(client: TestClient) -> None:
+    page = client.get("/console/stats", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/console/login"
 
 
 @pytest.mark.parametrize("query", [{"period": "day"}, {"period": "2026-11-01..2026-11-07"}])

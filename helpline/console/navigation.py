@@ -1,0 +1,34 @@
+"""Where each role lands after sign-in, and what the header offers it.
+
+Roles do not nest (helpline.console.deps), so every role has a home of its
+own: volunteers and partner workers the queue, coordinators the statistics,
+admins the accounts. The header lists exactly the pages a role may open, so
+nobody is shown a link that answers 403.
+"""
+
+from __future__ import annotations
+
+from helpline.console.deps import ADMIN, COORDINATOR, PARTNER, VOLUNTEER
+
+QUEUE = "/console"
+STATS = "/console/stats"
+ACCOUNTS = "/console/accounts"
+SIGN_IN = "/console/login"
+
+# (string key in the page strings, path), in the order the header shows them.
+NAV: dict[str, tuple[tuple[str, str], ...]] = {
+    VOLUNTEER: (("queue", QUEUE),),
+    PARTNER: (("queue", QUEUE),),
+    COORDINATOR: (("nav_stats", STATS),),
+    ADMIN: (("nav_accounts", ACCOUNTS), ("nav_stats", STATS)),
+}
+
+
+def home_for(role: str) -> str:
+    """The first page of a role; an unknown role (none exist) gets sign-in."""
+    links = NAV.get(role)
+    return links[0][1] if links else SIGN_IN
+
+
+def nav_for(role: str | None) -> tuple[tuple[str, str], ...]:
+    return NAV.get(role or "", ())
