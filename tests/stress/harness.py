@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -308,7 +309,12 @@ def count_500s(log: Path) -> int:
 
 def run_inbound(database_url: str, workdir: Path, *, deliveries: int, kills: int,
                 texters: int = 25, rate: float = 40.0, concurrency: int = 12,
-                seed: int = 1) -> InboundReport:
+                seed: int = 1,
+                after_last_start: Callable[[str, list[str]], None] | None = None,
+                ) -> InboundReport:
+    """`after_last_start(url, texts)` runs once every delivery is answered 200
+    and the server's last life has begun, before anything waits for the
+    inbox: what an outsider sees right after the last restart."""
     run = f"{seed}x{int(time.time())}"
     items = [wa_delivery(n, run, texters) for n in range(deliveries)]
     log = workdir / "serve-inbound.log"
@@ -320,6 +326,9 @@ def run_inbound(database_url: str, workdir: Path, *, deliveries: int, kills: int
         try:
             loop.ready.wait(120)
             stats = asyncio.run(_deliver(server.url, items, loop, rate, concurrency))
+            loop.finish()
+            if after_last_start is not None:
+                after_last_start(server.url, [text for text, _ in items])
         finally:
             try:
                 loop.finish()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.stress.harness import env_int, run_inbound, run_outbound
+from tests.stress.visibility import Visibility, volunteer, watch
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +46,33 @@ def test_every_acknowledged_delivery_is_stored_exactly_once_across_kills(
     assert result.missing == 0
     assert result.stored_twice_or_more == 0
     assert result.stored_exactly_once == result.deliveries
+    assert result.server_500s == 0
+
+
+# "Within seconds of the restart": the server is ready, its inbox processor
+# takes what the killed lives acknowledged, and a volunteer sees it.
+VISIBLE_WITHIN_SECONDS = 15.0
+
+
+def test_every_acknowledged_delivery_is_visible_to_volunteers_right_after_the_last_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    account = volunteer(database_url)
+    seen = Visibility()
+    result = run_inbound(
+        database_url, tmp_path,
+        deliveries=env_int("HELPLINE_STRESS_DELIVERIES", 100),
+        kills=env_int("HELPLINE_STRESS_KILLS", 3),
+        seed=2,
+        after_last_start=lambda url, texts: watch(account, url, texts,
+                                                  VISIBLE_WITHIN_SECONDS, seen),
+    )
+    report(f"crash.visible {result.as_json()} visible_missing={seen.missing} "
+           f"visible_after_seconds={seen.seconds}")
+    assert result.kills >= 1
+    assert result.answered_200 == result.deliveries
+    assert seen.expected == result.deliveries
+    assert seen.missing == 0, f"{seen.missing} acknowledged deliveries not visible"
     assert result.server_500s == 0
 
 
