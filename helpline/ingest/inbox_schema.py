@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from helpline.errors import HelplineError
+from helpline.store import models  # noqa: F401 - registers the inbox table
 
 INBOX = SQLModel.metadata.tables["inbox"]
 
