@@ -102,27 +102,6 @@ def _waiting_key() -> ColumnElement[datetime]:
     )
 
 
-def _held_item(conversation: Conversation, claimed_alias: str | None) -> dict[str, Any]:
-    """A colleague's held conversation: that it exists and who holds it,
-    nothing that would tell who the texter is or what they wrote."""
-    return {
-        "id": conversation.id,
-        "pseudonym": None,
-        "channel": conversation.channel,
-        "queue": conversation.queue,
-        "priority": conversation.priority,
-        "status": conversation.status,
-        "last_message_at": iso(conversation.last_message_at),
-        "claimed_by": claimed_alias,
-        "window_closes_at": None,
-        "language": None,
-        "waiting_since": None,
-        "waiting_seconds": None,
-        "practice": conversation.practice,
-        "held_by_colleague": True,
-    }
-
-
 def _item(
     conversation: Conversation,
     pseudonym: str,
@@ -157,6 +136,18 @@ def _item(
         "practice": conversation.practice,
         "held_by_colleague": False,
     }
+
+
+# What a colleague's held conversation shows of itself: that it exists and who
+# holds it, nothing that would tell who the texter is or what they wrote.
+_HIDDEN_FROM_COLLEAGUES = {
+    "pseudonym": None,
+    "language": None,
+    "window_closes_at": None,
+    "waiting_since": None,
+    "waiting_seconds": None,
+    "held_by_colleague": True,
+}
 
 
 def list_conversations(
@@ -224,12 +215,12 @@ def list_conversations(
         ).all()
     position = {conversation_id: n for n, conversation_id in enumerate(ids)}
     rows = sorted(rows, key=lambda row: position[row[0].id])
-    items = [
-        _held_item(c, alias)
-        if actor.role == "volunteer" and held_by_colleague(actor, c)
-        else _item(c, p, lang, inbound, alias, now)
-        for c, p, lang, inbound, alias in rows
-    ]
+    items = []
+    for c, p, lang, inbound, alias in rows:
+        item = _item(c, p, lang, inbound, alias, now)
+        if actor.role == "volunteer" and held_by_colleague(actor, c):
+            item.update(_HIDDEN_FROM_COLLEAGUES)
+        items.append(item)
     next_cursor = None
     if len(ids) > limit and rows:
         last: Conversation = rows[-1][0]
