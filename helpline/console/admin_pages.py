@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from helpline.console import accounts, audit, pages
+from helpline.console.admin_routes import user_json
 from helpline.console.deps import ADMIN, ROLES, OptionalUser
 from helpline.http import ServicesDep
 
@@ -23,16 +24,7 @@ AUDIT_PAGE = 50
 
 
 def account_view(user: Any, me: str) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "alias": user.alias,
-        "role": user.role,
-        "partner": user.partner_id,
-        "disabled": user.disabled,
-        "created_at": user.created_at.isoformat(),
-        "me": user.id == me,
-    }
+    return {**user_json(user), "me": user.id == me}
 
 
 @router.get("/accounts", response_class=HTMLResponse)
