@@ -27,6 +27,7 @@ from helpline import logs
 from helpline.channels.base import DeliveryStatus, Ignored, InboundEvent, InboundMessage
 from helpline.ingest.pseudonyms import new_pseudonym
 from helpline.live.bus import LiveEvent
+from helpline.media import fetch as media_fetch
 from helpline.outbound.conversations import (
     current_conversation,
     latest_conversation,
@@ -56,6 +57,7 @@ class IntakeResult:
     ignored: int = 0
     live: list[LiveEvent] = field(default_factory=list)
     outbound: bool = False
+    media: bool = False
 
 
 def receive(
@@ -115,7 +117,7 @@ def receive_many(
             statuses=result.statuses,
             ignored=result.ignored,
         )
-    if any(result.outbound for result in results):
+    if any(result.outbound or result.media for result in results):
         services.wakeup.set()
     return results
 
@@ -280,6 +282,12 @@ def _message(
             "created_at": now,
         },
     )
+    if event.media is not None and event.kind.value in media_fetch.MEDIA_KINDS:
+        media_fetch.enqueue(
+            session, key, message_id=message_id, conversation_id=conversation.id,
+            texter_id=texter.id, kind=event.kind.value, ref=event.media, now=now,
+        )
+        result.media = True
     _touch(session, texter, conversation, now)
     if release_held(session, texter, now):
         result.outbound = True

@@ -27,6 +27,7 @@ from helpline import logs
 from helpline.channels.base import Button, ChannelSendError, OutboundMessage, SendResult
 from helpline.lifecycle.retention import periodic
 from helpline.live.bus import LiveEvent
+from helpline.media import fetch as media_fetch
 from helpline.outbound.conversations import request_template
 from helpline.outbound.status import provider_ref, status_event
 from helpline.services import Services
@@ -269,6 +270,8 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
     # Statistics are republished beside the sending loop (seconds of CPU at a
     # million events), never in it.
     refresher = asyncio.create_task(publishing.run_refresher(services, stop))
+    # Media downloads run beside sending too: a slow 16 MB fetch never delays a reply.
+    fetcher = asyncio.create_task(media_fetch.run_fetcher(services, stop))
     while not stop.is_set():
         try:
             sent = await run_once(services)
@@ -282,4 +285,5 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
         # Wait for a nudge from intake (same process) or the poll interval.
         await asyncio.to_thread(services.wakeup.wait, poll)
     await refresher
+    await fetcher
     logs.event("worker.stopped")

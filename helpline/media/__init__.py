@@ -1,0 +1,1 @@
+"""Media from texters (and attached to replies): fetch, sniff, clean, seal, serve."""
