@@ -20,6 +20,7 @@ from helpline.services import Services
 # smuggles markup can neither run nor phone home (DESIGN invariant 7).
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; "
     "connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )

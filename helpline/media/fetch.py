@@ -247,17 +247,4 @@ async def run_fetcher(services: Services, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(stop.wait(), timeout=poll)
 
 
-def message_media(session: Session, message_ids: list[str]) -> dict[str, list[MediaItem]]:
-    """The media of some messages, for the conversation view."""
-    if not message_ids:
-        return {}
-    found: dict[str, list[MediaItem]] = {}
-    for item in session.exec(
-        select(MediaItem).where(col(MediaItem.message_id).in_(message_ids))
-        .order_by(col(MediaItem.created_at))
-    ).all():
-        found.setdefault(item.message_id, []).append(item)
-    return found
-
-
-__all__ = ["claim", "enqueue", "message_media", "run_fetcher", "run_once"]
+__all__ = ["claim", "enqueue", "run_fetcher", "run_once"]
