@@ -17,6 +17,7 @@ and type are ignored, the caller's sink counts the bytes and stops the stream.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 from typing import Any
 from urllib.parse import urlsplit
@@ -123,8 +124,16 @@ class GraphMedia:
 
 
 def _same_digest(expected: str, digest: bytes) -> bool:
-    # Meta documents a hex digest; some answers have carried base64: accept both.
-    return expected.lower() == digest.hex() or expected == base64.b64encode(digest).decode()
+    """Meta documents a hex digest; some answers have carried base64. A value
+    that is neither a full hex nor a full base64 SHA-256 cannot be checked,
+    and is not a reason to lose the file."""
+    if len(expected) == 64:
+        return expected.lower() == digest.hex()
+    try:
+        decoded = base64.b64decode(expected, validate=True)
+    except (binascii.Error, ValueError):
+        return True
+    return len(decoded) != 32 or decoded == digest
 
 
 async def attachment_payload(
