@@ -165,8 +165,8 @@ def settle_stored(
                 return None
             key = services.vault.key(session, texter.data_key_id)
             media_store.put(services.settings, item, key, cleaned.content_type, cleaned.data, now)
-            logs.event("media.stored", media=item.id, kind=item.kind, size=item.size,
-                       inline=item.blob_ref is None)
+            logs.event("media.stored", media=item.id, kind=item.kind,
+                       state="inline" if item.blob_ref is None else "file")
         session.flush()
         return _live(session, item)
 

@@ -113,7 +113,7 @@ def sweep(session: Session, settings: Settings) -> int:
         except FileNotFoundError:
             continue
     if removed:
-        logs.event("media.swept", files=removed)
+        logs.event("media.swept", count=removed)
     return removed
 
 
