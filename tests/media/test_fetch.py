@@ -66,7 +66,8 @@ def test_photo_with_gps_is_stored_and_served_without_exif(client: TestClient, ap
     image = Image.open(io.BytesIO(served.content))
     assert dict(image.getexif()) == {}
     assert image.getexif().get_ifd(0x8825) == {}
-    assert "icc_profile" not in image.info and "xmp" not in image.info
+    assert "icc_profile" not in image.info
+    assert "xmp" not in image.info
     assert samples.DISTINCTIVE not in served.content
     # Orientation 6 was applied before the EXIF went: 64x48 is now upright 48x64.
     assert image.size == (48, 64)
@@ -116,7 +117,8 @@ def test_a_100_mb_video_is_refused_by_the_cap_while_streaming(
     volunteer = make_agent(client)
     detail = only_conversation(volunteer)
     entry = media_of(detail)
-    assert entry["url"] is None and "not kept" in str(entry["notice"])
+    assert entry["url"] is None
+    assert "not kept" in str(entry["notice"])
     messages = detail["messages"]
     assert isinstance(messages, list)
     assert messages[0]["placeholder"] == "[video]"
@@ -147,7 +149,8 @@ def test_a_graph_api_that_fails_twice_then_succeeds_gives_one_stored_file(
     assert (row.state, row.attempts) == ("stored", 3)
     assert download.call_count == 1
     files = list((app.state.services.settings.media_dir).glob("*.sealed"))
-    assert len(files) == 1 and files[0].stem == row.blob_ref
+    assert len(files) == 1
+    assert files[0].stem == row.blob_ref
 
 
 @respx.mock
@@ -238,5 +241,6 @@ def test_a_signal_voice_note_is_fetched_cleaned_and_deleted_at_the_bridge(
     served = volunteer.get(str(media_of(only_conversation(volunteer))["url"]))
     assert served.headers["content-type"] == "audio/mp4"
     assert samples.MP4_NEEDLE not in served.content
-    assert b"udta" not in served.content and len(served.content) == len(
+    assert b"udta" not in served.content
+    assert len(served.content) == len(
         samples.m4a_with_location())
