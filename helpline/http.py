@@ -4,6 +4,7 @@ body size cap, and the `Annotated` dependency aliases."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -79,6 +80,10 @@ class SafeJSONResponse(JSONResponse):
 # Console and API bodies are small (a note is at most 4,000 characters); the
 # webhooks are answered before this layer, with their own cap.
 REQUEST_MAX_BYTES = 64 * 1024
+# Photo and PDF uploads (a reply's attachment, the simulator's media) are the
+# only larger bodies; their routes cap them again with read_capped.
+UPLOAD_MAX_BYTES = 12 * 1024 * 1024
+_UPLOAD_PATHS = re.compile(r"/api/conversations/[^/]+/attachments|/simulator/api/media")
 # An oversized body is read up to this much more and dropped, so the client
 # gets its 413 instead of a reset connection; beyond it the connection closes.
 _DRAIN_MAX_BYTES = 1024 * 1024
@@ -98,6 +103,9 @@ class BodyCap:
             await self.app(scope, receive, send)
             return
         if str(scope.get("path", "")).startswith("/webhooks/"):
+            await self.app(scope, receive, send)
+            return
+        if _UPLOAD_PATHS.fullmatch(str(scope.get("path", ""))):
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length", b"")

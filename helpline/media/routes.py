@@ -12,15 +12,19 @@ cache on a shared computer.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import Response
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
 from helpline import logs
 from helpline.console.conversation_access import load, partner_since
 from helpline.console.deps import CurrentResponder
 from helpline.errors import NotFound
-from helpline.http import ServicesDep
+from helpline.http import ServicesDep, read_capped
+from helpline.media import attachments
 from helpline.media import store as media_store
 from helpline.store.models import MediaItem, Message, Texter
 
@@ -82,3 +86,20 @@ _INLINE_TYPES = frozenset(
         "audio/mpeg", "audio/webm", "video/mp4", "video/webm",
     }
 )
+
+
+@router.post("/conversations/{conversation_id}/attachments", status_code=201)
+async def post_attachment(
+    conversation_id: str,
+    request: Request,
+    user: CurrentResponder,
+    services: ServicesDep,
+    caption: str | None = Query(default=None, max_length=1024),
+) -> JSONResponse:
+    """The body is the file itself (any declared Content-Type: it is sniffed);
+    the reply's text, if any, is the `caption` query parameter."""
+    data = await read_capped(request, attachments.ATTACHMENT_MAX_BYTES)
+    result: dict[str, Any] = await asyncio.to_thread(
+        attachments.send_attachment, services, user, conversation_id, data, caption
+    )
+    return JSONResponse(result, status_code=201)
