@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from sqlmodel import select
 
 from helpline.config import Settings
 from helpline.main import create_app
+from helpline.outbound import read_receipts
 from helpline.services import Services
 from helpline.store.models import Conversation, Message, OutboxItem
 from routing.policy_file import default_policy_text
@@ -296,3 +299,36 @@ def test_signal_never_gets_a_read_receipt(
         assert session.exec(
             select(OutboxItem).where(OutboxItem.kind == "read_receipt")
         ).all() == []
+
+
+def test_two_openings_at_once_queue_one_receipt(
+    receipts_app: FastAPI, receipts_client: TestClient
+) -> None:
+    """The first opening's transaction holds the message (PostgreSQL: FOR
+    UPDATE; SQLite: the write lock) until it commits; the second then sees
+    its outbox row and queues nothing."""
+    texter_writes(receipts_client, "hoi", FIRST)
+    services = services_of(receipts_app)
+    conversation = conversation_id(receipts_app)
+    second: list[bool] = []
+    started = threading.Event()
+
+    def other_volunteer() -> None:
+        started.set()
+        with services.db.session() as session:
+            second.append(
+                read_receipts.queue_on_open(services, session, conversation, services.now())
+            )
+
+    with services.db.session() as session:
+        assert read_receipts.queue_on_open(services, session, conversation, services.now())
+        thread = threading.Thread(target=other_volunteer)
+        thread.start()
+        started.wait()
+        time.sleep(0.3)  # the other one is now waiting for our commit
+        assert second == []
+    thread.join(timeout=10)
+    assert second == [False]
+    with services.db.read_session() as session:
+        rows = session.exec(select(OutboxItem).where(OutboxItem.kind == "read_receipt")).all()
+    assert len(rows) == 1
