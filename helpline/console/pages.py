@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from helpline.console import conversation_service as svc
-from helpline.console import home_strings, navigation
+from helpline.console import held_strings, home_strings, navigation
 from helpline.console.deps import OptionalUser
 from helpline.console.sessions import SessionUser
 from helpline.errors import HelplineError
@@ -248,7 +248,7 @@ STRINGS: dict[str, dict[str, str]] = {
 
 def strings(language: str | None) -> dict[str, str]:
     lang = language if language in STRINGS else "nl"
-    return {**STRINGS[lang], **home_strings.STRINGS[lang]}
+    return {**STRINGS[lang], **home_strings.STRINGS[lang], **held_strings.STRINGS[lang]}
 
 
 def page_language(user: SessionUser | None, request: Request) -> str:

@@ -89,6 +89,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/console"): ANY,
     ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
     ("GET", "/console/accounts"): ADMIN,
+    ("GET", "/console/held"): frozenset({C}),
     # statistics (coordinators and admins; never message text)
     ("GET", "/api/stats"): STATS,
     ("GET", "/api/stats.csv"): STATS,
@@ -109,7 +110,7 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 # HTML pages: an anonymous visit is sent to the sign-in page (303), not
 # answered 401, so a plain visit logs no error in the browser.
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
-         ("GET", "/console/accounts"), ("GET", "/console/stats")}
+         ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 
