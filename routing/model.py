@@ -135,6 +135,10 @@ class Policy:
     # already records, so nothing new is kept about the volunteer.
     shift_length: timedelta = timedelta(hours=4)
     support: dict[str, str] = field(default_factory=dict)
+    # Blue ticks on WhatsApp when a volunteer opens the conversation: off by
+    # default, since they tell whoever holds the texter's phone that the
+    # helpline read it.
+    read_receipts: bool = False
     # Menu slots -> partner id: "social_work" (menu 2) and "sexual_health" (menu 3).
     menu: dict[str, str] = field(default_factory=dict)
 

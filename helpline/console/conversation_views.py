@@ -35,6 +35,7 @@ from helpline.console.conversation_access import (
     texter_and_key,
 )
 from helpline.console.placeholders import placeholder
+from helpline.outbound import read_receipts
 from helpline.outbound.conversations import (
     WHATSAPP_WINDOW,
     window_open,
@@ -392,7 +393,9 @@ OPEN_AUDIT_WINDOW = timedelta(minutes=10)
 def record_open(services: Services, actor: Actor, conversation_id: str) -> None:
     """Audit an opening once per user and conversation per ten minutes: the
     page re-reads the conversation on every live event, and those refreshes
-    are not new openings (they would drown the log)."""
+    are not new openings (they would drown the log). With the read-receipts
+    policy on, the opening (a refresh included: the volunteer has the new
+    message in front of them) marks the newest WhatsApp message read."""
     since = services.now() - OPEN_AUDIT_WINDOW
     with services.db.session() as session:
         recent = session.exec(
@@ -405,6 +408,9 @@ def record_open(services: Services, actor: Actor, conversation_id: str) -> None:
         ).first()
         if recent is None:
             audit_action(services, session, actor, "conversation.open", conversation_id)
+        receipt = read_receipts.queue_on_open(services, session, conversation_id, services.now())
+    if receipt:
+        services.wakeup.set()
 
 
 

@@ -154,6 +154,10 @@ class Message(SQLModel, table=True):
     provider_ref: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = ts(index=True)
     status_at: datetime | None = ts(nullable=True)
+    # Inbound WhatsApp only, and only with the read-receipts policy on: the
+    # provider's message id sealed under the texter's data key (a wamid holds
+    # the phone number in base64), cleared once the read receipt is sent.
+    provider_message_id: bytes | None = blob(nullable=True)
 
 
 class OutboxItem(SQLModel, table=True):

@@ -44,7 +44,7 @@ INVENTORY: dict[str, dict[str, str]] = {
         "id": "plain", "conversation_id": "plain", "texter_id": "plain", "direction": "plain",
         "kind": "plain", "body": "encrypted", "author_kind": "plain", "author_id": "plain",
         "status": "plain", "error_reason": "plain", "provider_ref": "blind",
-        "created_at": "plain", "status_at": "plain",
+        "created_at": "plain", "status_at": "plain", "provider_message_id": "encrypted",
     },
     "inbox": {"id": "plain", "ref": "plain", "channel": "plain", "master_key_id": "plain",
               "wrapped_key": "wrapped", "body": "encrypted", "received_at": "plain",

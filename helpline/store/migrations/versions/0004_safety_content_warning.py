@@ -1,8 +1,8 @@
 """conversations.content_warning: a volunteer marks a conversation as heavy
 so colleagues open it prepared (issue 18, volunteer wellbeing).
 
-Revision ID: 0003_safety
-Revises: 0002
+Revision ID: 0004_safety
+Revises: 0003
 Create Date: 2026-12-04 02:20:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_safety"
-down_revision: str | None = "0002"
+revision: str = "0004_safety"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
