@@ -135,6 +135,7 @@ def _item(
         "waiting_since": iso(conversation.waiting_since),
         "waiting_seconds": waiting,
         "practice": conversation.practice,
+        "content_warning": conversation.content_warning,
         "held_by_colleague": False,
     }
 
@@ -147,6 +148,7 @@ _HIDDEN_FROM_COLLEAGUES = {
     "window_closes_at": None,
     "waiting_since": None,
     "waiting_seconds": None,
+    "content_warning": False,
     "held_by_colleague": True,
 }
 

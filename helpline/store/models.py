@@ -129,6 +129,9 @@ class Conversation(SQLModel, table=True):
     first_response_at: datetime | None = ts(nullable=True)
     closed_at: datetime | None = ts(nullable=True)
     practice: bool = False
+    # Set by a volunteer so colleagues open it prepared (issue 18.4); who set
+    # it is in the audit log, not here.
+    content_warning: bool = False
     # Which statistics this conversation already moved (helpline.stats.counting), so a
     # texter sending 500 messages moves each count at most once. Deleted with
     # the conversation; the counts themselves live in stat_counts.

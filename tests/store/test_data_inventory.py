@@ -38,6 +38,7 @@ INVENTORY: dict[str, dict[str, str]] = {
         "created_at": "plain", "last_message_at": "plain", "waiting_since": "plain",
         "first_response_at": "plain", "closed_at": "plain", "practice": "plain",
         "stats_flags": "plain",
+        "content_warning": "plain",
     },
     "messages": {
         "id": "plain", "conversation_id": "plain", "texter_id": "plain", "direction": "plain",
