@@ -26,7 +26,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, SQLModel, col, select
 
 from helpline import logs
-from helpline.channels.base import MediaFetchError, MediaRef
+from helpline.channels.base import InboundMessage, MediaFetchError, MediaRef
 from helpline.live.bus import LiveEvent
 from helpline.media import sniff
 from helpline.media import store as media_store
@@ -63,6 +63,18 @@ def backoff(attempt: int) -> float:
     (10 s, 20 s, 40 s ... 15 min), well inside the media URL's lifetime."""
     ceiling = min(900.0, 10.0 * (2 ** max(0, attempt - 1)))
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+
+
+def enqueue_for(
+    session: Session, key: bytes, event: InboundMessage, message_id: str,
+    conversation_id: str, texter_id: str, now: datetime,
+) -> bool:
+    """Queue the fetch of an inbound message's media, if it has any."""
+    if event.media is None or event.kind.value not in MEDIA_KINDS:
+        return False
+    enqueue(session, key, message_id=message_id, conversation_id=conversation_id,
+            texter_id=texter_id, kind=event.kind.value, ref=event.media, now=now)
+    return True
 
 
 class TooLarge(Exception):

@@ -38,12 +38,13 @@ INVENTORY: dict[str, dict[str, str]] = {
         "created_at": "plain", "last_message_at": "plain", "waiting_since": "plain",
         "first_response_at": "plain", "closed_at": "plain", "practice": "plain",
         "stats_flags": "plain",
+        "content_warning": "plain",
     },
     "messages": {
         "id": "plain", "conversation_id": "plain", "texter_id": "plain", "direction": "plain",
         "kind": "plain", "body": "encrypted", "author_kind": "plain", "author_id": "plain",
         "status": "plain", "error_reason": "plain", "provider_ref": "blind",
-        "created_at": "plain", "status_at": "plain",
+        "created_at": "plain", "status_at": "plain", "provider_message_id": "encrypted",
     },
     "media": {
         "id": "plain", "message_id": "plain", "conversation_id": "plain", "texter_id": "plain",

@@ -1,8 +1,8 @@
 """media: photos, voice notes, videos, stickers and documents of messages,
 sealed under the texter's data key, inline or in the blob directory (issue 15).
 
-Revision ID: 0003_media
-Revises: 0002
+Revision ID: 0005_media
+Revises: 0004_safety
 Create Date: 2026-12-04 02:10:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import helpline.store.models
 
-revision: str = "0003_media"
-down_revision: str | None = "0002"
+revision: str = "0005_media"
+down_revision: str | None = "0004_safety"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
