@@ -35,6 +35,7 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 ]
 _OURS = frozenset(h for h, _ in SECURITY_HEADERS)
+_SIMULATOR_PERMISSIONS = b"camera=(), microphone=(self), geolocation=(), interest-cohort=()"
 
 
 class SecurityHeaders:
@@ -55,6 +56,11 @@ class SecurityHeaders:
                     (k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS
                 ]
                 headers.extend(SECURITY_HEADERS)
+                if str(scope.get("path", "")) == "/simulator":
+                    # The simulator records a voice note from its own page; every
+                    # other page keeps the microphone off.
+                    headers = [(k, v) for k, v in headers if k != b"permissions-policy"]
+                    headers.append((b"permissions-policy", _SIMULATOR_PERMISSIONS))
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
                     path: str = scope.get("path", "")
                     if not path.startswith("/static/"):

@@ -105,6 +105,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/simulator/api/scripts"): SIMULATOR,
     ("POST", "/simulator/api/messages"): SIMULATOR,
     ("GET", "/simulator/api/messages"): SIMULATOR,
+    ("POST", "/simulator/api/media"): SIMULATOR,
     ("GET", "/simulator/api/events"): SIMULATOR,
 }
 # Endless server-sent event streams: only refusals are checked here (an
