@@ -289,7 +289,7 @@ def _message(
             "provider_message_id": _receipt_target(services, key, event, message_id),
         },
     )
-    if media_fetch.enqueue_for(session, key, event, message_id, conversation.id, texter.id, now):
+    if media_fetch.enqueue_for(services, session, key, event, message_id, conversation, now):
         result.media = True
     _touch(session, texter, conversation, now)
     if release_held(session, texter, now):

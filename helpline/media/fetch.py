@@ -32,6 +32,7 @@ from helpline.media import sniff
 from helpline.media import store as media_store
 from helpline.media.cleaning import Uncleanable, clean
 from helpline.services import Services
+from helpline.stats import counting
 from helpline.store.models import Conversation, MediaItem, Texter, new_id
 
 MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
@@ -66,14 +67,18 @@ def backoff(attempt: int) -> float:
 
 
 def enqueue_for(
-    session: Session, key: bytes, event: InboundMessage, message_id: str,
-    conversation_id: str, texter_id: str, now: datetime,
+    services: Services, session: Session, key: bytes, event: InboundMessage, message_id: str,
+    conversation: Conversation, now: datetime,
 ) -> bool:
-    """Queue the fetch of an inbound message's media, if it has any."""
-    if event.media is None or event.kind.value not in MEDIA_KINDS:
+    """Queue the fetch of an inbound message's media, if it has any, and count
+    the conversation as one with media of that kind (statistics)."""
+    if event.kind.value not in MEDIA_KINDS:
         return False
-    enqueue(session, key, message_id=message_id, conversation_id=conversation_id,
-            texter_id=texter_id, kind=event.kind.value, ref=event.media, now=now)
+    counting.record_media(services, session, conversation, event.kind.value)
+    if event.media is None:
+        return False
+    enqueue(session, key, message_id=message_id, conversation_id=conversation.id,
+            texter_id=conversation.texter_id, kind=event.kind.value, ref=event.media, now=now)
     return True
 
 
