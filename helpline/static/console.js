@@ -335,19 +335,26 @@
       box.appendChild(link);
       return box;
     }
-    const video = item.kind === "video";
-    const show = el("button", "secondary media-show", video ? T.media_show_video : T.media_show_photo);
+    const show = el("button", "secondary media-show",
+      item.kind === "video" ? T.media_show_video : T.media_show_photo);
     show.type = "button";
-    show.addEventListener("click", function () {
-      const node = el(video ? "video" : "img", "media-content");
-      if (video) node.controls = true;
-      else node.alt = T["kind_" + item.kind] || "";
-      node.src = item.url;
-      box.replaceChild(node, show);
-    });
+    show.dataset.url = item.url;
+    show.dataset.kind = item.kind;
     box.appendChild(show);
     return box;
   }
+
+  // One handler for the server-rendered page and for mediaBlock() alike.
+  document.addEventListener("click", function (ev) {
+    const show = ev.target instanceof Element ? ev.target.closest(".media-show") : null;
+    if (!show || !show.dataset.url) return;
+    const video = show.dataset.kind === "video";
+    const node = el(video ? "video" : "img", "media-content");
+    if (video) node.controls = true;
+    else node.alt = T["kind_" + show.dataset.kind] || "";
+    node.src = show.dataset.url;
+    show.replaceWith(node);
+  });
 
   function messageItem(m, conv) {
     const li = el("li", "msg msg-" + m.direction + (m.author === "bot" ? " msg-bot" : "") +
