@@ -58,7 +58,7 @@ def prepare(data: bytes) -> tuple[str, str, bytes]:
         cleaned = clean(content_type, data)
     except Uncleanable:
         raise AttachmentRefused() from None
-    return kind, cleaned.content_type, cleaned.data
+    return kind, cleaned.content_type, bytes(cleaned.data)
 
 
 def send_attachment(

@@ -54,26 +54,28 @@ class Uncleanable(HelplineError):
 @dataclass(frozen=True)
 class Cleaned:
     content_type: str
-    data: bytes
+    data: bytes | bytearray
 
 
-def clean(content_type: str, data: bytes) -> Cleaned:
+def clean(content_type: str, data: bytes | bytearray) -> Cleaned:
+    """A bytearray is cleaned in place where the format allows (MP4, WebM):
+    a 16 MB download is then held once, not copied for every step."""
     if content_type.startswith("image/"):
         return _image(data)
     if content_type == "audio/ogg":
-        return Cleaned(content_type, _ogg(data))
+        return Cleaned(content_type, _ogg(bytes(data)))
     if content_type in ("audio/mp4", "video/mp4"):
         return Cleaned(content_type, neutralise_mp4(data))
     if content_type in ("audio/webm", "video/webm"):
         return Cleaned(content_type, neutralise_webm_tags(data))
     if content_type in ("audio/aac", "audio/mpeg"):
-        return Cleaned(content_type, _strip_id3(data))
+        return Cleaned(content_type, _strip_id3(bytes(data)))
     if content_type == "application/pdf":
         return Cleaned(content_type, data)
     raise Uncleanable("no cleaner for this type")
 
 
-def _image(data: bytes) -> Cleaned:
+def _image(data: bytes | bytearray) -> Cleaned:
     try:
         with Image.open(io.BytesIO(data)) as probe:
             width, height = probe.size
@@ -121,10 +123,10 @@ _MP4_CONTAINERS: Final = frozenset({b"moov", b"trak", b"mdia", b"minf", b"stbl",
 _MP4_METADATA: Final = frozenset({b"udta", b"meta", b"uuid"})
 
 
-def neutralise_mp4(data: bytes) -> bytes:
-    out = bytearray(data)
+def neutralise_mp4(data: bytes | bytearray) -> bytearray:
+    out = data if isinstance(data, bytearray) else bytearray(data)
     _walk_mp4(out, 0, len(out), depth=0)
-    return bytes(out)
+    return out
 
 
 def _walk_mp4(buf: bytearray, start: int, end: int, depth: int) -> None:
@@ -182,8 +184,8 @@ def _ebml_size(buf: bytes | bytearray, offset: int) -> tuple[int, int]:
     return value, length
 
 
-def neutralise_webm_tags(data: bytes) -> bytes:
-    buf = bytearray(data)
+def neutralise_webm_tags(data: bytes | bytearray) -> bytearray:
+    buf = data if isinstance(data, bytearray) else bytearray(data)
     offset = 0
     while offset < len(buf):
         element, id_len = _ebml_id(buf, offset)
@@ -195,7 +197,7 @@ def neutralise_webm_tags(data: bytes) -> bytes:
         if element == _EBML_SEGMENT:
             _void_tags(buf, body, end)
         offset = end
-    return bytes(buf)
+    return buf
 
 
 def _void_tags(buf: bytearray, start: int, end: int) -> None:

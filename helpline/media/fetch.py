@@ -166,7 +166,7 @@ def settle_stored(
         reason = "media:type_refused"
     else:
         try:
-            cleaned = clean(content_type or "", bytes(data))
+            cleaned = clean(content_type or "", data)
         except Uncleanable:
             reason = "media:unreadable_file"
     with services.db.session() as session:

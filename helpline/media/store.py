@@ -39,28 +39,32 @@ def _blob_path(settings: Settings, ref: str) -> Path:
 
 
 def put(
-    settings: Settings, item: MediaItem, key: bytes, content_type: str, data: bytes,
-    now: datetime,
+    settings: Settings, item: MediaItem, key: bytes, content_type: str,
+    data: bytes | bytearray, now: datetime,
 ) -> None:
     """Seal the cleaned bytes into the row or a new file; set the row stored."""
-    if len(data) > settings.media_inline_max_bytes:
+    size = len(data)
+    if size > settings.media_inline_max_bytes:
         ref = secrets.token_urlsafe(18)
-        envelope = crypto.seal(key, data, table=_TABLE, column="blob", row_id=f"{item.id}/{ref}")
+        head, sealed = crypto.seal_parts(key, data, table=_TABLE, column="blob",
+                                         row_id=f"{item.id}/{ref}")
         directory = media_dir(settings)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = _blob_path(settings, ref)
         # O_EXCL and 0600: a file of one texter is never overwritten nor readable by others.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(envelope)
+            handle.write(head)
+            handle.write(sealed)
             handle.flush()
             os.fsync(handle.fileno())
         item.blob_ref, item.content = ref, None
     else:
-        item.content = crypto.seal(key, data, table=_TABLE, column="content", row_id=item.id)
+        item.content = crypto.seal(key, bytes(data), table=_TABLE, column="content",
+                                   row_id=item.id)
         item.blob_ref = None
     item.content_type = content_type
-    item.size = len(data)
+    item.size = size
     item.state = "stored"
     item.source = None
     item.error_reason = None
