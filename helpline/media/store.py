@@ -46,16 +46,14 @@ def put(
     size = len(data)
     if size > settings.media_inline_max_bytes:
         ref = secrets.token_urlsafe(18)
-        head, sealed = crypto.seal_parts(key, data, table=_TABLE, column="blob",
-                                         row_id=f"{item.id}/{ref}")
         directory = media_dir(settings)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = _blob_path(settings, ref)
         # O_EXCL and 0600: a file of one texter is never overwritten nor readable by others.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(head)
-            handle.write(sealed)
+            crypto.seal_to(handle, key, data, table=_TABLE, column="blob",
+                           row_id=f"{item.id}/{ref}")
             handle.flush()
             os.fsync(handle.fileno())
         item.blob_ref, item.content = ref, None
@@ -72,12 +70,13 @@ def put(
     item.stored_at = now
 
 
-def read(settings: Settings, item: MediaItem, key: bytes) -> bytes:
+def read(settings: Settings, item: MediaItem, key: bytes) -> bytes | bytearray:
     if item.blob_ref:
-        envelope = _blob_path(settings, item.blob_ref).read_bytes()
-        return crypto.open_sealed(
-            key, envelope, table=_TABLE, column="blob", row_id=f"{item.id}/{item.blob_ref}"
-        )
+        path = _blob_path(settings, item.blob_ref)
+        with path.open("rb") as handle:
+            return crypto.open_from(handle, os.fstat(handle.fileno()).st_size, key,
+                                    table=_TABLE, column="blob",
+                                    row_id=f"{item.id}/{item.blob_ref}")
     if item.content is None:
         raise FileNotFoundError("no content")
     return crypto.open_sealed(key, item.content, table=_TABLE, column="content", row_id=item.id)
