@@ -219,7 +219,7 @@ def ingest(rate: float, seconds: float) -> None:
                                                                    "image/jpeg")),
                 rate, total))
             print(f"webhooks: {results.count} answered, p50 {results.pct(0.5):.1f} ms, "
-                  f"p99 {results.pct(0.99):.1f} ms, max {max(results.latencies):.1f} ms, "
+                  f"p99 {results.pct(0.99):.1f} ms, max {max(results.latencies) * 1000:.1f} ms, "
                   f"failures {results.failures}", flush=True)
             lag = procs.wait_stored(total, timeout=600)
             print(f"all fetched {lag:.1f} s after the last webhook: {states(procs.url)}; "

@@ -169,19 +169,29 @@ def settle_stored(
             cleaned = clean(content_type or "", data)
         except Uncleanable:
             reason = "media:unreadable_file"
+    sealed = None
+    if cleaned is not None:
+        # Key and file first, outside the write transaction (see store.seal).
+        with services.db.read_session() as session:
+            row = session.exec(
+                select(Texter.data_key_id).join(MediaItem, col(MediaItem.texter_id) == Texter.id)
+                .where(MediaItem.id == claimed.id)
+            ).first()
+            if row is None:  # erased meanwhile
+                return None
+            key = services.vault.key(session, row)
+        sealed = media_store.seal(services.settings, claimed.id, key, cleaned.data)
     with services.db.session() as session:
         item = session.get(MediaItem, claimed.id)
-        if item is None:  # erased meanwhile
+        if item is None:  # erased meanwhile: its file must not outlive it
+            if sealed is not None and sealed.blob_ref:
+                media_store.delete_files(services.settings, [sealed.blob_ref])
             return None
-        if cleaned is None:
+        if cleaned is None or sealed is None:
             _give_up(item, "refused", reason or "media:refused", now)
             logs.event("media.refused", media=item.id, reason=item.error_reason)
         else:
-            texter = session.get(Texter, item.texter_id)
-            if texter is None:
-                return None
-            key = services.vault.key(session, texter.data_key_id)
-            media_store.put(services.settings, item, key, cleaned.content_type, cleaned.data, now)
+            media_store.record(item, sealed, cleaned.content_type, now)
             logs.event("media.stored", media=item.id, kind=item.kind,
                        state="inline" if item.blob_ref is None else "file")
         session.flush()
