@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,6 +37,10 @@ from helpline.stats import counting
 from helpline.store.models import Conversation, MediaItem, Texter, new_id
 
 MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
+# Cleaning (decoding a photo) always runs on this one thread: spread over the
+# default pool's threads, each one's malloc arena kept its own few MB of pixels
+# and the worker's resident memory grew by tens of MB.
+_CLEANER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media-clean")
 LEASE = timedelta(minutes=5)
 _MEDIA = SQLModel.metadata.tables["media"]
 
@@ -243,7 +248,9 @@ async def fetch_one(services: Services, claimed: Claimed) -> None:
             settle_failed, services, claimed, f"media:{type(exc).__name__}"[:64]
         )
     else:
-        live = await asyncio.to_thread(settle_stored, services, claimed, buffer.data)
+        live = await asyncio.get_running_loop().run_in_executor(
+            _CLEANER, settle_stored, services, claimed, buffer.data
+        )
         try:
             await channel.discard_media(claimed.ref)
         except MediaFetchError as exc:
