@@ -91,6 +91,8 @@
         window.location.assign("/console/login");
       });
     }
+    const print = document.getElementById("print");
+    if (print) print.addEventListener("click", function () { window.print(); });
     const lang = document.getElementById("lang-switch");
     if (lang) {
       lang.addEventListener("click", async function () {
