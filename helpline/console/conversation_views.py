@@ -36,6 +36,7 @@ from helpline.console.conversation_access import (
 )
 from helpline.console.conversation_previews import previews
 from helpline.console.placeholders import placeholder
+from helpline.outbound import read_receipts
 from helpline.outbound.conversations import (
     WHATSAPP_WINDOW,
     window_open,
@@ -135,6 +136,7 @@ def _item(
         "waiting_since": iso(conversation.waiting_since),
         "waiting_seconds": waiting,
         "practice": conversation.practice,
+        "content_warning": conversation.content_warning,
         "held_by_colleague": False,
     }
 
@@ -147,6 +149,7 @@ _HIDDEN_FROM_COLLEAGUES: dict[str, Any] = {
     "window_closes_at": None,
     "waiting_since": None,
     "waiting_seconds": None,
+    "content_warning": False,
     "labels": [],
     "preview": None,
     "held_by_colleague": True,
@@ -395,7 +398,9 @@ OPEN_AUDIT_WINDOW = timedelta(minutes=10)
 def record_open(services: Services, actor: Actor, conversation_id: str) -> None:
     """Audit an opening once per user and conversation per ten minutes: the
     page re-reads the conversation on every live event, and those refreshes
-    are not new openings (they would drown the log)."""
+    are not new openings (they would drown the log). With the read-receipts
+    policy on, the opening (a refresh included: the volunteer has the new
+    message in front of them) marks the newest WhatsApp message read."""
     since = services.now() - OPEN_AUDIT_WINDOW
     with services.db.session() as session:
         recent = session.exec(
@@ -408,6 +413,9 @@ def record_open(services: Services, actor: Actor, conversation_id: str) -> None:
         ).first()
         if recent is None:
             audit_action(services, session, actor, "conversation.open", conversation_id)
+        receipt = read_receipts.queue_on_open(services, session, conversation_id, services.now())
+    if receipt:
+        services.wakeup.set()
 
 
 
