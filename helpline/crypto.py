@@ -120,9 +120,18 @@ class KeyRing:
 
 
 def seal(data_key: bytes, plaintext: bytes, *, table: str, column: str, row_id: str) -> bytes:
+    head, sealed = seal_parts(data_key, plaintext, table=table, column=column, row_id=row_id)
+    return head + sealed
+
+
+def seal_parts(
+    data_key: bytes, plaintext: bytes | bytearray, *, table: str, column: str, row_id: str
+) -> tuple[bytes, bytes]:
+    """The envelope as (version + nonce, ciphertext + tag): a large media file
+    is written in two parts instead of being copied once more to join them."""
     nonce = os.urandom(_NONCE)
     sealed = AESGCM(data_key).encrypt(nonce, plaintext, _aad(table, column, row_id))
-    return bytes([ENVELOPE_VERSION]) + nonce + sealed
+    return bytes([ENVELOPE_VERSION]) + nonce, sealed
 
 
 def open_sealed(data_key: bytes, envelope: bytes, *, table: str, column: str, row_id: str) -> bytes:
