@@ -84,7 +84,8 @@ def send_attachment(
         )
         item = MediaItem(message_id=message.id, conversation_id=conversation.id,
                          texter_id=texter.id, kind=kind, created_at=now, next_attempt_at=now)
-        media_store.put(services.settings, item, key, content_type, cleaned, now)
+        media_store.record(item, media_store.seal(services.settings, item.id, key, cleaned),
+                           content_type, now)
         session.add(item)
         texter.last_activity_at = now
         audit_action(services, session, actor, "message.attachment", conversation.id)

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,6 +37,10 @@ from helpline.stats import counting
 from helpline.store.models import Conversation, MediaItem, Texter, new_id
 
 MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
+# Cleaning (decoding a photo) always runs on this one thread: spread over the
+# default pool's threads, each one's malloc arena kept its own few MB of pixels
+# and the worker's resident memory grew by tens of MB.
+_CLEANER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media-clean")
 LEASE = timedelta(minutes=5)
 _MEDIA = SQLModel.metadata.tables["media"]
 
@@ -169,19 +174,29 @@ def settle_stored(
             cleaned = clean(content_type or "", data)
         except Uncleanable:
             reason = "media:unreadable_file"
+    sealed = None
+    if cleaned is not None:
+        # Key and file first, outside the write transaction (see store.seal).
+        with services.db.read_session() as session:
+            row = session.exec(
+                select(Texter.data_key_id).join(MediaItem, col(MediaItem.texter_id) == Texter.id)
+                .where(MediaItem.id == claimed.id)
+            ).first()
+            if row is None:  # erased meanwhile
+                return None
+            key = services.vault.key(session, row)
+        sealed = media_store.seal(services.settings, claimed.id, key, cleaned.data)
     with services.db.session() as session:
         item = session.get(MediaItem, claimed.id)
-        if item is None:  # erased meanwhile
+        if item is None:  # erased meanwhile: its file must not outlive it
+            if sealed is not None and sealed.blob_ref:
+                media_store.delete_files(services.settings, [sealed.blob_ref])
             return None
-        if cleaned is None:
+        if cleaned is None or sealed is None:
             _give_up(item, "refused", reason or "media:refused", now)
             logs.event("media.refused", media=item.id, reason=item.error_reason)
         else:
-            texter = session.get(Texter, item.texter_id)
-            if texter is None:
-                return None
-            key = services.vault.key(session, texter.data_key_id)
-            media_store.put(services.settings, item, key, cleaned.content_type, cleaned.data, now)
+            media_store.record(item, sealed, cleaned.content_type, now)
             logs.event("media.stored", media=item.id, kind=item.kind,
                        state="inline" if item.blob_ref is None else "file")
         session.flush()
@@ -233,7 +248,9 @@ async def fetch_one(services: Services, claimed: Claimed) -> None:
             settle_failed, services, claimed, f"media:{type(exc).__name__}"[:64]
         )
     else:
-        live = await asyncio.to_thread(settle_stored, services, claimed, buffer.data)
+        live = await asyncio.get_running_loop().run_in_executor(
+            _CLEANER, settle_stored, services, claimed, buffer.data
+        )
         try:
             await channel.discard_media(claimed.ref)
         except MediaFetchError as exc:

@@ -70,7 +70,8 @@ def get_media(
         name = _DOWNLOAD_NAMES.get(content_type, "file")
         disposition = f'attachment; filename="{name}"'
     return Response(
-        content=data,
+        # A memoryview, so a file opened into a bytearray is not copied again.
+        content=memoryview(data),
         media_type=content_type,
         headers={
             "Cache-Control": "no-store",

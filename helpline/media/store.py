@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -38,33 +39,41 @@ def _blob_path(settings: Settings, ref: str) -> Path:
     return media_dir(settings) / f"{ref}.sealed"
 
 
-def put(
-    settings: Settings, item: MediaItem, key: bytes, content_type: str,
-    data: bytes | bytearray, now: datetime,
-) -> None:
-    """Seal the cleaned bytes into the row or a new file; set the row stored."""
+@dataclass(frozen=True)
+class Sealed:
+    """Cleaned bytes sealed for one media row: a file name or the inline envelope."""
+
+    size: int
+    blob_ref: str | None = None
+    content: bytes | None = None
+
+
+def seal(settings: Settings, item_id: str, key: bytes, data: bytes | bytearray) -> Sealed:
+    """Encrypt the cleaned bytes for the row `item_id`; a large file is
+    written (and fsynced) here, BEFORE the transaction that records it, so
+    no database lock waits for the disk. Remove it with `delete_files` if
+    that transaction finds the row gone."""
     size = len(data)
-    if size > settings.media_inline_max_bytes:
-        ref = secrets.token_urlsafe(18)
-        head, sealed = crypto.seal_parts(key, data, table=_TABLE, column="blob",
-                                         row_id=f"{item.id}/{ref}")
-        directory = media_dir(settings)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = _blob_path(settings, ref)
-        # O_EXCL and 0600: a file of one texter is never overwritten nor readable by others.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(head)
-            handle.write(sealed)
-            handle.flush()
-            os.fsync(handle.fileno())
-        item.blob_ref, item.content = ref, None
-    else:
-        item.content = crypto.seal(key, bytes(data), table=_TABLE, column="content",
-                                   row_id=item.id)
-        item.blob_ref = None
+    if size <= settings.media_inline_max_bytes:
+        content = crypto.seal(key, bytes(data), table=_TABLE, column="content", row_id=item_id)
+        return Sealed(size=size, content=content)
+    ref = secrets.token_urlsafe(18)
+    directory = media_dir(settings)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # O_EXCL and 0600: a file of one texter is never overwritten nor readable by others.
+    fd = os.open(_blob_path(settings, ref), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        crypto.seal_to(handle, key, data, table=_TABLE, column="blob", row_id=f"{item_id}/{ref}")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Sealed(size=size, blob_ref=ref)
+
+
+def record(item: MediaItem, sealed: Sealed, content_type: str, now: datetime) -> None:
+    """Mark the row stored with what `seal` produced (in the caller's transaction)."""
+    item.blob_ref, item.content = sealed.blob_ref, sealed.content
     item.content_type = content_type
-    item.size = size
+    item.size = sealed.size
     item.state = "stored"
     item.source = None
     item.error_reason = None
@@ -72,12 +81,13 @@ def put(
     item.stored_at = now
 
 
-def read(settings: Settings, item: MediaItem, key: bytes) -> bytes:
+def read(settings: Settings, item: MediaItem, key: bytes) -> bytes | bytearray:
     if item.blob_ref:
-        envelope = _blob_path(settings, item.blob_ref).read_bytes()
-        return crypto.open_sealed(
-            key, envelope, table=_TABLE, column="blob", row_id=f"{item.id}/{item.blob_ref}"
-        )
+        path = _blob_path(settings, item.blob_ref)
+        with path.open("rb") as handle:
+            return crypto.open_from(handle, os.fstat(handle.fileno()).st_size, key,
+                                    table=_TABLE, column="blob",
+                                    row_id=f"{item.id}/{item.blob_ref}")
     if item.content is None:
         raise FileNotFoundError("no content")
     return crypto.open_sealed(key, item.content, table=_TABLE, column="content", row_id=item.id)

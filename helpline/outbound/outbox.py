@@ -165,7 +165,7 @@ def _attachment(
         return None
     kind: Literal["image", "document"] = "image" if message.kind == "image" else "document"
     data = media_store.read(services.settings, media, key)
-    return Attachment(kind=kind, content_type=media.content_type, data=data)
+    return Attachment(kind=kind, content_type=media.content_type, data=bytes(data))
 
 
 def settle(
