@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from helpline.channels.base import ChannelName, DeliveryStatus, MalformedPayload
 from helpline.channels.simulator import SESSION_RE, SimulatorChannel, session_address
 from helpline.console.deps import OptionalUser
+from helpline.console.placeholders import PLACEHOLDERS
 from helpline.errors import HelplineError, NotFound
 from helpline.http import ServicesDep, read_capped
 from helpline.ingest import intake
@@ -45,6 +46,8 @@ TEMPLATES = PACKAGE.parent / "templates" / "console"
 STATIC = PACKAGE / "static"
 SCRIPTS_FILE = PACKAGE / "data" / "practice_scripts.toml"
 MAX_POST = 64 * 1024
+_MEDIA_LABELS = {kind: PLACEHOLDERS[kind]
+                 for kind in ("image", "audio", "video", "document", "sticker")}
 MAX_MEDIA_POST = 9 * 1024 * 1024  # base64 of the channel's 8 MB plus the JSON around it
 # Replies the page may show: the worker has handed them to the channel.
 SHOWN = ("sent", "delivered", "read")
@@ -150,6 +153,9 @@ def transcript(services: Services, channel: SimulatorChannel, address: str) -> d
                 if m.body is not None
                 else ""
             )
+            if m.kind in _MEDIA_LABELS:
+                # The phone shows that a photo or voice note went, not its bytes.
+                body = f"{_MEDIA_LABELS[m.kind]} {body}".strip()
             author = "you" if m.direction == "in" else "bot" if m.author_kind == "bot" else (
                 "volunteer"
             )

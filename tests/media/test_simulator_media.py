@@ -63,6 +63,10 @@ def test_a_photo_and_a_voice_note_from_the_simulator_reach_the_console(
     conversation = volunteer.get("/api/conversations?view=queue").json()["items"][0]["id"]
     messages = volunteer.get(f"/api/conversations/{conversation}").json()["messages"]
     urls = {m["media"][0]["kind"]: m["media"][0]["url"] for m in messages if m["media"]}
+    phone = sim.get("/simulator/api/messages?practice=0",
+                    headers={"X-Simulator-Session": SESSION}).json()
+    mine = [m["body"] for m in phone["messages"] if m["direction"] == "in"]
+    assert mine == ["[photo]", "[voice message or audio]"]
     photo = volunteer.get(urls["image"]).content
     assert dict(Image.open(io.BytesIO(photo)).getexif()) == {}
     assert OggOpus(io.BytesIO(volunteer.get(urls["audio"]).content)).tags == []
