@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from mutagen.oggopus import OggOpus
 from PIL import Image
 
-from tests.conftest import GRAPH, FakeClock
-from tests.console.conv_helpers import Agent, make_agent
+from tests.conftest import FAKE_NUMBER, GRAPH, FakeClock
+from tests.console.conv_helpers import Agent, make_agent, texter_writes
 from tests.media import samples
 from tests.media.helpers import (
     graph_media,
@@ -244,3 +244,33 @@ def test_a_signal_voice_note_is_fetched_cleaned_and_deleted_at_the_bridge(
     assert b"udta" not in served.content
     assert len(served.content) == len(
         samples.m4a_with_location())
+
+
+@respx.mock
+def test_a_partner_sees_media_from_the_texters_yes_on_and_nothing_before(
+    client: TestClient, app: FastAPI, clock: FakeClock
+) -> None:
+    graph_media(respx.mock, "9300000000000001", samples.jpeg_with_gps(), mime_type="image/jpeg")
+    graph_media(respx.mock, "9300000000000002", samples.pdf_document(),
+                mime_type="application/pdf")
+    post_media(client, wa_media_payload("image", "9300000000000001", mime_type="image/jpeg"))
+    run_fetcher(app)
+    volunteer = make_agent(client)
+    conversation = volunteer.get("/api/conversations?view=queue").json()["items"][0]["id"]
+    before = str(media_of(volunteer.get(f"/api/conversations/{conversation}").json())["url"])
+    assert volunteer.post(f"/api/conversations/{conversation}/claim").status_code == 200
+    assert volunteer.post(f"/api/conversations/{conversation}/referrals",
+                          {"partner": "ggd"}).status_code == 201
+    clock.advance(seconds=5)
+    texter_writes(client, "JA", wa_id=FAKE_NUMBER)
+    clock.advance(seconds=5)
+    post_media(client, wa_media_payload("document", "9300000000000002",
+                                        mime_type="application/pdf"))
+    run_fetcher(app)
+
+    partner = make_agent(client, "partner", partner="ggd")
+    detail = partner.get(f"/api/conversations/{conversation}").json()
+    urls = [m["media"][0]["url"] for m in detail["messages"] if m["media"]]
+    assert len(urls) == 1  # the photo from before the yes is not even listed
+    assert partner.get(urls[0]).status_code == 200
+    assert partner.get(before).status_code == 404
