@@ -122,6 +122,9 @@ def claim(services: Services, *, limit: int = 4) -> list[Claimed]:
             select(MediaItem, Texter)
             .join(Texter, col(Texter.id) == MediaItem.texter_id)
             .where(MediaItem.state == "pending", col(MediaItem.next_attempt_at) <= now)
+            # Only channels this process can fetch from: rows of another (a
+            # simulator turned off) must not fill every batch and starve the rest.
+            .where(col(Texter.channel).in_(sorted(services.channels)))
             .where(col(MediaItem.locked_until).is_(None) | (col(MediaItem.locked_until) < now))
             .order_by(col(MediaItem.next_attempt_at))
             .limit(limit)
@@ -129,8 +132,6 @@ def claim(services: Services, *, limit: int = 4) -> list[Claimed]:
         if not services.db.is_sqlite:
             query = query.with_for_update(of=MediaItem, skip_locked=True)
         for item, texter in session.exec(query).all():
-            if texter.channel not in services.channels:
-                continue
             try:
                 key = services.vault.key(session, texter.data_key_id)
                 source = json.loads(media_store.open_source(key, item))

@@ -274,3 +274,22 @@ def test_a_partner_sees_media_from_the_texters_yes_on_and_nothing_before(
     assert len(urls) == 1  # the photo from before the yes is not even listed
     assert partner.get(urls[0]).status_code == 200
     assert partner.get(before).status_code == 404
+
+
+@respx.mock
+def test_rows_of_a_channel_this_process_lacks_do_not_starve_the_others(
+    client: TestClient, app: FastAPI
+) -> None:
+    for n in range(6):
+        post_signal(client, signal_attachment_envelope(f"Sig{n}.jpg", "image/jpeg",
+                                                       timestamp=1764072000000 + n))
+    graph_media(respx.mock, "9400000000000001", samples.jpeg_with_gps(), mime_type="image/jpeg")
+    post_media(client, wa_media_payload("image", "9400000000000001", mime_type="image/jpeg"))
+    channels = app.state.services.channels
+    signal = channels.pop("signal")
+    try:
+        assert run_fetcher(app) == 1
+    finally:
+        channels["signal"] = signal
+    states = sorted(row.state for row in media_rows(app))
+    assert states == ["pending"] * 6 + ["stored"]
