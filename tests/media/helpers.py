@@ -91,16 +91,28 @@ def post_media(client: TestClient, payload: dict[str, Any]) -> None:
 
 def graph_media(
     router: respx.MockRouter, media_id: str, data: bytes, *, mime_type: str,
-    declared_size: int | None = None,
+    declared_size: int | None = None, lookup_failures: tuple[Any, ...] = (),
 ) -> respx.Route:
-    """The lookup and the download of one media id; returns the download route."""
+    """The lookup and the download of one media id; returns the download route.
+    `lookup_failures` are answered (or raised) by the lookup before its answer."""
     url = f"{LOOKASIDE}{media_id}?ext=1&hash=abc"
-    router.get(f"{GRAPH}/{media_id}").mock(return_value=httpx.Response(200, json={
+    answer = httpx.Response(200, json={
         "messaging_product": "whatsapp", "url": url, "mime_type": mime_type,
         "sha256": hashlib.sha256(data).hexdigest(),
         "file_size": str(declared_size if declared_size is not None else len(data)),
         "id": media_id,
-    }))
+    })
+    pending = list(lookup_failures)
+
+    def lookup(request: httpx.Request) -> httpx.Response:
+        if pending:
+            failure = pending.pop(0)
+            if isinstance(failure, Exception):
+                raise failure
+            return failure  # type: ignore[no-any-return]
+        return answer
+
+    router.get(f"{GRAPH}/{media_id}").mock(side_effect=lookup)
     return router.get(url).mock(return_value=httpx.Response(
         200, content=data, headers={"Content-Type": mime_type}))
 

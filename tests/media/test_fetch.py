@@ -129,13 +129,11 @@ def test_a_graph_api_that_fails_twice_then_succeeds_gives_one_stored_file(
     client: TestClient, app: FastAPI, clock: FakeClock
 ) -> None:
     photo = samples.big_jpeg(0.05)
-    download = graph_media(respx.mock, "4000000000000001", photo, mime_type="image/jpeg")
-    answer = respx.routes[0].return_value  # the documented lookup answer
-    respx.routes[0].side_effect = [
+    download = graph_media(respx.mock, "4000000000000001", photo, mime_type="image/jpeg",
+                           lookup_failures=(
         httpx.Response(500, json={"error": {"code": 2, "message": "Service temporarily"}}),
         httpx.ConnectError("reset"),
-        answer,
-    ]
+    ))
     post_media(client, wa_media_payload("image", "4000000000000001", mime_type="image/jpeg"))
     assert run_fetcher(app) == 1
     assert run_fetcher(app) == 0  # backing off: not due yet
