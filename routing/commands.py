@@ -14,7 +14,9 @@ from typing import Literal, TypeVar
 
 from routing.text import phrase, single_line
 
-Command = Literal["stop", "erase", "privacy", "menu", "language", "help", "hours", "withdraw"]
+Command = Literal[
+    "stop", "erase", "privacy", "menu", "language", "help", "hours", "withdraw", "signal"
+]
 Answer = Literal["yes", "no"]
 MenuChoice = Literal["peer", "social_work", "sexual_health", "emergency"]
 
@@ -83,6 +85,8 @@ COMMAND_WORDS: dict[Command, dict[str, tuple[str, ...]]] = {
         "bg": ("оттегли",),
         "pl": ("wycofaj",),
     },
+    # Move to Signal (routing.switch); the app's name in every language.
+    "signal": {code: ("signal",) for code in ("nl", "en", "es", "ro", "bg", "pl")},
 }
 
 # Only an explicit yes counts as consent: no "ok", no thumbs-up, no "maybe".

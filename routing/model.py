@@ -276,6 +276,30 @@ class NoteAfterHours:
     until: datetime
 
 
+@dataclass(frozen=True)
+class OfferSwitch:
+    """The WhatsApp texter asked to move to Signal. The service makes a one-time
+    code valid 24 hours (it stores only a keyed hash of it) and sends `offer`
+    with the params `number`, `link`, `code` and `hours` added; when the
+    helpline has no Signal number it sends `unavailable` instead."""
+
+    offer: Reply
+    unavailable: Reply
+
+
+@dataclass(frozen=True)
+class AcceptSwitch:
+    """A new Signal texter sent a move code. If it is known, unexpired and
+    unused, the service moves the WhatsApp texter here (history, language,
+    consent and referrals continue; the WhatsApp blind index and reply address
+    are erased), deletes the code and sends `moved` (language None: the moved
+    texter's). Otherwise it sends `refused` and moves nothing."""
+
+    code: str
+    moved: Reply
+    refused: Reply
+
+
 Action = (
     Reply
     | Enqueue
@@ -292,4 +316,6 @@ Action = (
     | Stop
     | Resume
     | NoteAfterHours
+    | OfferSwitch
+    | AcceptSwitch
 )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from routing import commands, hours
+from routing import commands, hours, switch
 from routing.model import (
     Action,
     AskConsent,
@@ -333,6 +333,10 @@ def _command(
         code = commands.language_code(rest, ctx.policy.languages)
         if code:
             return _set_language(ctx, code, pending)
+    moving = switch.switch_actions(ctx.state.channel, ctx.state.is_new_texter, line,
+                                   command == "signal", ctx.reply)
+    if moving is not None:
+        return moving
     if command is None:
         return None
     if command == "stop":

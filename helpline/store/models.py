@@ -111,6 +111,19 @@ class TexterIdentifier(SQLModel, table=True):
     created_at: datetime = ts()
 
 
+class SwitchCode(SQLModel, table=True):
+    """A one-time code that moves a WhatsApp texter to Signal (issue 18). Only
+    a keyed hash of the code is kept, so a copy of the database cannot be used
+    to take over someone's conversation; the row goes when the code is used,
+    when a new code replaces it, and with the texter."""
+
+    __tablename__ = "switch_codes"
+    code_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    texter_id: str = Field(foreign_key="texters.id", max_length=32, index=True)
+    created_at: datetime = ts()
+    expires_at: datetime = ts()
+
+
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

@@ -32,6 +32,8 @@ INVENTORY: dict[str, dict[str, str]] = {
         "last_activity_at": "plain", "last_inbound_at": "plain",
     },
     "texter_identifiers": {"blind_index": "blind", "texter_id": "plain", "created_at": "plain"},
+    "switch_codes": {"code_hash": "blind", "texter_id": "plain", "created_at": "plain",
+                     "expires_at": "plain"},
     "conversations": {
         "id": "plain", "texter_id": "plain", "channel": "plain", "queue": "plain",
         "priority": "plain", "status": "plain", "claimed_by_id": "plain", "claimed_at": "plain",
