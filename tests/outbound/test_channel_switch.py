@@ -312,3 +312,19 @@ def test_without_a_signal_number_the_offer_says_the_line_is_not_on_signal(
         send_all(app)
         assert platforms.whatsapp_texts()[-1].startswith("Deze hulplijn is (nog) niet bereikbaar")
         assert count(app, SwitchCode) == 0
+
+
+def test_an_erased_texter_leaves_no_code_behind(
+    app: FastAPI, client: TestClient, platforms: Platforms
+) -> None:
+    whatsapp(client, "SIGNAL")
+    send_all(app)
+    code = offered_code(platforms)
+    assert count(app, SwitchCode) == 1
+    whatsapp(client, "WIS")
+    whatsapp(client, "JA")
+    assert count(app, SwitchCode) == 0
+    assert count(app, Texter) == 0
+    signal(client, f"SIGNAL {code}")
+    send_all(app)
+    assert "fout, verlopen of al gebruikt" in platforms.signal_sends()[-1]["message"]
