@@ -233,6 +233,12 @@
       meta.appendChild(w);
     }
     a.appendChild(meta);
+    if (item.labels && item.labels.length) {
+      const topics = el("span", "item-topics");
+      item.labels.forEach(function (l) { topics.appendChild(el("span", "topic", T["label_" + l] || l)); });
+      a.appendChild(topics);
+    }
+    if (item.preview) a.appendChild(el("span", "item-preview", item.preview));
     li.appendChild(a);
     return li;
   }
@@ -374,7 +380,37 @@
       if (list.scrollHeight > list.clientHeight + 4) list.scrollTop = list.scrollHeight;
       else if (list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "end" });
     }
-    toLatest();
+
+    function texterAnchor() {
+      // What the volunteer has not answered yet: the texter's first message
+      // after the last human reply, else the texter's newest message. The
+      // bot's welcome after a first message is long and must not push the
+      // question out of sight.
+      const items = Array.from(list.children);
+      let lastHuman = -1;
+      items.forEach(function (li, i) {
+        if (li.classList.contains("msg-out") && !li.classList.contains("msg-bot")) lastHuman = i;
+      });
+      const incoming = items.filter(function (li) { return li.classList.contains("msg-in"); });
+      const unanswered = items.slice(lastHuman + 1).filter(function (li) {
+        return li.classList.contains("msg-in");
+      });
+      return unanswered[0] || incoming[incoming.length - 1] || null;
+    }
+
+    function toTexter() {
+      toLatest();
+      const anchor = texterAnchor();
+      if (!anchor) return;
+      anchor.classList.add("anchor");
+      if (list.scrollHeight > list.clientHeight + 4) {
+        const above = anchor.getBoundingClientRect().top - list.getBoundingClientRect().top;
+        if (above < 0) list.scrollTop += above - 8;
+      } else if (anchor.getBoundingClientRect().top < 0) {
+        anchor.scrollIntoView({ block: "start" });
+      }
+    }
+    toTexter();
 
     function render(conv) {
       const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;

@@ -80,11 +80,14 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/api/conversations/{conversation_id}/referrals"): RESPONDER,
     ("POST", "/api/conversations/{conversation_id}/notes"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/labels"): RESPONDER,
+    ("PUT", "/api/conversations/{conversation_id}/content-warning"): RESPONDER,
     ("GET", "/api/held"): frozenset({C}),
     ("POST", "/api/held/{conversation_id}/handover"): frozenset({C}),
     ("GET", "/api/events"): ANY,
     # HTML console
     ("GET", "/console/login"): PUBLIC,
+    # the end-of-shift page after signing out: the policy's public support text
+    ("GET", "/console/shift-end"): PUBLIC,
     # `/console` is where sign-in lands: the queue, or a redirect to the role's home
     ("GET", "/console"): ANY,
     ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
