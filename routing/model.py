@@ -56,6 +56,7 @@ class State:
     - `queue`: the queue the open conversation waits in ("peer" or a partner id).
     - `after_hours_notice_until`: the `until` of the last `NoteAfterHours`; used
       to tell the texter about opening hours once per closed period.
+    - `alerts`: the texter subscribed to safety alerts.
     """
 
     is_new_texter: bool = True
@@ -68,6 +69,7 @@ class State:
     channel: str = "whatsapp"
     queue: str = "peer"
     after_hours_notice_until: datetime | None = None
+    alerts: bool = False  # subscribed to safety alerts (ALERTS / MELDINGEN)
 
 
 # ---------------------------------------------------------------- events
@@ -139,6 +141,10 @@ class Policy:
     # default, since they tell whoever holds the texter's phone that the
     # helpline read it.
     read_receipts: bool = False
+    # Safety alerts: at most this many are sent a week (subscribers are told),
+    # and deliveries leave at most this many a minute (Signal's rate limits).
+    alerts_per_week: int = 2
+    alert_sends_per_minute: int = 30
     # Menu slots -> partner id: "social_work" (menu 2) and "sexual_health" (menu 3).
     menu: dict[str, str] = field(default_factory=dict)
 
@@ -300,6 +306,16 @@ class AcceptSwitch:
     refused: Reply
 
 
+@dataclass(frozen=True)
+class SubscribeAlerts:
+    """Subscribe the texter to safety alerts (a time on their row; erased with them)."""
+
+
+@dataclass(frozen=True)
+class UnsubscribeAlerts:
+    """End the texter's subscription to safety alerts."""
+
+
 Action = (
     Reply
     | Enqueue
@@ -318,4 +334,6 @@ Action = (
     | NoteAfterHours
     | OfferSwitch
     | AcceptSwitch
+    | SubscribeAlerts
+    | UnsubscribeAlerts
 )

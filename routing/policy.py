@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from routing import commands, hours, switch
+from routing import alerts, commands, hours, switch
 from routing.model import (
     Action,
     AskConsent,
@@ -249,7 +249,7 @@ def _message(ctx: _Ctx, message: TexterMessage) -> list[Action]:
     actions: list[Action] = []
     if state.stopped:
         if command == "stop" and message.choice is None:
-            return [ctx.reply("stopped"), Stop()]
+            return [ctx.reply("stopped"), Stop(), *alerts.stop(state)]
         actions.append(Resume())
 
     expired = ctx.pending_expired()
@@ -340,7 +340,9 @@ def _command(
     if command is None:
         return None
     if command == "stop":
-        return [ctx.reply("stopped"), Stop()]
+        return [ctx.reply("stopped"), Stop(), *alerts.stop(ctx.state)]
+    if command == "alerts":
+        return alerts.toggle(ctx.state, ctx.policy, ctx.reply)
     if command == "erase":
         return [*_set_pending(ctx, "erase"), ctx.reply("erase_confirm", (), YES_NO_BUTTONS)]
     if command == "withdraw":

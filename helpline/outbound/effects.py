@@ -59,6 +59,7 @@ def build_state(
         channel=texter.channel,
         queue=conversation.queue if conversation is not None else "peer",
         after_hours_notice_until=texter.after_hours_notice_until,
+        alerts=texter.alerts_since is not None,
     )
 
 
@@ -158,6 +159,13 @@ class Effects:
                            list(chosen.buttons), chosen.language)
             case r.AcceptSwitch(code=code, moved=moved, refused=refused):
                 self._accept_switch(code, moved, refused)
+            case r.SubscribeAlerts():
+                if self.texter.alerts_since is None:
+                    self.texter.alerts_since = self.now
+                    counting.record_alert_subscription(self.services, self.session,
+                                                       self.texter, self.now)
+            case r.UnsubscribeAlerts():
+                self.texter.alerts_since = None
             case _:
                 logs.event("effects.unknown_action", kind=type(action).__name__)
 

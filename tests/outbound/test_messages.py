@@ -72,6 +72,10 @@ PARAMS: dict[str, set[str]] = {
     "switch_moved": set(),
     "switch_refused": set(),
     "switch_refused_known": set(),
+    "alerts_on": {"per_week"},
+    "alerts_off": set(),
+    # Rendered by the service for each subscriber (alert_broadcast).
+    "safety_alert": {"text"},
 }
 SERVICE_PARAMS = {"switch_offer": (("number", "+31600000099"),
                                    ("link", "https://signal.me/#p/+31600000099"),
@@ -108,6 +112,7 @@ def _replies() -> list[Reply]:
         State(channel="signal"),
         State(is_new_texter=False, conversation="open", channel="signal"),
         State(is_new_texter=False, conversation="open", channel="webchat"),
+        State(is_new_texter=False, conversation="open", alerts=True),
     ]
     texts = [
         "hoi",
@@ -130,6 +135,7 @@ def _replies() -> list[Reply]:
         "pl",
         "SIGNAL",
         "SIGNAL K7P4-9XQ2",
+        "MELDINGEN",
     ]
     events = [*(TexterMessage(t) for t in texts), ReferralProposed("pmw"), Tick()]
     replies: list[Reply] = []
@@ -161,7 +167,7 @@ def _with_nested(actions: list[Action]) -> list[Reply]:
     return out
 
 
-REPLIES = _replies()
+REPLIES = [*_replies(), Reply("safety_alert", (("text", "AB-**-** bij de Ringbaan"),))]
 
 
 def test_decide_uses_exactly_the_declared_keys_and_params() -> None:

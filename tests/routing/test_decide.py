@@ -67,6 +67,7 @@ EXPECTED = {
     "withdraw": ["nothing_to_withdraw"],
     # An OfferSwitch carries its replies (the service adds the code): tests/routing/test_switch.py
     "signal": [],
+    "alerts": ["alerts_on"],
 }
 
 
