@@ -2,8 +2,9 @@
 its topics and the first line of the texter's newest message.
 
 Only for rows the reader may open (`conversation_access.visible`): a
-colleague's held conversation is listed without a word of it, and a partner
-worker sees nothing written before the texter's yes to their partner. The
+colleague's held conversation is listed without a word of it, a partner
+worker sees nothing written before the texter's yes to their partner, and a
+conversation under a content warning shows its topics but no line. The
 texter's own newest message is used, not the newest message of all: after a
 first message the newest is the bot's long welcome, which tells a volunteer
 nothing about what the texter asked.
@@ -54,6 +55,9 @@ def previews(
         c.id: t for c, t in rows
         if not (actor.role == "volunteer" and held_by_colleague(actor, c))
     }
+    # A content warning hides the messages until the reader chooses to see
+    # them (helpline/console/content_warnings.py): the row must not show one.
+    warned = {c.id for c, _ in rows if c.content_warning}
     if not readable:
         return {}
     ids = list(readable)
@@ -69,7 +73,9 @@ def previews(
     for cid, texter in readable.items():
         message = newest.get(cid)
         text = None
-        if message is not None and _readable_by(session, actor, cid, message):
+        if cid in warned:
+            pass
+        elif message is not None and _readable_by(session, actor, cid, message):
             text = _open(services, session, texter, message)
         out[cid] = Preview(labels=labels[cid], text=text)
     return out

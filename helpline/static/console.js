@@ -100,6 +100,8 @@
         window.location.assign(next);
       });
     }
+    const print = document.getElementById("print");
+    if (print) print.addEventListener("click", function () { window.print(); });
     const lang = document.getElementById("lang-switch");
     if (lang) {
       lang.addEventListener("click", async function () {

@@ -79,3 +79,18 @@ def test_a_long_first_line_is_cut_at_a_word() -> None:
     assert len(line) <= 121
     assert "next" not in line
     assert first_line("kort") == "kort"
+
+
+def test_a_row_under_a_content_warning_shows_no_line(client: TestClient) -> None:
+    roos = make_agent(client, alias="Roos")
+    iris = make_agent(client, alias="Iris")
+    texter_writes(client, "Iets heftigs dat niet iedereen meteen wil lezen")
+    cid = roos.get("/api/conversations?view=queue").json()["items"][0]["id"]
+    assert roos.post(f"/api/conversations/{cid}/claim").status_code == 200
+    assert roos.put(f"/api/conversations/{cid}/content-warning",
+                    {"on": True}).status_code == 200
+    assert roos.post(f"/api/conversations/{cid}/release").status_code == 200
+    item = row(iris.get("/api/conversations?view=queue").json()["items"], cid)
+    assert item["content_warning"] is True
+    assert item["preview"] is None
+    assert "Iets heftigs" not in iris.get("/console").text

@@ -98,6 +98,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/api/stats.csv"): STATS,
     ("GET", "/api/stats/transparency"): STATS,
     ("GET", "/console/stats"): STATS,
+    ("GET", "/console/stats/transparency"): STATS,
     # simulator (a texter's phone; off unless HELPLINE_SIMULATOR)
     ("GET", "/simulator"): SIMULATOR,
     ("GET", "/simulator/api/scripts"): SIMULATOR,
@@ -113,7 +114,8 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 # HTML pages: an anonymous visit is sent to the sign-in page (303), not
 # answered 401, so a plain visit logs no error in the browser.
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
-         ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held")}
+         ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held"),
+         ("GET", "/console/stats/transparency")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 
