@@ -313,6 +313,8 @@ def _message(
     )
     effects = Effects(services, session, texter, conversation, key, now)
     effects.apply(decision)
+    # A move to Signal folds this texter into an earlier one (channel_switch).
+    texter, conversation = effects.texter, effects.conversation
     counting.observe_conversation(services, session, conversation, texter.language)
     session.flush()
     result.stored += 1

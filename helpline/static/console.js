@@ -580,6 +580,24 @@
       });
     }
 
+    // A safety-alert draft: the answer is the masked text, shown as saved.
+    const alertForm = document.getElementById("alert-form");
+    if (alertForm) {
+      alertForm.addEventListener("submit", async function (ev) {
+        ev.preventDefault();
+        const box = document.getElementById("alert-text");
+        const text = box.value.trim();
+        if (!text) return;
+        const done = await act("POST", base + "/alerts", { text: text });
+        if (!done) return;
+        box.value = "";
+        const preview = document.getElementById("alert-preview");
+        preview.textContent = done.body;
+        preview.hidden = false;
+        document.getElementById("alert-saved").hidden = false;
+      });
+    }
+
     const transferForm = document.getElementById("transfer-form");
     if (transferForm) {
       transferForm.addEventListener("submit", function (ev) {

@@ -35,6 +35,8 @@ from sqlmodel import Session
 from helpline import logs
 from helpline.stats.cells import (
     _FLAGS_MAX,
+    ALERT_SUBSCRIPTIONS,
+    ALERTS_SENT,
     ALL,
     CONVERSATIONS,
     ERASURE_REQUESTS,
@@ -280,3 +282,15 @@ def record_erasure(
     _bump(services, session, now, [(ERASURE_REQUESTS, ALL, ALL)])
 
 
+def record_alert_subscription(
+    services: Services, session: Session, texter: Texter, now: datetime
+) -> None:
+    """A texter subscribed to safety alerts (counted when it happens; who, never)."""
+    if texter.practice:
+        return
+    _bump(services, session, now, [(ALERT_SUBSCRIPTIONS, ALL, ALL)])
+
+
+def record_alert_sent(services: Services, session: Session, now: datetime) -> None:
+    """A safety alert went out (one count per alert, not per recipient)."""
+    _bump(services, session, now, [(ALERTS_SENT, ALL, ALL)])
