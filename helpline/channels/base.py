@@ -50,6 +50,9 @@ class MediaRef:
     id: str
     declared_type: str | None = None
     sha256: str | None = None
+    # The kind of this attachment when a message carries several (Signal): a
+    # photo and a PDF in one message; None means the message's own kind.
+    kind: str | None = None
 
     def __repr__(self) -> str:
         return "MediaRef(***)"
@@ -107,6 +110,7 @@ class InboundMessage:
     choice: str | None = None
     aliases: tuple[str, ...] = ()
     media: MediaRef | None = None
+    more_media: tuple[MediaRef, ...] = ()
 
     def __repr__(self) -> str:
         # Never print identifiers or bodies, even in a traceback.

@@ -303,6 +303,7 @@ class SignalCli:
         text = data.message or None
         kind: MessageKind
         media: MediaRef | None = None
+        more_media: tuple[MediaRef, ...] = ()
         if data.reaction is not None:
             if data.reaction.is_remove or not data.reaction.emoji:
                 # Taking a reaction back tells a volunteer nothing.
@@ -311,11 +312,16 @@ class SignalCli:
         elif data.sticker is not None:
             kind = MessageKind.STICKER
         elif data.attachments:
-            first = data.attachments[0]
-            kind = _attachment_kind(first.content_type)
+            kind = _attachment_kind(data.attachments[0].content_type)
             text = text or next((a.caption for a in data.attachments if a.caption), None)
-            if first.id and _ATTACHMENT_ID.fullmatch(first.id):
-                media = MediaRef(id=first.id, declared_type=first.content_type)
+            # Every attachment is fetched (and so deleted at the bridge), not
+            # only the first: a second photo must not stay on its disk.
+            refs = [
+                MediaRef(id=a.id, declared_type=a.content_type,
+                         kind=_attachment_kind(a.content_type).value)
+                for a in data.attachments[:10] if a.id and _ATTACHMENT_ID.fullmatch(a.id)
+            ]
+            media, more_media = (refs[0], tuple(refs[1:])) if refs else (None, ())
         elif data.contacts:
             # The cards themselves (third parties' names and numbers) stay behind.
             kind, text = MessageKind.CONTACTS, None
@@ -337,6 +343,7 @@ class SignalCli:
             sent_at=_timestamp(timestamp),
             aliases=tuple(aliases),
             media=media,
+            more_media=more_media,
         )
 
     # --- attachments -----------------------------------------------------------

@@ -76,15 +76,19 @@ def enqueue_for(
     conversation: Conversation, now: datetime,
 ) -> bool:
     """Queue the fetch of an inbound message's media, if it has any, and count
-    the conversation as one with media of that kind (statistics)."""
+    the conversation as one with media of each kind (statistics)."""
     if event.kind.value not in MEDIA_KINDS:
         return False
-    counting.record_media(services, session, conversation, event.kind.value)
-    if event.media is None:
-        return False
-    enqueue(session, key, message_id=message_id, conversation_id=conversation.id,
-            texter_id=conversation.texter_id, kind=event.kind.value, ref=event.media, now=now)
-    return True
+    refs = [ref for ref in (event.media, *event.more_media) if ref is not None]
+    kinds = {event.kind.value} | {ref.kind for ref in refs if ref.kind in MEDIA_KINDS}
+    for kind in sorted(k for k in kinds if k is not None):
+        counting.record_media(services, session, conversation, kind)
+    for ref in refs:
+        kind = ref.kind if ref.kind in MEDIA_KINDS else event.kind.value
+        enqueue(session, key, message_id=message_id, conversation_id=conversation.id,
+                texter_id=conversation.texter_id, kind=kind or event.kind.value, ref=ref,
+                now=now)
+    return bool(refs)
 
 
 class TooLarge(Exception):

@@ -122,10 +122,11 @@ EXPECTED: dict[str, list[InboundEvent]] = {
     "data__invalid_sender": [Ignored(reason="signal.invalid_sender")],
     "data__attachment_image": [
         _msg(1700000004000, MessageKind.IMAGE, "Is dit normaal?",
-             media=MediaRef("gS4dTo2yXBK1Gt9mJRTa.jpg", "image/jpeg")),
+             media=MediaRef("gS4dTo2yXBK1Gt9mJRTa.jpg", "image/jpeg", kind="image")),
     ],
     "data__attachment_voice": [_msg(1700000005000, MessageKind.AUDIO, None,
-                                    media=MediaRef("m3Zq8vPwY1cR7dLkT0aB.aac", "audio/aac"))],
+                                    media=MediaRef("m3Zq8vPwY1cR7dLkT0aB.aac", "audio/aac",
+                                                   kind="audio"))],
     "data__reaction": [_msg(1700000006000, MessageKind.REACTION, "❤️")],
     "data__sticker": [_msg(1700000007000, MessageKind.STICKER, None)],
     "sync__sent_transcript": [Ignored(reason="signal.sync")],

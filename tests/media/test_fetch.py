@@ -291,3 +291,24 @@ def test_rows_of_a_channel_this_process_lacks_do_not_starve_the_others(
         channels["signal"] = signal
     states = sorted(row.state for row in media_rows(app))
     assert states == ["pending"] * 6 + ["stored"]
+
+
+@respx.mock
+def test_every_attachment_of_a_signal_message_is_fetched_and_deleted_at_the_bridge(
+    client: TestClient, app: FastAPI
+) -> None:
+    photo_deleted = signal_attachment(respx.mock, "Ph0to1.jpg", samples.jpeg_with_gps())
+    pdf_deleted = signal_attachment(respx.mock, "Leaf2.pdf", samples.pdf_document())
+    envelope = signal_attachment_envelope("Ph0to1.jpg", "image/jpeg")
+    attachments = envelope["envelope"]["dataMessage"]["attachments"]
+    attachments.append(dict(attachments[0], id="Leaf2.pdf", contentType="application/pdf"))
+    post_signal(client, envelope)
+    assert run_fetcher(app) == 2
+    assert sorted((m.kind, m.state) for m in media_rows(app)) == [
+        ("document", "stored"), ("image", "stored")]
+    assert photo_deleted.call_count == 1
+    assert pdf_deleted.call_count == 1
+    volunteer = make_agent(client)
+    messages = only_conversation(volunteer)["messages"]
+    assert isinstance(messages, list)
+    assert [len(m["media"]) for m in messages if m["direction"] == "in"] == [2]
