@@ -35,7 +35,7 @@ COOKIE = "helpline_chat"
 COOKIE_PATH = "/chat"
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 CHALLENGE_SECONDS = 300
-_CHALLENGE_RE = re.compile(r"^(\d{10})\.([A-Za-z0-9_-]{16})\.([0-9a-f]{32})$")
+_CHALLENGE_RE = re.compile(r"^(\d{1,12})\.([A-Za-z0-9_-]{16})\.([0-9a-f]{32})$")
 
 
 class ProofRequired(HelplineError):

@@ -1,6 +1,6 @@
 // Web chat page. No inline script or style anywhere (the Content-Security-Policy
 // forbids them); messages go on the page with textContent only, never as HTML.
-// Nothing is kept in the browser: no localStorage, no sessionStorage; the only
+// Nothing is kept in the browser (no web storage of any kind); the only
 // state is the HttpOnly cookie the server sets, which this script cannot read.
 "use strict";
 
