@@ -76,7 +76,7 @@ def test_a_message_reaches_the_console_queue_under_a_pseudonym(
     items = agent.get("/api/conversations").json()["items"]
     assert len(items) == 1
     assert items[0]["channel"] == "webchat"
-    assert re.fullmatch(r"[A-Z][a-z]+-\d+", items[0]["pseudonym"])
+    assert re.fullmatch(r"[A-Z][a-z-]+-\d+", items[0]["pseudonym"])  # Vergeet-me-niet-12
 
 
 def test_the_welcome_and_a_volunteers_answer_appear_in_the_visitors_transcript(
