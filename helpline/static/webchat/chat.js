@@ -103,8 +103,9 @@
         const data = await response.json();
         transcript = data.messages;
         if (data.active && !active) { active = true; listen(); }
+        // Not active yet right after the first message is normal: it is still
+        // in the inbox. Keep listening; the stream says when it is stored.
         render();
-        if (!data.active && active) { active = false; stopListening(); }
       }
     } catch (e) {
       setStatus(T.tOffline);
