@@ -24,7 +24,13 @@ from sqlmodel import Session, SQLModel, col, select
 
 import routing
 from helpline import logs
-from helpline.channels.base import DeliveryStatus, Ignored, InboundEvent, InboundMessage
+from helpline.channels.base import (
+    ChannelName,
+    DeliveryStatus,
+    Ignored,
+    InboundEvent,
+    InboundMessage,
+)
 from helpline.ingest.pseudonyms import new_pseudonym
 from helpline.live.bus import LiveEvent
 from helpline.outbound.conversations import (
@@ -280,6 +286,7 @@ def _message(
             "author_kind": "texter",
             "status": "received",
             "created_at": now,
+            "provider_message_id": _receipt_target(services, key, event, message_id),
         },
     )
     _touch(session, texter, conversation, now)
@@ -315,6 +322,20 @@ def _message(
     result.live.extend(effects.live)
     logs.event("intake.stored", conversation=conversation.id, message=message_id,
                channel=event.channel.value)
+
+
+def _receipt_target(
+    services: Services, key: bytes, event: InboundMessage, message_id: str
+) -> bytes | None:
+    """The id a WhatsApp read receipt would name, sealed (a wamid is base64 of
+    a structure holding the sender's number); nothing at all unless the
+    policy turns read receipts on, and never for Signal, whose receipts are
+    not sent."""
+    if not services.policy.read_receipts or event.channel is not ChannelName.WHATSAPP:
+        return None
+    return services.vault.seal(
+        key, event.provider_message_id, "messages", "provider_message_id", message_id
+    )
 
 
 class FoundTexter(NamedTuple):
