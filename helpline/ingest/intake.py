@@ -266,6 +266,8 @@ def _message(
     texter, key, is_new, previous = find_or_create_texter(
         services, session, event, now, practice=practice
     )
+    if event.language in services.policy.languages and event.language != texter.language:
+        texter.language = event.language  # chosen on the page, not guessed
     had_any = previous is not None or latest_conversation(session, texter) is not None
     conversation = previous or open_conversation(session, texter, now)
 
