@@ -28,6 +28,8 @@ _TOP_KEYS = {
     "stats_threshold",
     "max_conversations_per_volunteer",
     "sign_replies_with_alias",
+    "shift_hours",
+    "support",
     "read_receipts",
     "consent_timeout_hours",
     "consent_timeout_minutes",
@@ -255,6 +257,10 @@ def load_policy(text: str) -> Policy:
             doc, "max_conversations_per_volunteer", defaults.max_conversations_per_volunteer
         ),
         sign_replies_with_alias=sign,
+        shift_length=timedelta(
+            hours=_positive_int(doc, "shift_hours", defaults.shift_length // timedelta(hours=1))
+        ),
+        support=_by_language(doc.get("support", {}), "support", languages),
         read_receipts=read_receipts,
         menu=menu,
     )

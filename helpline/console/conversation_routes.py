@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from helpline.console import conversation_service as svc
 from helpline.console import handover
@@ -55,6 +55,10 @@ class HandOverIn(_Body):
 
 class LabelsIn(_Body):
     labels: list[UserText]
+
+
+class ContentWarningIn(_Body):
+    on: StrictBool
 
 
 class LanguageIn(_Body):
@@ -153,6 +157,13 @@ def set_labels(
     return svc.set_labels(services, user, conversation_id, body.labels)
 
 
+@router.put("/conversations/{conversation_id}/content-warning")
+def set_content_warning(
+    conversation_id: str, body: ContentWarningIn, user: CurrentResponder, services: ServicesDep
+) -> dict[str, Any]:
+    return svc.set_content_warning(services, user, conversation_id, body.on)
+
+
 @router.get("/saved-replies")
 def saved_replies(
     user: CurrentResponder,
@@ -189,8 +200,10 @@ def install(app: FastAPI) -> None:
     PostgreSQL live fan-out (called from `helpline.console.routes.install`)."""
     from helpline.console import events, pages
     from helpline.live import postgres as live_pg
+    from helpline.media import routes as media_routes
 
     app.include_router(router)
+    app.include_router(media_routes.router)
     app.include_router(events.router)
     app.include_router(pages.router)
     if not any(getattr(r, "path", None) == "/static" for r in app.routes):

@@ -34,7 +34,9 @@ from helpline.console.conversation_access import (
     require_reader,
     texter_and_key,
 )
+from helpline.console.conversation_previews import previews
 from helpline.console.placeholders import placeholder
+from helpline.media.views import media_entry, message_media
 from helpline.outbound import read_receipts
 from helpline.outbound.conversations import (
     WHATSAPP_WINDOW,
@@ -45,6 +47,7 @@ from helpline.store.models import (
     AuditEntry,
     Conversation,
     ConversationLabel,
+    MediaItem,
     Message,
     Note,
     Referral,
@@ -135,18 +138,22 @@ def _item(
         "waiting_since": iso(conversation.waiting_since),
         "waiting_seconds": waiting,
         "practice": conversation.practice,
+        "content_warning": conversation.content_warning,
         "held_by_colleague": False,
     }
 
 
 # What a colleague's held conversation shows of itself: that it exists and who
 # holds it, nothing that would tell who the texter is or what they wrote.
-_HIDDEN_FROM_COLLEAGUES = {
+_HIDDEN_FROM_COLLEAGUES: dict[str, Any] = {
     "pseudonym": None,
     "language": None,
     "window_closes_at": None,
     "waiting_since": None,
     "waiting_seconds": None,
+    "content_warning": False,
+    "labels": [],
+    "preview": None,
     "held_by_colleague": True,
 }
 
@@ -203,22 +210,24 @@ def list_conversations(
     with services.db.read_session() as session:
         ids = list(session.exec(query.limit(limit + 1)).all())
         rows = session.exec(
-            select(  # type: ignore[call-overload]
+            select(
                 Conversation,
-                Texter.pseudonym,
-                Texter.language,
-                Texter.last_inbound_at,
+                Texter,
                 claimer.c.alias,
             )
             .join(Texter, col(Texter.id) == Conversation.texter_id)
             .outerjoin(claimer, claimer.c.id == Conversation.claimed_by_id)
             .where(col(Conversation.id).in_(ids[:limit]))
         ).all()
+        shown = previews(services, session, actor, [(c, t) for c, t, _ in rows])
     position = {conversation_id: n for n, conversation_id in enumerate(ids)}
     rows = sorted(rows, key=lambda row: position[row[0].id])
     items = []
-    for c, p, lang, inbound, alias in rows:
-        item = _item(c, p, lang, inbound, alias, now)
+    for c, texter, alias in rows:
+        item = _item(c, texter.pseudonym, texter.language, texter.last_inbound_at, alias, now)
+        preview = shown.get(c.id)
+        item["labels"] = preview.labels if preview else []
+        item["preview"] = preview.text if preview else None
         if actor.role == "volunteer" and held_by_colleague(actor, c):
             item.update(_HIDDEN_FROM_COLLEAGUES)
         items.append(item)
@@ -247,6 +256,7 @@ def message_dict(
     key: bytes | None,
     message: Message,
     authors: dict[str, str],
+    media: list[MediaItem] | None = None,
 ) -> dict[str, Any]:
     body: str | None = None
     if message.body is not None and key is not None:
@@ -272,6 +282,7 @@ def message_dict(
         "status": message.status,
         "author": author,
         "error_reason": message.error_reason if message.status in ("failed", "held") else None,
+        "media": [media_entry(message.conversation_id, item) for item in media or ()],
     }
 
 
@@ -305,6 +316,7 @@ def get_conversation(services: Services, actor: Actor, conversation_id: str) -> 
         if conversation.claimed_by_id:
             author_ids.add(conversation.claimed_by_id)
         aliases = aliases_of(session, author_ids)
+        media_by_message = message_media(session, [m.id for m in messages])
         labels = sorted(
             session.exec(
                 select(ConversationLabel.label).where(
@@ -345,7 +357,10 @@ def get_conversation(services: Services, actor: Actor, conversation_id: str) -> 
         )
         detail.update(
             {
-                "messages": [message_dict(services, key, m, aliases) for m in messages],
+                "messages": [
+                    message_dict(services, key, m, aliases, media_by_message.get(m.id))
+                    for m in messages
+                ],
                 "messages_truncated": truncated,
                 "notes": [
                     {

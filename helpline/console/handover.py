@@ -113,7 +113,7 @@ def hand_over(
                 )
             ).all()
             if len(held_now) >= limit and conversation.id not in held_now:
-                raise TooManyConversations("the colleague holds the maximum already")
+                raise TooManyConversations(limit, colleague=True)
             conversation.claimed_by_id = target.id
             conversation.claimed_at = now
             target_alias = target.alias

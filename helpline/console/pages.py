@@ -19,7 +19,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from helpline.console import conversation_service as svc
-from helpline.console import held_strings, home_strings, navigation
+from helpline.console import (
+    held_strings,
+    home_strings,
+    navigation,
+    safety_strings,
+    wellbeing,
+)
 from helpline.console.deps import OptionalUser
 from helpline.console.sessions import SessionUser
 from helpline.errors import HelplineError
@@ -141,6 +147,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "referral_state_lapsed": "verlopen",
         "referral_state_withdrawn": "ingetrokken",
         "practice": "oefening",
+        "media_show_photo": "Foto tonen",
+        "media_show_video": "Video tonen",
+        "media_download": "Downloaden",
+        "media_pending": "wordt opgehaald",
+        "media_failed": "kon niet worden opgehaald: vraag om het opnieuw te sturen",
+        "media_refused": "niet bewaard (te groot of geen foto, spraakbericht, video of PDF): "
+        "vraag om het op een andere manier te sturen",
         "kind_image": "[foto]",
         "kind_audio": "[spraakbericht of geluid]",
         "kind_video": "[video]",
@@ -231,6 +244,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "referral_state_lapsed": "lapsed",
         "referral_state_withdrawn": "withdrawn",
         "practice": "practice",
+        "media_show_photo": "Show photo",
+        "media_show_video": "Show video",
+        "media_download": "Download",
+        "media_pending": "being fetched",
+        "media_failed": "could not be fetched: ask the texter to send it again",
+        "media_refused": "not kept (too large or not a photo, voice note, video or PDF): "
+        "ask the texter to send it another way",
         "kind_image": "[photo]",
         "kind_audio": "[voice message or audio]",
         "kind_video": "[video]",
@@ -248,7 +268,8 @@ STRINGS: dict[str, dict[str, str]] = {
 
 def strings(language: str | None) -> dict[str, str]:
     lang = language if language in STRINGS else "nl"
-    return {**STRINGS[lang], **home_strings.STRINGS[lang], **held_strings.STRINGS[lang]}
+    return {**STRINGS[lang], **home_strings.STRINGS[lang], **held_strings.STRINGS[lang],
+            **safety_strings.STRINGS[lang]}
 
 
 def page_language(user: SessionUser | None, request: Request) -> str:
@@ -283,10 +304,11 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     lang = page_language(user, request)
+    prompt = wellbeing.shift_prompt(request.app.state.services, user, lang)
     return templates.TemplateResponse(
         request,
         name,
-        {"t": strings(lang), "lang": lang, "user": user, **context},
+        {"t": strings(lang), "lang": lang, "user": user, "shift_prompt": prompt, **context},
         status_code=status_code,
     )
 
@@ -303,6 +325,15 @@ def login_page(request: Request, user: OptionalUser) -> Response:
     if user is not None:
         return RedirectResponse(navigation.home_for(user.role), status_code=303)
     return render(request, "login.html", None)
+
+
+@router.get("/shift-end", response_class=HTMLResponse)
+def shift_end_page(request: Request, services: ServicesDep) -> Response:
+    """Where a volunteer lands after signing out: thanks and where to get
+    support. Open without a session (it is the policy's public text)."""
+    lang = page_language(None, request)
+    return render(request, "shift_end.html", None,
+                  support=wellbeing.support_text(services, lang))
 
 
 @router.get("", response_class=HTMLResponse)

@@ -33,6 +33,7 @@ from helpline.channels.base import (
 from helpline.ingest import batch_store
 from helpline.ingest.pseudonyms import new_pseudonym
 from helpline.live.bus import LiveEvent
+from helpline.media import fetch as media_fetch
 from helpline.outbound.conversations import (
     current_conversation,
     latest_conversation,
@@ -61,6 +62,7 @@ class IntakeResult:
     ignored: int = 0
     live: list[LiveEvent] = field(default_factory=list)
     outbound: bool = False
+    media: bool = False
 
 
 def receive(
@@ -127,7 +129,7 @@ def receive_many(
             statuses=result.statuses,
             ignored=result.ignored,
         )
-    if any(result.outbound for result in results):
+    if any(result.outbound or result.media for result in results):
         services.wakeup.set()
     return results
 
@@ -259,6 +261,10 @@ def _message(
         },
     )
     batch.pending.touch(texter, conversation, now)
+    if event.media is not None:
+        batch.pending.write(session)  # the media job refers to the message row
+    if media_fetch.enqueue_for(services, session, key, event, message_id, conversation, now):
+        result.media = True
     if release_held(session, texter, now, held=held):
         result.outbound = True
 

@@ -7,6 +7,9 @@
   const store = window.localStorage;
   const KEY = "helpline.simulator";
   const $ = (id) => document.getElementById(id);
+  // The page's texts, in its language (an attribute: no inline script at all).
+  const T = JSON.parse(document.body.dataset.strings || "{}");
+  const LANG = document.body.dataset.lang === "en" ? "en-GB" : "nl-NL";
 
   function newSession() {
     const bytes = new Uint8Array(16);
@@ -51,10 +54,74 @@
       body: JSON.stringify(body),
       credentials: "same-origin",
     });
+    if (!response.ok) { setStatus(T.not_sent + " (" + response.status + ")"); return; }
+    setStatus("");
+    refresh();
+  }
+
+  // A photo or voice note goes as base64 in JSON to /simulator/api/media; the
+  // helpline then fetches, cleans and seals it exactly as a WhatsApp photo.
+  async function postMedia(kind, blob) {
+    const buffer = await blob.arrayBuffer();
+    const bytes = new Uint8Array(buffer);
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(null, Array.from(bytes.subarray(i, i + 0x8000)));
+    }
+    state.seq += 1;
+    save();
+    const body = { session: currentSession(), id: "m-" + state.seq, practice: isPractice(),
+                   media_kind: kind, media: btoa(binary) };
+    const response = await fetch("/simulator/api/media", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Simulator": "1" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
     if (!response.ok) { setStatus("Not sent (" + response.status + ")"); return; }
     setStatus("");
     refresh();
   }
+
+  function fileSender(inputId, kind) {
+    const input = $(inputId);
+    if (!input) return;
+    input.addEventListener("change", function () {
+      const file = input.files && input.files[0];
+      if (file) postMedia(kind, file);
+      input.value = "";
+    });
+  }
+
+  let recorder = null;
+  function recordButton() {
+    const button = $("record");
+    if (!button) return;
+    if (!window.MediaRecorder || !navigator.mediaDevices) { button.hidden = true; return; }
+    button.addEventListener("click", async function () {
+      if (recorder) { recorder.stop(); return; }
+      let stream;
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      } catch (e) { setStatus("No microphone"); return; }
+      const chunks = [];
+      recorder = new MediaRecorder(stream);
+      recorder.addEventListener("dataavailable", function (ev) { chunks.push(ev.data); });
+      recorder.addEventListener("stop", function () {
+        stream.getTracks().forEach(function (t) { t.stop(); });
+        recorder = null;
+        button.textContent = "Record voice note";
+        button.setAttribute("aria-pressed", "false");
+        postMedia("audio", new Blob(chunks, { type: chunks.length ? chunks[0].type : "" }));
+      });
+      recorder.start();
+      button.textContent = "Stop and send";
+      button.setAttribute("aria-pressed", "true");
+    });
+  }
+  fileSender("photo", "image");
+  fileSender("voice-file", "audio");
+  recordButton();
 
   function bubble(message) {
     const li = document.createElement("li");
@@ -62,7 +129,7 @@
     if (message.direction === "out") {
       const who = document.createElement("span");
       who.className = "bubble-author";
-      who.textContent = message.author === "bot" ? "Helpline (automatic)" : "Helpline (volunteer)";
+      who.textContent = message.author === "bot" ? T.by_bot : T.by_volunteer;
       li.appendChild(who);
     }
     const text = document.createElement("span");
@@ -73,7 +140,8 @@
     time.className = "bubble-time";
     const at = new Date(message.at);
     time.dateTime = message.at;
-    time.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    // 24-hour clock in both languages, like the console.
+    time.textContent = at.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     li.appendChild(time);
     return li;
   }
@@ -95,8 +163,8 @@
       }
     }
     $("phone-sub").textContent = data.pseudonym
-      ? (data.practice ? "practice texter " : "in the console as ") + data.pseudonym
-      : "simulator";
+      ? (data.practice ? T.practice_texter : T.in_console_as) + " " + data.pseudonym
+      : T.simulator;
     if (data.messages.length !== lastCount) {
       lastCount = data.messages.length;
       chat.scrollTop = chat.scrollHeight;
@@ -114,7 +182,7 @@
       });
       if (response.ok) render(await response.json());
     } catch (e) {
-      setStatus("Offline, retrying");
+      setStatus(T.offline);
     } finally {
       busy = false;
     }
@@ -148,8 +216,8 @@
     const all = lines();
     $("next-line").disabled = !p || p.next >= all.length;
     $("practice-progress").textContent = p
-      ? "Line " + Math.min(p.next, all.length) + " of " + all.length + " sent."
-      : "Choose a practice texter.";
+      ? T.line_of.replace("{n}", String(Math.min(p.next, all.length))).replace("{total}", String(all.length))
+      : T.choose_script;
   }
 
   function sendNextLine() {

@@ -455,7 +455,8 @@ _ORDER = {m: i for i, m in enumerate((
     CONVERSATIONS, URGENT, OUTSIDE_HOURS, NEVER_ANSWERED, WAIT_MINUTES,
     REFERRALS_PROPOSED, REFERRALS_ACCEPTED, REFERRALS_WITHDRAWN, ERASURE_REQUESTS,
 ))}
-_DIM_ORDER = {d: i for i, d in enumerate((ALL, "channel", "language", "queue", "topic"))}
+_DIM_ORDER = {d: i for i, d in enumerate((ALL, "channel", "language", "queue", "topic",
+                                           "media"))}
 
 
 def rows_for(values: Mapping[CellId, int | str], period: str) -> list[Row]:

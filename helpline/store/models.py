@@ -129,6 +129,9 @@ class Conversation(SQLModel, table=True):
     first_response_at: datetime | None = ts(nullable=True)
     closed_at: datetime | None = ts(nullable=True)
     practice: bool = False
+    # Set by a volunteer so colleagues open it prepared (issue 18.4); who set
+    # it is in the audit log, not here.
+    content_warning: bool = False
     # Which statistics this conversation already moved (helpline.stats.counting), so a
     # texter sending 500 messages moves each count at most once. Deleted with
     # the conversation; the counts themselves live in stat_counts.
@@ -155,6 +158,37 @@ class Message(SQLModel, table=True):
     # provider's message id sealed under the texter's data key (a wamid holds
     # the phone number in base64), cleared once the read receipt is sent.
     provider_message_id: bytes | None = blob(nullable=True)
+
+
+class MediaItem(SQLModel, table=True):
+    """A photo, voice note, video, sticker or document of one message
+    (helpline/media/). Until it is fetched, `source` holds the platform's
+    handle (sealed: a WhatsApp media id opens the bytes at Meta); once fetched,
+    the cleaned bytes are sealed under the texter's data key, in `content` or,
+    above the inline threshold, in an encrypted file of the blob directory
+    named `blob_ref` (random). No original file name, caption or declared
+    size is kept. Hangs off the message, so whatever scopes or erases messages
+    (texter_id) covers it."""
+
+    __tablename__ = "media"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    message_id: str = Field(foreign_key="messages.id", index=True, max_length=32)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=32)
+    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
+    kind: str = Field(max_length=16)  # image / audio / video / document / sticker
+    # pending / stored / refused (over the cap, unknown type) / failed (ask to resend)
+    state: str = Field(default="pending", max_length=12, index=True)
+    source: bytes | None = blob(nullable=True)
+    content_type: str | None = Field(default=None, max_length=64)
+    size: int | None = None
+    content: bytes | None = blob(nullable=True)
+    blob_ref: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    next_attempt_at: datetime = ts(index=True)
+    locked_until: datetime | None = ts(nullable=True)
+    error_reason: str | None = Field(default=None, max_length=64)
+    created_at: datetime = ts()
+    stored_at: datetime | None = ts(nullable=True)
 
 
 class OutboxItem(SQLModel, table=True):
@@ -424,6 +458,7 @@ __all__ = [
     "DedupKey",
     "ErasedKey",
     "LoginFailure",
+    "MediaItem",
     "Message",
     "Note",
     "OutboxItem",

@@ -80,11 +80,16 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/api/conversations/{conversation_id}/referrals"): RESPONDER,
     ("POST", "/api/conversations/{conversation_id}/notes"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/labels"): RESPONDER,
+    ("GET", "/api/conversations/{conversation_id}/media/{media_id}"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/attachments"): RESPONDER,
+    ("PUT", "/api/conversations/{conversation_id}/content-warning"): RESPONDER,
     ("GET", "/api/held"): frozenset({C}),
     ("POST", "/api/held/{conversation_id}/handover"): frozenset({C}),
     ("GET", "/api/events"): ANY,
     # HTML console
     ("GET", "/console/login"): PUBLIC,
+    # the end-of-shift page after signing out: the policy's public support text
+    ("GET", "/console/shift-end"): PUBLIC,
     # `/console` is where sign-in lands: the queue, or a redirect to the role's home
     ("GET", "/console"): ANY,
     ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
@@ -95,11 +100,13 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/api/stats.csv"): STATS,
     ("GET", "/api/stats/transparency"): STATS,
     ("GET", "/console/stats"): STATS,
+    ("GET", "/console/stats/transparency"): STATS,
     # simulator (a texter's phone; off unless HELPLINE_SIMULATOR)
     ("GET", "/simulator"): SIMULATOR,
     ("GET", "/simulator/api/scripts"): SIMULATOR,
     ("POST", "/simulator/api/messages"): SIMULATOR,
     ("GET", "/simulator/api/messages"): SIMULATOR,
+    ("POST", "/simulator/api/media"): SIMULATOR,
     ("GET", "/simulator/api/events"): SIMULATOR,
 }
 # Endless server-sent event streams: only refusals are checked here (an
@@ -110,7 +117,8 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 # HTML pages: an anonymous visit is sent to the sign-in page (303), not
 # answered 401, so a plain visit logs no error in the browser.
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
-         ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held")}
+         ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held"),
+         ("GET", "/console/stats/transparency")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 

@@ -18,10 +18,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from helpline.store.models import Message, Texter
+from helpline.store.models import MediaItem, Message, Texter
 from tests.conftest import post_whatsapp, wa_text_payload
 from tests.ingest.test_inbox import inbox_of, post_unprocessed
 from tests.ingest.test_intake import count, decrypted_bodies, services_of
+from tests.media.helpers import wa_media_payload
 
 
 def delivery(n: int, text: str, wa_id: str) -> bytes:
@@ -112,3 +113,18 @@ def test_batch_with_an_erasure_a_repeat_texter_and_a_new_one_is_stored_as_one_by
     with services_of(app).db.read_session() as session:
         assert len(session.exec(select(Texter)).all()) == 3
     assert inbox_of(app).pending() == 0
+
+
+def test_media_message_of_a_returning_texter_in_a_batch_gets_its_fetch_job(
+    app: FastAPI, client: TestClient
+) -> None:
+    """The fetch job refers to the message row: that one is written first."""
+    first_messages(client, 3)
+    image = wa_media_payload("image", "1500000000001", mime_type="image/jpeg",
+                             wa_id="31600000001", message_id="wamid.IMG1")
+    for payload in (delivery(3000, "een", "31600000000"), json.dumps(image).encode(),
+                    delivery(3002, "drie", "31600000002")):
+        assert post_unprocessed(client, payload) == 200
+    assert inbox_of(app).process_batch() == 3
+    assert count(app, MediaItem) == 1
+    assert count(app, Message, Message.direction == "in") == 3 + 3
