@@ -1,8 +1,6 @@
-"""Column types and field helpers shared by the tables (helpline/store/models.py).
-
-Kept apart so the table module stays one concept: what is stored. Times are
-stored as naive UTC and returned aware; ids are random, never sequential.
-"""
+"""Column types and row-id helpers shared by the tables in
+`helpline.store.models`: times are stored as naive UTC and read back aware,
+person-linked content is bytes (an encrypted envelope), ids are random."""
 
 from __future__ import annotations
 

@@ -12,9 +12,10 @@ from datetime import datetime
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-# Re-exported: the tables' helpers are imported from here all over the code
-# and by the migrations (helpline.store.models.UTCDateTime).
-from helpline.store.columns import UTCDateTime, blob, naive_utc, new_id, ts
+from helpline.store.columns import UTCDateTime as UTCDateTime
+from helpline.store.columns import blob, ts
+from helpline.store.columns import naive_utc as naive_utc
+from helpline.store.columns import new_id as new_id
 
 
 class DataKey(SQLModel, table=True):
@@ -466,7 +467,5 @@ __all__ = [
     "StatCount",
     "Texter",
     "User",
-    "UTCDateTime",
-    "naive_utc",
     "new_id",
 ]
