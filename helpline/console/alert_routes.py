@@ -1,6 +1,8 @@
-"""Safety alerts over HTTP: the JSON API (`/api/alerts`, and drafting from a
-conversation) and the page `/console/alerts` where drafts are approved and
-past alerts are listed with delivery counts (helpline.console.safety_alerts)."""
+"""Peer safety over HTTP: the safety-alert JSON API (`/api/alerts`, and
+drafting from a conversation), the page `/console/alerts` where drafts are
+approved and past alerts are listed with delivery counts
+(helpline.console.safety_alerts), and a volunteer's own notification
+settings (`/api/me/notifications`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
-from helpline.console import pages, safety_alerts
+from helpline.console import notification_settings, pages, safety_alerts
 from helpline.console.deps import CurrentUser, OptionalUser
 from helpline.http import ServicesDep
 from helpline.text_input import UserText
@@ -45,6 +47,26 @@ def approve_alert(alert_id: str, user: CurrentUser, services: ServicesDep) -> di
 @router.post("/alerts/{alert_id}/discard")
 def discard_alert(alert_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     return safety_alerts.discard(services, user, alert_id)
+
+
+class NotificationsIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    signal: UserText | None = None
+    quiet_from: UserText | None = None
+    quiet_until: UserText | None = None
+
+
+@router.get("/me/notifications")
+def my_notifications(user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    return notification_settings.get(services, user)
+
+
+@router.put("/me/notifications")
+def set_my_notifications(
+    body: NotificationsIn, user: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    return notification_settings.put(services, user, body.signal, body.quiet_from,
+                                     body.quiet_until)
 
 
 @page_router.get("/alerts", response_class=HTMLResponse)

@@ -299,6 +299,19 @@ class User(SQLModel, table=True):
     password_changed_at: datetime = ts()
 
 
+class VolunteerNotifier(SQLModel, table=True):
+    """Where a volunteer wants content-free "someone is waiting" notifications
+    (issue 18): their Signal number sealed under the account's own data key,
+    as texters' identifiers are, and quiet hours ("HH:MM" local time)."""
+
+    __tablename__ = "volunteer_notifiers"
+    user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=32)
+    signal_target: bytes = blob()
+    quiet_from: str | None = Field(default=None, max_length=5)
+    quiet_until: str | None = Field(default=None, max_length=5)
+    last_sent_at: datetime | None = ts(nullable=True)
+
+
 class Referral(SQLModel, table=True):
     """A consent question and its answer: what, to whom, when; no identity."""
 
