@@ -6,18 +6,27 @@ settings (`/api/me/notifications`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from helpline.console import notification_settings, pages, safety_alerts
-from helpline.console.deps import CurrentUser, OptionalUser
+from helpline.console.deps import (
+    COORDINATOR,
+    VOLUNTEER,
+    CurrentVolunteer,
+    OptionalUser,
+    require_roles,
+)
+from helpline.console.sessions import SessionUser
 from helpline.http import ServicesDep
 from helpline.text_input import UserText
 
 router = APIRouter(prefix="/api")
+# The role is checked before the body is read, so a wrong role is 403 whatever it sent.
+AlertHandler = Annotated[SessionUser, Depends(require_roles(VOLUNTEER, COORDINATOR))]
 page_router = APIRouter(prefix="/console", include_in_schema=False)
 
 
@@ -28,24 +37,24 @@ class AlertIn(BaseModel):
 
 @router.post("/conversations/{conversation_id}/alerts", status_code=201)
 def draft_alert(
-    conversation_id: str, body: AlertIn, user: CurrentUser, services: ServicesDep
+    conversation_id: str, body: AlertIn, user: CurrentVolunteer, services: ServicesDep
 ) -> JSONResponse:
     return JSONResponse(safety_alerts.draft(services, user, conversation_id, body.text),
                         status_code=201)
 
 
 @router.get("/alerts")
-def list_alerts(user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def list_alerts(user: AlertHandler, services: ServicesDep) -> dict[str, Any]:
     return safety_alerts.list_alerts(services, user)
 
 
 @router.post("/alerts/{alert_id}/approve")
-def approve_alert(alert_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def approve_alert(alert_id: str, user: AlertHandler, services: ServicesDep) -> dict[str, Any]:
     return safety_alerts.approve(services, user, alert_id)
 
 
 @router.post("/alerts/{alert_id}/discard")
-def discard_alert(alert_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def discard_alert(alert_id: str, user: AlertHandler, services: ServicesDep) -> dict[str, Any]:
     return safety_alerts.discard(services, user, alert_id)
 
 
@@ -57,13 +66,13 @@ class NotificationsIn(BaseModel):
 
 
 @router.get("/me/notifications")
-def my_notifications(user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def my_notifications(user: CurrentVolunteer, services: ServicesDep) -> dict[str, Any]:
     return notification_settings.get(services, user)
 
 
 @router.put("/me/notifications")
 def set_my_notifications(
-    body: NotificationsIn, user: CurrentUser, services: ServicesDep
+    body: NotificationsIn, user: CurrentVolunteer, services: ServicesDep
 ) -> dict[str, Any]:
     return notification_settings.put(services, user, body.signal, body.quiet_from,
                                      body.quiet_until)

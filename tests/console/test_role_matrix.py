@@ -81,6 +81,14 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/api/conversations/{conversation_id}/notes"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/labels"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/content-warning"): RESPONDER,
+    # peer safety: alerts drafted by volunteers, approved by a coordinator or a
+    # second volunteer (four eyes inside); notification settings are a volunteer's own
+    ("POST", "/api/conversations/{conversation_id}/alerts"): frozenset({V}),
+    ("GET", "/api/alerts"): frozenset({V, C}),
+    ("POST", "/api/alerts/{alert_id}/approve"): frozenset({V, C}),
+    ("POST", "/api/alerts/{alert_id}/discard"): frozenset({V, C}),
+    ("GET", "/api/me/notifications"): frozenset({V}),
+    ("PUT", "/api/me/notifications"): frozenset({V}),
     ("GET", "/api/held"): frozenset({C}),
     ("POST", "/api/held/{conversation_id}/handover"): frozenset({C}),
     ("GET", "/api/events"): ANY,
@@ -93,6 +101,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
     ("GET", "/console/accounts"): ADMIN,
     ("GET", "/console/held"): frozenset({C}),
+    ("GET", "/console/alerts"): frozenset({V, C}),
     # statistics (coordinators and admins; never message text)
     ("GET", "/api/stats"): STATS,
     ("GET", "/api/stats.csv"): STATS,
@@ -115,7 +124,7 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 # answered 401, so a plain visit logs no error in the browser.
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
          ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held"),
-         ("GET", "/console/stats/transparency")}
+         ("GET", "/console/stats/transparency"), ("GET", "/console/alerts")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 
