@@ -39,6 +39,7 @@ class AlertIn(BaseModel):
 def draft_alert(
     conversation_id: str, body: AlertIn, user: CurrentVolunteer, services: ServicesDep
 ) -> JSONResponse:
+    # The role is checked before the body is read (permission before validation).
     return JSONResponse(safety_alerts.draft(services, user, conversation_id, body.text),
                         status_code=201)
 

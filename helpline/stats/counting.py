@@ -186,6 +186,20 @@ def record_label(
         _bump(services, session, conversation.created_at, [(CONVERSATIONS, "topic", key)])
 
 
+def record_media(
+    services: Services, session: Session, conversation: Conversation, kind: str
+) -> None:
+    """A texter sent a photo, voice note, video, sticker or document: counted
+    once per conversation and kind ("conversations with a voice note"), like
+    topics: several kinds may meet in one conversation, so they are not parts
+    of the total, and each is suppressed on its own and across periods."""
+    if conversation.practice:
+        return
+    key = _key(kind)
+    if _mark(conversation, f"m:{key}"):
+        _bump(services, session, conversation.created_at, [(CONVERSATIONS, "media", key)])
+
+
 def record_referral(
     services: Services, session: Session, conversation: Conversation, partner: str,
     stage: Literal["proposed", "accepted", "withdrawn"],

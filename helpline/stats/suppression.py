@@ -459,7 +459,8 @@ _ORDER = {m: i for i, m in enumerate((
     REFERRALS_PROPOSED, REFERRALS_ACCEPTED, REFERRALS_WITHDRAWN, ERASURE_REQUESTS,
     ALERTS_SENT, ALERT_SUBSCRIPTIONS, VOLUNTEER_NOTIFICATIONS,
 ))}
-_DIM_ORDER = {d: i for i, d in enumerate((ALL, "channel", "language", "queue", "topic"))}
+_DIM_ORDER = {d: i for i, d in enumerate((ALL, "channel", "language", "queue", "topic",
+                                           "media"))}
 
 
 def rows_for(values: Mapping[CellId, int | str], period: str) -> list[Row]:

@@ -206,6 +206,37 @@ class Message(SQLModel, table=True):
     provider_message_id: bytes | None = blob(nullable=True)
 
 
+class MediaItem(SQLModel, table=True):
+    """A photo, voice note, video, sticker or document of one message
+    (helpline/media/). Until it is fetched, `source` holds the platform's
+    handle (sealed: a WhatsApp media id opens the bytes at Meta); once fetched,
+    the cleaned bytes are sealed under the texter's data key, in `content` or,
+    above the inline threshold, in an encrypted file of the blob directory
+    named `blob_ref` (random). No original file name, caption or declared
+    size is kept. Hangs off the message, so whatever scopes or erases messages
+    (texter_id) covers it."""
+
+    __tablename__ = "media"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    message_id: str = Field(foreign_key="messages.id", index=True, max_length=32)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=32)
+    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
+    kind: str = Field(max_length=16)  # image / audio / video / document / sticker
+    # pending / stored / refused (over the cap, unknown type) / failed (ask to resend)
+    state: str = Field(default="pending", max_length=12, index=True)
+    source: bytes | None = blob(nullable=True)
+    content_type: str | None = Field(default=None, max_length=64)
+    size: int | None = None
+    content: bytes | None = blob(nullable=True)
+    blob_ref: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    next_attempt_at: datetime = ts(index=True)
+    locked_until: datetime | None = ts(nullable=True)
+    error_reason: str | None = Field(default=None, max_length=64)
+    created_at: datetime = ts()
+    stored_at: datetime | None = ts(nullable=True)
+
+
 class OutboxItem(SQLModel, table=True):
     """A send to do. Written in the same transaction as what caused it.
 
@@ -486,6 +517,7 @@ __all__ = [
     "DedupKey",
     "ErasedKey",
     "LoginFailure",
+    "MediaItem",
     "Message",
     "Note",
     "OutboxItem",

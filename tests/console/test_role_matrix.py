@@ -80,6 +80,8 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/api/conversations/{conversation_id}/referrals"): RESPONDER,
     ("POST", "/api/conversations/{conversation_id}/notes"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/labels"): RESPONDER,
+    ("GET", "/api/conversations/{conversation_id}/media/{media_id}"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/attachments"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/content-warning"): RESPONDER,
     # peer safety: alerts drafted by volunteers, approved by a coordinator or a
     # second volunteer (four eyes inside); notification settings are a volunteer's own
@@ -113,6 +115,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/simulator/api/scripts"): SIMULATOR,
     ("POST", "/simulator/api/messages"): SIMULATOR,
     ("GET", "/simulator/api/messages"): SIMULATOR,
+    ("POST", "/simulator/api/media"): SIMULATOR,
     ("GET", "/simulator/api/events"): SIMULATOR,
 }
 # Endless server-sent event streams: only refusals are checked here (an

@@ -53,6 +53,13 @@ INVENTORY: dict[str, dict[str, str]] = {
         "status": "plain", "error_reason": "plain", "provider_ref": "blind",
         "created_at": "plain", "status_at": "plain", "provider_message_id": "encrypted",
     },
+    "media": {
+        "id": "plain", "message_id": "plain", "conversation_id": "plain", "texter_id": "plain",
+        "kind": "plain", "state": "plain", "source": "encrypted", "content_type": "plain",
+        "size": "plain", "content": "encrypted", "blob_ref": "plain", "attempts": "plain",
+        "next_attempt_at": "plain", "locked_until": "plain", "error_reason": "plain",
+        "created_at": "plain", "stored_at": "plain",
+    },
     "inbox": {"id": "plain", "ref": "plain", "channel": "plain", "master_key_id": "plain",
               "wrapped_key": "wrapped", "body": "encrypted", "received_at": "plain",
               "attempts": "plain", "next_attempt_at": "plain", "locked_until": "plain"},

@@ -1,8 +1,8 @@
 """switch_codes: the keyed hash of a one-time code that moves a WhatsApp
 texter to Signal (issue 18, switch to Signal).
 
-Revision ID: 0005_safety
-Revises: 0004_safety
+Revision ID: 0006_safety
+Revises: 0005_media
 Create Date: 2026-12-04 02:30:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import helpline.store.models
 
-revision: str = "0005_safety"
-down_revision: str | None = "0004_safety"
+revision: str = "0006_safety"
+down_revision: str | None = "0005_media"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,8 +2,8 @@
 is waiting" notifications (sealed under the account's data key) and quiet
 hours (issue 18, volunteer notifications).
 
-Revision ID: 0007_safety
-Revises: 0006_safety
+Revision ID: 0008_safety
+Revises: 0007_safety
 Create Date: 2026-12-04 02:45:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import helpline.store.models
 
-revision: str = "0007_safety"
-down_revision: str | None = "0006_safety"
+revision: str = "0008_safety"
+down_revision: str | None = "0007_safety"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

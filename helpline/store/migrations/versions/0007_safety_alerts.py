@@ -2,8 +2,8 @@
 safety_alerts (masked text sealed under the alert's own key) and
 alert_deliveries (counted by status, never listed).
 
-Revision ID: 0006_safety
-Revises: 0005_safety
+Revision ID: 0007_safety
+Revises: 0006_safety
 Create Date: 2026-12-04 02:40:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import helpline.store.models
 
-revision: str = "0006_safety"
-down_revision: str | None = "0005_safety"
+revision: str = "0007_safety"
+down_revision: str | None = "0006_safety"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
