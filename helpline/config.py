@@ -78,6 +78,18 @@ class Settings(BaseSettings):
     public_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING"] = "INFO"
     simulator: bool = False
+    # The web chat page at /chat (helpline/webchat/): off unless switched on.
+    webchat: bool = False
+    # Leading zero bits of SHA-256 the page must find before its first
+    # message (0: no proof of work). 16 takes a phone well under a second.
+    webchat_pow_bits: int = Field(default=0, ge=0, le=24)
+    # Per visitor: a burst of this many messages, then one per
+    # webchat_session_seconds. Globally (all visitors of this process):
+    # webchat_global_per_minute messages and webchat_new_per_minute new chats.
+    webchat_session_burst: int = Field(default=8, ge=1)
+    webchat_session_seconds: float = Field(default=3.0, gt=0)
+    webchat_global_per_minute: int = Field(default=600, ge=1)
+    webchat_new_per_minute: int = Field(default=60, ge=1)
 
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None

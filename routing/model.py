@@ -116,6 +116,20 @@ class Partner:
 
 
 @dataclass(frozen=True)
+class WebChatLook:
+    """How the web chat page presents itself. Neutral on purpose: a tab title
+    or icon that says "sex work helpline" on a shared phone is a risk in itself,
+    and Quick exit lands on `exit_url`, a site nobody would think twice about."""
+
+    title: str = "Notes"
+    exit_url: str = "https://www.buienradar.nl/"
+    favicon: str = "notes"  # one of WEBCHAT_FAVICONS (shipped in helpline/static/webchat/)
+
+
+WEBCHAT_FAVICONS = ("notes", "cloud", "leaf")
+
+
+@dataclass(frozen=True)
 class Policy:
     languages: tuple[str, ...] = ("nl", "en", "es", "ro", "bg", "pl")
     default_language: str = "nl"
@@ -151,6 +165,7 @@ class Policy:
     notify_repeat_minutes: int = 30
     # Menu slots -> partner id: "social_work" (menu 2) and "sexual_health" (menu 3).
     menu: dict[str, str] = field(default_factory=dict)
+    webchat: WebChatLook = field(default_factory=WebChatLook)
 
     def partner(self, partner_id: str) -> Partner | None:
         return next((p for p in self.partners if p.id == partner_id), None)

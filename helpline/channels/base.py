@@ -25,6 +25,7 @@ class ChannelName(StrEnum):
     WHATSAPP = "whatsapp"
     SIGNAL = "signal"
     SIMULATOR = "simulator"
+    WEBCHAT = "webchat"
 
 
 class MessageKind(StrEnum):
@@ -94,7 +95,9 @@ class InboundMessage:
     next to the UUID): intake links all of them to one texter, so whichever
     one a later delivery carries finds that texter again.
     `reply_to` is the address a reply must be sent to. `text` is the typed text
-    or caption; `choice` the id of a chosen button or list row.
+    or caption; `choice` the id of a chosen button or list row. `language` is
+    a language the texter picked on the channel itself (the web chat page has
+    a language menu); platforms that tell us nothing of the kind leave it None.
     """
 
     channel: ChannelName
@@ -107,6 +110,7 @@ class InboundMessage:
     choice: str | None = None
     aliases: tuple[str, ...] = ()
     media: MediaRef | None = None
+    language: str | None = None
 
     def __repr__(self) -> str:
         # Never print identifiers or bodies, even in a traceback.

@@ -1,5 +1,6 @@
-"""Column types and helpers shared by the table modules (`models`,
-`safety_models`): random ids, aware-UTC timestamps, binary envelopes."""
+"""Column types and row-id helpers shared by the tables in
+`helpline.store.models`: times are stored as naive UTC and read back aware,
+person-linked content is bytes (an encrypted envelope), ids are random."""
 
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ new route cannot ship without someone deciding who may call it. Entries:
   signed-in roles get 403 (or 404 on a route with an id in the path);
   anonymous gets 401;
 * PUBLIC: anyone, anonymous included, is let through;
-* WEBHOOK / SIMULATOR: not session routes (signature / texter simulator);
-  covered by their own tests.
+* WEBHOOK / SIMULATOR / WEBCHAT: not session routes (signature / texter
+  simulator / the web chat visitor's own cookie); covered by their own tests
+  (tests/webchat/).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.console.helpers import sign_in_as
 PUBLIC = "public"
 WEBHOOK = "webhook"
 SIMULATOR = "simulator"
+WEBCHAT = "webchat"
 V, P, C, A = "volunteer", "partner", "coordinator", "admin"
 ANY = frozenset({V, P, C, A})
 RESPONDER = frozenset({V, P})
@@ -117,6 +119,13 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/simulator/api/messages"): SIMULATOR,
     ("POST", "/simulator/api/media"): SIMULATOR,
     ("GET", "/simulator/api/events"): SIMULATOR,
+    # web chat (a visitor's page; off unless HELPLINE_WEBCHAT)
+    ("GET", "/chat"): WEBCHAT,
+    ("GET", "/chat/api/challenge"): WEBCHAT,
+    ("POST", "/chat/api/messages"): WEBCHAT,
+    ("GET", "/chat/api/messages"): WEBCHAT,
+    ("POST", "/chat/api/delete"): WEBCHAT,
+    ("GET", "/chat/api/events"): WEBCHAT,
 }
 # Endless server-sent event streams: only refusals are checked here (an
 # accepted request would never finish); their own tests cover the rest.
@@ -164,7 +173,7 @@ def concrete(path: str) -> str:
 
 def session_routes() -> list[tuple[str, str, Access]]:
     rows = [(m, p, a) for (m, p), a in TABLE.items()
-            if a not in (WEBHOOK, SIMULATOR) and m != "MOUNT"]
+            if a not in (WEBHOOK, SIMULATOR, WEBCHAT) and m != "MOUNT"]
     return sorted(rows, key=lambda r: ((r[0], r[1]) in LAST, r[1], r[0]))
 
 
