@@ -159,6 +159,10 @@ class Policy:
     # and deliveries leave at most this many a minute (Signal's rate limits).
     alerts_per_week: int = 2
     alert_sends_per_minute: int = 30
+    # Volunteer notifications: someone waited this long unanswered in the peer
+    # queue; a volunteer is told at most once per `notify_repeat_minutes`.
+    notify_waiting_minutes: int = 10
+    notify_repeat_minutes: int = 30
     # Menu slots -> partner id: "social_work" (menu 2) and "sexual_health" (menu 3).
     menu: dict[str, str] = field(default_factory=dict)
     webchat: WebChatLook = field(default_factory=WebChatLook)

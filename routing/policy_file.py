@@ -31,6 +31,8 @@ _TOP_KEYS = {
     "shift_hours",
     "alerts_per_week",
     "alert_sends_per_minute",
+    "notify_waiting_minutes",
+    "notify_repeat_minutes",
     "support",
     "read_receipts",
     "consent_timeout_hours",
@@ -291,6 +293,12 @@ def load_policy(text: str) -> Policy:
         alerts_per_week=_positive_int(doc, "alerts_per_week", defaults.alerts_per_week),
         alert_sends_per_minute=_positive_int(
             doc, "alert_sends_per_minute", defaults.alert_sends_per_minute
+        ),
+        notify_waiting_minutes=_positive_int(
+            doc, "notify_waiting_minutes", defaults.notify_waiting_minutes
+        ),
+        notify_repeat_minutes=_positive_int(
+            doc, "notify_repeat_minutes", defaults.notify_repeat_minutes
         ),
         read_receipts=read_receipts,
         menu=menu,

@@ -1,21 +1,32 @@
-"""Safety alerts over HTTP: the JSON API (`/api/alerts`, and drafting from a
-conversation) and the page `/console/alerts` where drafts are approved and
-past alerts are listed with delivery counts (helpline.console.safety_alerts)."""
+"""Peer safety over HTTP: the safety-alert JSON API (`/api/alerts`, and
+drafting from a conversation), the page `/console/alerts` where drafts are
+approved and past alerts are listed with delivery counts
+(helpline.console.safety_alerts), and a volunteer's own notification
+settings (`/api/me/notifications`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
-from helpline.console import pages, safety_alerts
-from helpline.console.deps import CurrentUser, CurrentVolunteer, OptionalUser
+from helpline.console import notification_settings, pages, safety_alerts
+from helpline.console.deps import (
+    COORDINATOR,
+    VOLUNTEER,
+    CurrentVolunteer,
+    OptionalUser,
+    require_roles,
+)
+from helpline.console.sessions import SessionUser
 from helpline.http import ServicesDep
 from helpline.text_input import UserText
 
 router = APIRouter(prefix="/api")
+# The role is checked before the body is read, so a wrong role is 403 whatever it sent.
+AlertHandler = Annotated[SessionUser, Depends(require_roles(VOLUNTEER, COORDINATOR))]
 page_router = APIRouter(prefix="/console", include_in_schema=False)
 
 
@@ -34,18 +45,38 @@ def draft_alert(
 
 
 @router.get("/alerts")
-def list_alerts(user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def list_alerts(user: AlertHandler, services: ServicesDep) -> dict[str, Any]:
     return safety_alerts.list_alerts(services, user)
 
 
 @router.post("/alerts/{alert_id}/approve")
-def approve_alert(alert_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def approve_alert(alert_id: str, user: AlertHandler, services: ServicesDep) -> dict[str, Any]:
     return safety_alerts.approve(services, user, alert_id)
 
 
 @router.post("/alerts/{alert_id}/discard")
-def discard_alert(alert_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+def discard_alert(alert_id: str, user: AlertHandler, services: ServicesDep) -> dict[str, Any]:
     return safety_alerts.discard(services, user, alert_id)
+
+
+class NotificationsIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    signal: UserText | None = None
+    quiet_from: UserText | None = None
+    quiet_until: UserText | None = None
+
+
+@router.get("/me/notifications")
+def my_notifications(user: CurrentVolunteer, services: ServicesDep) -> dict[str, Any]:
+    return notification_settings.get(services, user)
+
+
+@router.put("/me/notifications")
+def set_my_notifications(
+    body: NotificationsIn, user: CurrentVolunteer, services: ServicesDep
+) -> dict[str, Any]:
+    return notification_settings.put(services, user, body.signal, body.quiet_from,
+                                     body.quiet_until)
 
 
 @page_router.get("/alerts", response_class=HTMLResponse)

@@ -96,11 +96,11 @@ def erase_texter(
             lambda _session: media_store.delete_files(settings, files), once=True,
         )
     if goodbye is not None:
-        _queue_detached(services, session, channel, goodbye[0], goodbye[1], now)
+        queue_detached(services, session, channel, goodbye[0], goodbye[1], now)
     logs.event("lifecycle.erased", texter=texter_id)
 
 
-def _queue_detached(
+def queue_detached(
     services: Services, session: Session, channel: str, to: str, text: str, now: datetime
 ) -> None:
     data_key, key = services.vault.create_key(session, now)

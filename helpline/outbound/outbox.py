@@ -36,7 +36,7 @@ from helpline.lifecycle.retention import periodic
 from helpline.live.bus import LiveEvent
 from helpline.media import fetch as media_fetch
 from helpline.media import store as media_store
-from helpline.outbound import read_receipts
+from helpline.outbound import read_receipts, volunteer_notifications
 from helpline.outbound.conversations import request_template
 from helpline.outbound.status import provider_ref, status_event
 from helpline.services import Services
@@ -342,6 +342,7 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
         try:
             sent = await run_once(services)
             await asyncio.to_thread(periodic, services)
+            await asyncio.to_thread(volunteer_notifications.tick, services)
         except Exception as exc:  # noqa: BLE001 - keep the worker alive
             logs.event("worker.error", logging.WARNING, error=type(exc).__name__)
             sent = 0

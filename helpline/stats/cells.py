@@ -30,6 +30,7 @@ REFERRALS_WITHDRAWN = "referrals_withdrawn"
 ERASURE_REQUESTS = "erasure_requests"
 ALERTS_SENT = "safety_alerts_sent"
 ALERT_SUBSCRIPTIONS = "alert_subscriptions"  # new subscriptions in the bucket
+VOLUNTEER_NOTIFICATIONS = "volunteer_notifications"  # sent; to whom is never counted
 WAIT = "wait_first_answer"  # stored histogram; never published as counts
 WAIT_MINUTES = "wait_first_answer_minutes"  # published quantiles
 

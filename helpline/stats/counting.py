@@ -44,6 +44,7 @@ from helpline.stats.cells import (
     OUTSIDE_HOURS,
     REFERRAL_STAGES,
     URGENT,
+    VOLUNTEER_NOTIFICATIONS,
     WAIT,
     WAIT_BINS,
     CellId,
@@ -294,3 +295,15 @@ def record_alert_subscription(
 def record_alert_sent(services: Services, session: Session, now: datetime) -> None:
     """A safety alert went out (one count per alert, not per recipient)."""
     _bump(services, session, now, [(ALERTS_SENT, ALL, ALL)])
+
+
+def record_volunteer_notifications(
+    services: Services, session: Session, now: datetime, count: int
+) -> None:
+    """Content-free notifications sent to volunteers (how many, never to whom)."""
+    if count <= 0:
+        return
+    counts: dict[CellId, int] = {}
+    for period, bucket in buckets_for(now, services.policy):
+        counts[(period, bucket, VOLUNTEER_NOTIFICATIONS, ALL, ALL)] = count
+    add_counts(session, counts)

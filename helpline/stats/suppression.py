@@ -51,6 +51,7 @@ from helpline.stats.cells import (
     REFERRALS_WITHDRAWN,
     REST,
     URGENT,
+    VOLUNTEER_NOTIFICATIONS,
     WAIT,
     WAIT_BINS,
     WAIT_MINUTES,
@@ -456,7 +457,7 @@ def _quantile(histogram: Mapping[int, int], total: int, q: float) -> int:
 _ORDER = {m: i for i, m in enumerate((
     CONVERSATIONS, URGENT, OUTSIDE_HOURS, NEVER_ANSWERED, WAIT_MINUTES,
     REFERRALS_PROPOSED, REFERRALS_ACCEPTED, REFERRALS_WITHDRAWN, ERASURE_REQUESTS,
-    ALERTS_SENT, ALERT_SUBSCRIPTIONS,
+    ALERTS_SENT, ALERT_SUBSCRIPTIONS, VOLUNTEER_NOTIFICATIONS,
 ))}
 _DIM_ORDER = {d: i for i, d in enumerate((ALL, "channel", "language", "queue", "topic",
                                            "media"))}

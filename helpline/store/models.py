@@ -12,10 +12,28 @@ from datetime import datetime
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from helpline.store.columns import UTCDateTime as UTCDateTime
-from helpline.store.columns import blob, ts
-from helpline.store.columns import naive_utc as naive_utc
-from helpline.store.columns import new_id as new_id
+from helpline.store.columns import UTCDateTime, blob, naive_utc, new_id, ts
+
+# The peer-safety tables (issue 18) live in their own module; importing it here
+# registers them wherever the models are imported (migrations, erasure, backup).
+from helpline.store.safety_models import (
+    AlertDelivery,
+    SafetyAlert,
+    SwitchCode,
+    VolunteerNotifier,
+)
+
+__all__ = [
+    "AlertDelivery",
+    "SafetyAlert",
+    "SwitchCode",
+    "UTCDateTime",
+    "VolunteerNotifier",
+    "blob",
+    "naive_utc",
+    "new_id",
+    "ts",
+]
 
 
 class DataKey(SQLModel, table=True):
@@ -64,50 +82,6 @@ class TexterIdentifier(SQLModel, table=True):
     blind_index: str = Field(sa_column=Column(String(64), primary_key=True))
     texter_id: str = Field(foreign_key="texters.id", max_length=32, index=True)
     created_at: datetime = ts()
-
-
-class SwitchCode(SQLModel, table=True):
-    """A one-time code that moves a WhatsApp texter to Signal (issue 18). Only
-    a keyed hash of the code is kept, so a copy of the database cannot be used
-    to take over someone's conversation; the row goes when the code is used,
-    when a new code replaces it, and with the texter."""
-
-    __tablename__ = "switch_codes"
-    code_hash: str = Field(sa_column=Column(String(64), primary_key=True))
-    texter_id: str = Field(foreign_key="texters.id", max_length=32, index=True)
-    created_at: datetime = ts()
-    expires_at: datetime = ts()
-
-
-class SafetyAlert(SQLModel, table=True):
-    """A warning about a dangerous client, drafted by a volunteer from a report
-    and sent to the subscribers after a second person approved it (issue 18).
-    The masked text is sealed under the alert's own data key; the row names
-    no conversation or reporter (who drafted and approved is in the audit
-    log and here as account ids)."""
-
-    __tablename__ = "safety_alerts"
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    data_key_id: str = Field(foreign_key="data_keys.id", max_length=32)
-    body: bytes = blob()
-    state: str = Field(default="draft", max_length=12)  # draft / sent / discarded
-    drafted_by_id: str | None = Field(default=None, foreign_key="users.id", max_length=32)
-    approved_by_id: str | None = Field(default=None, foreign_key="users.id", max_length=32)
-    created_at: datetime = ts()
-    sent_at: datetime | None = ts(nullable=True, index=True)
-    recipients: int = 0
-
-
-class AlertDelivery(SQLModel, table=True):
-    """Which message carried an alert to a subscriber: only ever counted by
-    status, never listed (the console shows counts, not recipients). Deleted
-    with the texter."""
-
-    __tablename__ = "alert_deliveries"
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    alert_id: str = Field(foreign_key="safety_alerts.id", index=True, max_length=32)
-    message_id: str = Field(foreign_key="messages.id", max_length=32)
-    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
 
 
 class Conversation(SQLModel, table=True):

@@ -85,11 +85,14 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/api/conversations/{conversation_id}/media/{media_id}"): RESPONDER,
     ("POST", "/api/conversations/{conversation_id}/attachments"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/content-warning"): RESPONDER,
-    # safety alerts: volunteers draft, a second volunteer or a coordinator approves
+    # peer safety: alerts drafted by volunteers, approved by a coordinator or a
+    # second volunteer (four eyes inside); notification settings are a volunteer's own
     ("POST", "/api/conversations/{conversation_id}/alerts"): frozenset({V}),
     ("GET", "/api/alerts"): frozenset({V, C}),
     ("POST", "/api/alerts/{alert_id}/approve"): frozenset({V, C}),
     ("POST", "/api/alerts/{alert_id}/discard"): frozenset({V, C}),
+    ("GET", "/api/me/notifications"): frozenset({V}),
+    ("PUT", "/api/me/notifications"): frozenset({V}),
     ("GET", "/api/held"): frozenset({C}),
     ("POST", "/api/held/{conversation_id}/handover"): frozenset({C}),
     ("GET", "/api/events"): ANY,

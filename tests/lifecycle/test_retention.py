@@ -353,7 +353,7 @@ def test_detached_goodbye_that_cannot_be_sent_is_given_up_with_its_key(
 ) -> None:
     services: Services = app.state.services
     with services.db.session() as session:
-        lifecycle._queue_detached(services, session, "whatsapp", FAKE_NUMBER, "bye", clock.now)
+        lifecycle.queue_detached(services, session, "whatsapp", FAKE_NUMBER, "bye", clock.now)
     clock.advance(days=3)
     assert lifecycle.purge(services).detached == 1
     with services.db.session() as session:

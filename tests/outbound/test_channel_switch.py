@@ -188,7 +188,7 @@ def test_a_whatsapp_conversation_moves_to_signal_once_and_the_number_is_gone(
         bodies = [services.vault.open(key, m.body, "messages", "body", m.id)
                   for m in s.exec(select(Message).order_by(Message.created_at)).all()  # type: ignore[arg-type]
                   if m.body is not None]
-    assert bodies[0] == "Hallo, ik heb een vraag over een klant"
+    assert "Hallo, ik heb een vraag over een klant" in bodies  # the history moved along
     assert f"SIGNAL {code}" in bodies
     # The confirmation went out on Signal, to the UUID, in English.
     sends = platforms.signal_sends()

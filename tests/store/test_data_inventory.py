@@ -77,6 +77,9 @@ INVENTORY: dict[str, dict[str, str]] = {
         "totp_secret": "encrypted", "totp_last_step": "plain", "disabled": "plain",
         "ui_language": "plain", "created_at": "plain", "password_changed_at": "plain",
     },
+    "volunteer_notifiers": {"user_id": "plain", "signal_target": "encrypted",
+                            "quiet_from": "plain", "quiet_until": "plain",
+                            "last_sent_at": "plain"},
     "referrals": {
         "id": "plain", "conversation_id": "plain", "texter_id": "plain", "partner_id": "plain",
         "state": "plain", "proposed_by": "plain", "proposed_by_id": "plain",
