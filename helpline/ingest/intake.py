@@ -33,6 +33,7 @@ from helpline.channels.base import (
 )
 from helpline.ingest.pseudonyms import new_pseudonym
 from helpline.live.bus import LiveEvent
+from helpline.media import fetch as media_fetch
 from helpline.outbound.conversations import (
     current_conversation,
     latest_conversation,
@@ -62,6 +63,7 @@ class IntakeResult:
     ignored: int = 0
     live: list[LiveEvent] = field(default_factory=list)
     outbound: bool = False
+    media: bool = False
 
 
 def receive(
@@ -121,7 +123,7 @@ def receive_many(
             statuses=result.statuses,
             ignored=result.ignored,
         )
-    if any(result.outbound for result in results):
+    if any(result.outbound or result.media for result in results):
         services.wakeup.set()
     return results
 
@@ -289,6 +291,8 @@ def _message(
             "provider_message_id": _receipt_target(services, key, event, message_id),
         },
     )
+    if media_fetch.enqueue_for(services, session, key, event, message_id, conversation, now):
+        result.media = True
     _touch(session, texter, conversation, now)
     if release_held(session, texter, now):
         result.outbound = True
@@ -311,6 +315,8 @@ def _message(
     )
     effects = Effects(services, session, texter, conversation, key, now)
     effects.apply(decision)
+    # A move to Signal folds this texter into an earlier one (channel_switch).
+    texter, conversation = effects.texter, effects.conversation
     counting.observe_conversation(services, session, conversation, texter.language)
     session.flush()
     result.stored += 1

@@ -82,7 +82,14 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/api/conversations/{conversation_id}/referrals"): RESPONDER,
     ("POST", "/api/conversations/{conversation_id}/notes"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/labels"): RESPONDER,
+    ("GET", "/api/conversations/{conversation_id}/media/{media_id}"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/attachments"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/content-warning"): RESPONDER,
+    # safety alerts: volunteers draft, a second volunteer or a coordinator approves
+    ("POST", "/api/conversations/{conversation_id}/alerts"): frozenset({V}),
+    ("GET", "/api/alerts"): frozenset({V, C}),
+    ("POST", "/api/alerts/{alert_id}/approve"): frozenset({V, C}),
+    ("POST", "/api/alerts/{alert_id}/discard"): frozenset({V, C}),
     ("GET", "/api/held"): frozenset({C}),
     ("POST", "/api/held/{conversation_id}/handover"): frozenset({C}),
     ("GET", "/api/events"): ANY,
@@ -95,6 +102,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
     ("GET", "/console/accounts"): ADMIN,
     ("GET", "/console/held"): frozenset({C}),
+    ("GET", "/console/alerts"): frozenset({V, C}),
     # statistics (coordinators and admins; never message text)
     ("GET", "/api/stats"): STATS,
     ("GET", "/api/stats.csv"): STATS,
@@ -106,6 +114,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/simulator/api/scripts"): SIMULATOR,
     ("POST", "/simulator/api/messages"): SIMULATOR,
     ("GET", "/simulator/api/messages"): SIMULATOR,
+    ("POST", "/simulator/api/media"): SIMULATOR,
     ("GET", "/simulator/api/events"): SIMULATOR,
     # web chat (a visitor's page; off unless HELPLINE_WEBCHAT)
     ("GET", "/chat"): WEBCHAT,
@@ -124,7 +133,7 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 # answered 401, so a plain visit logs no error in the browser.
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
          ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held"),
-         ("GET", "/console/stats/transparency")}
+         ("GET", "/console/stats/transparency"), ("GET", "/console/alerts")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 
