@@ -202,7 +202,18 @@ class WebChatChannel:
             )
         ]
 
+    async def fetch_media(self, ref: MediaRef, sink: MediaSink) -> None:
+        # The chat page sends text only: no web chat delivery names a media
+        # ref, so a request for one is a stale or foreign row.
+        raise MediaFetchError("webchat:no_media", gone=True)
+
+    async def discard_media(self, ref: MediaRef) -> None:
+        return None
+
     async def send(self, message: OutboundMessage) -> SendResult:
+        if message.attachment is not None:
+            # A volunteer's photo or PDF cannot reach a chat page (text only).
+            raise ChannelSendError("fail", "webchat:attachments_unsupported")
         if message.kind == "read_receipt":
             return SendResult(provider_message_id="")
         if not VISITOR_RE.match(message.to):

@@ -178,20 +178,28 @@ _ANY_HELD = (
 )
 
 
-def release_held(session: Session, texter: Texter, now: datetime) -> int:
-    """The texter wrote: the 24 h window is open again, send what was held."""
+def release_held(
+    session: Session, texter: Texter, now: datetime, *, held: bool | None = None
+) -> int:
+    """The texter wrote: the 24 h window is open again, send what was held.
+    `held` is whether anything is, when the caller already read it (intake
+    reads it for a whole batch)."""
+    if held is False:
+        return 0
     # Held rows were committed earlier; flushing the rows intake is still
     # building first would only cost time on the webhook's hot path, and so
     # would an ORM query for the usual answer "nothing held".
-    if session.connection().execute(_ANY_HELD, {"texter": texter.id}).first() is None:
+    if held is None and (
+        session.connection().execute(_ANY_HELD, {"texter": texter.id}).first() is None
+    ):
         return 0
     with session.no_autoflush:
-        held = session.exec(
+        rows = session.exec(
             select(OutboxItem).where(
                 OutboxItem.texter_id == texter.id, OutboxItem.state == "held"
             )
         ).all()
-    for item in held:
+    for item in rows:
         item.state = "pending"
         item.next_attempt_at = now
         item.attempts = 0
@@ -200,4 +208,4 @@ def release_held(session: Session, texter: Texter, now: datetime) -> int:
             if message is not None:
                 message.status = "queued"
                 message.status_at = now
-    return len(held)
+    return len(rows)
