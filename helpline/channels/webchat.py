@@ -231,10 +231,3 @@ class WebChatChannel:
             "buttons": [{"id": b.id, "title": b.title} for b in message.buttons],
         })
         return SendResult(provider_message_id=provider_id)
-
-    async def fetch_media(self, ref: MediaRef, sink: MediaSink) -> None:
-        # The page sends text only: no attachment ever comes from it.
-        raise MediaFetchError("webchat:no_media", gone=True)
-
-    async def discard_media(self, ref: MediaRef) -> None:
-        return None
