@@ -111,8 +111,10 @@ class Streams:
                 if not queues:
                     del self._queues[visitor]
 
-    def count(self) -> int:
+    def count(self, visitor: str | None = None) -> int:
         with self._lock:
+            if visitor is not None:
+                return len(self._queues.get(visitor, ()))
             return sum(len(q) for q in self._queues.values())
 
     def push(self, visitor: str, item: dict[str, Any]) -> int:

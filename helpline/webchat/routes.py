@@ -71,6 +71,17 @@ class NoChat(HelplineError):
     public_message = "No chat yet: send a message first."
 
 
+class TooManyStreams(HelplineError):
+    status_code = 429
+    public_message = "This chat is open in too many tabs. Close one and reload."
+
+
+# Open event streams: a few tabs per visitor, and a ceiling per process, so one
+# cookie (or many) cannot hold the server's memory and sockets.
+STREAMS_PER_VISITOR = 4
+STREAMS_PER_PROCESS = 5000
+
+
 class ChatPost(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -241,6 +252,9 @@ async def chat_events(request: Request, services: ServicesDep,
     _token, visitor = _visitor(services, request)
     if visitor is None:
         raise NoChat()
+    if (channel.streams.count(visitor) >= STREAMS_PER_VISITOR
+            or channel.streams.count() >= STREAMS_PER_PROCESS):
+        raise TooManyStreams()
     hub = _state(request).hub
 
     async def stream() -> AsyncIterator[str]:

@@ -6,9 +6,11 @@ console, and the page makes no request to another origin and fits 390 px."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,7 @@ from tests.browser.test_console_e2e import wait_until
 from tests.console.live_server import ThreadServer
 
 PHONE = {"width": 390, "height": 844}
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def neutral_site() -> FastAPI:
@@ -213,7 +216,9 @@ def test_delete_removes_the_conversation_from_the_console(chat: Chat, browser: A
     context.close()
 
 
-def test_the_page_fits_390_px_with_quick_exit_in_view(chat: Chat, browser: Any) -> None:
+def test_the_page_fits_390_px_with_quick_exit_in_view(
+    chat: Chat, browser: Any, tmp_path: Path
+) -> None:
     context, page, _seen = open_chat(browser, chat)
     write(page, "Hoi")
     page.locator(".msg.theirs").first.wait_for(timeout=5000)
@@ -226,5 +231,7 @@ def test_the_page_fits_390_px_with_quick_exit_in_view(chat: Chat, browser: Any) 
     box = page.get_by_role("button", name="Snel weg").bounding_box()
     assert box is not None
     assert 0 <= box["y"] < PHONE["height"]  # sticky: always visible
-    page.screenshot(path="/tmp/webchat-phone.png", full_page=False)
+    # HELPLINE_WRITE_SCREENSHOTS=1 refreshes the picture in docs/screenshots/.
+    out = DOCS if os.environ.get("HELPLINE_WRITE_SCREENSHOTS") == "1" else tmp_path
+    page.screenshot(path=str(out / "webchat-phone.png"), full_page=False)
     context.close()

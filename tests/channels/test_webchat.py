@@ -132,3 +132,13 @@ def test_send_refuses_what_it_cannot_deliver(message: OutboundMessage) -> None:
     with pytest.raises(ChannelSendError) as raised:
         asyncio.run(channel().send(message))
     assert raised.value.outcome == "fail"
+
+
+def test_the_page_sends_no_media_so_none_can_be_fetched() -> None:
+    from helpline.channels.base import MediaFetchError, MediaRef
+
+    chat = channel()
+    with pytest.raises(MediaFetchError) as raised:
+        asyncio.run(chat.fetch_media(MediaRef(id="x"), lambda chunk: None))
+    assert raised.value.gone
+    asyncio.run(chat.discard_media(MediaRef(id="x")))

@@ -164,3 +164,21 @@ def test_another_visitors_events_do_not_reach_this_page(
             stream.wait_for("update", timeout=0.8)
     finally:
         stream.close()
+
+
+def test_one_visitor_cannot_hold_more_than_a_few_streams(
+    live_app: FastAPI, server: ThreadServer
+) -> None:
+    from helpline.webchat.routes import STREAMS_PER_VISITOR
+
+    cookie = first_message(server, "Hoi")
+    streams = [Stream(server.base_url, cookie) for _ in range(STREAMS_PER_VISITOR)]
+    try:
+        for stream in streams:
+            stream.wait_for("ready")
+        refused = httpx.get(f"{server.base_url}/chat/api/events", headers={"Cookie": cookie})
+        assert refused.status_code == 429
+        assert "too many tabs" in refused.json()["error"]
+    finally:
+        for stream in streams:
+            stream.close()
