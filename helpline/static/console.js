@@ -90,7 +90,8 @@
     const out = document.getElementById("sign-out");
     if (out) {
       out.addEventListener("click", async function () {
-        let next = "/console/login";
+        // The sign-in page in the language the user was reading.
+        let next = "/console/login?lang=" + (document.documentElement.lang === "en" ? "en" : "nl");
         try {
           const done = await api("POST", "/api/auth/logout");
           if (done && typeof done.next === "string" && done.next.startsWith("/console/")) {
