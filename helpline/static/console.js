@@ -414,6 +414,13 @@
       }
     }
     toTexter();
+    // Until the reader scrolls or writes, every refresh (the live stream's
+    // first read, a new message) keeps the texter's message in view; after
+    // that the view is theirs, following the newest only from the bottom.
+    let settled = false;
+    ["wheel", "touchmove", "keydown", "mousedown"].forEach(function (kind) {
+      window.addEventListener(kind, function () { settled = true; }, { passive: true });
+    });
 
     function render(conv) {
       const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -433,7 +440,8 @@
       cwToggle.textContent = conv.content_warning ? cwToggle.dataset.clear : cwToggle.dataset.set;
       const notes = document.getElementById("notes");
       if (notes) notes.replaceChildren.apply(notes, conv.notes.map(noteItem));
-      if (atBottom) toLatest();
+      if (!settled) toTexter();
+      else if (atBottom) toLatest();
     }
 
     async function reload() {
