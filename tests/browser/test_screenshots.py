@@ -164,6 +164,9 @@ def test_the_admins_home_is_the_accounts_page(live: Live, browser: Any, tmp_path
         sign_in_as(page, live.base_url, user, secret, "/console/accounts")
         page.get_by_text("Roos").first.wait_for()
         fits(page, STATS_SIZES[size]["width"])
+        # The audit log reads without scrolling sideways, on a phone too.
+        wrap = page.locator(".audit .table-wrap").evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert wrap[0] <= wrap[1]
         page.screenshot(path=str(out / f"accounts-{size}.png"), full_page=True)
         context.close()
 
