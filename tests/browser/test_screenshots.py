@@ -23,6 +23,8 @@ def populate(live: Live, page: Any) -> None:
     live.texter_writes("Ik word bedreigd door een klant", wa_id="31600000003")
     live.texter_writes("Hello, do you speak English?", wa_id="31600000004")
     page.locator("#items .item").nth(3).wait_for()
+    # Rows added live show the texter's newest line (console.js builds them).
+    page.locator("#items .item-preview", has_text="Ik word bedreigd door een klant").wait_for()
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
