@@ -60,6 +60,7 @@ def test_a_language_choice_lasts_for_the_session_and_the_account(
     sim.get_by_role("heading", name="Hulplijn-simulator").wait_for()
     assert all(re.fullmatch(r"\d{2}:\d{2}", t) for t in sim.locator(".bubble-time")
                .all_text_contents())
+    sim.close()  # its event stream would hold one of the browser's six connections
 
     # Switched to Dutch in the header: every page after that is Dutch.
     page.get_by_role("button", name="Nederlands").click()
