@@ -89,6 +89,15 @@ def build_channels(services: Services, client: httpx.AsyncClient) -> None:
         from helpline.channels.simulator import SimulatorChannel
 
         services.channels[ChannelName.SIMULATOR] = SimulatorChannel(clock=services.clock)
+    if settings.webchat:
+        from helpline.channels.webchat import WebChatChannel
+        from helpline.outbound.status import provider_ref
+
+        services.channels[ChannelName.WEBCHAT] = WebChatChannel(
+            clock=services.clock,
+            ref_of=lambda provider_id: provider_ref(services, ChannelName.WEBCHAT.value,
+                                                    provider_id),
+        )
 
 
 async def poll_signal(services: Services, stop: asyncio.Event) -> None:
@@ -241,8 +250,10 @@ def _install_parts(app: FastAPI) -> None:
     from helpline.ops import simulator_routes
     from helpline.stats import pages as stats_pages
     from helpline.stats import routes as stats_routes
+    from helpline.webchat import routes as webchat_routes
 
-    for part in (console_routes, stats_routes, stats_pages, simulator_routes, lifecycle_routes):
+    for part in (console_routes, stats_routes, stats_pages, simulator_routes, lifecycle_routes,
+                 webchat_routes):
         part.install(app)
 
 

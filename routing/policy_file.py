@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from routing.model import Partner, Policy
+from routing.model import WEBCHAT_FAVICONS, Partner, Policy, WebChatLook
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -29,6 +29,8 @@ _TOP_KEYS = {
     "max_conversations_per_volunteer",
     "sign_replies_with_alias",
     "shift_hours",
+    "alerts_per_week",
+    "alert_sends_per_minute",
     "support",
     "read_receipts",
     "consent_timeout_hours",
@@ -38,6 +40,7 @@ _TOP_KEYS = {
     "emergency",
     "urgent_words",
     "partners",
+    "webchat",
 }
 _MENU_SLOTS = {"social_work", "sexual_health"}
 
@@ -168,6 +171,30 @@ def _positive_int(doc: dict[str, Any], key: str, default: int, minimum: int = 1)
     return value
 
 
+def _webchat(value: Any) -> WebChatLook:
+    if not isinstance(value, dict):
+        raise _fail("webchat", "expected a table")
+    defaults = WebChatLook()
+    for key in value:
+        if key not in ("title", "exit_url", "favicon"):
+            raise _fail(f"webchat.{key}", "unknown key")
+    title = _get(value, "title", str, "webchat.title") if "title" in value else defaults.title
+    if not 0 < len(title.strip()) <= 60:
+        raise _fail("webchat.title", "give a title of 1 to 60 characters")
+    exit_url = (_get(value, "exit_url", str, "webchat.exit_url") if "exit_url" in value
+                else defaults.exit_url)
+    # Only a plain https address (plain http for this machine only, for tests and
+    # the demo): Quick exit must never run script or stay on our origin.
+    if not re.fullmatch(r"(?:https://[A-Za-z0-9.-]+|http://(?:127\.0\.0\.1|localhost))"
+                        r"(?::\d+)?(?:/[^\s\"'<>]*)?", exit_url):
+        raise _fail("webchat.exit_url", "expected an https:// address of a neutral site")
+    favicon = (_get(value, "favicon", str, "webchat.favicon") if "favicon" in value
+               else defaults.favicon)
+    if favicon not in WEBCHAT_FAVICONS:
+        raise _fail("webchat.favicon", f"use one of {', '.join(WEBCHAT_FAVICONS)}")
+    return WebChatLook(title=title.strip(), exit_url=exit_url, favicon=favicon)
+
+
 def load_policy(text: str) -> Policy:
     """Parse and check a policy file. Raises PolicyFileError naming the line
     (syntax errors) or the key path (everything else) and the problem."""
@@ -261,8 +288,13 @@ def load_policy(text: str) -> Policy:
             hours=_positive_int(doc, "shift_hours", defaults.shift_length // timedelta(hours=1))
         ),
         support=_by_language(doc.get("support", {}), "support", languages),
+        alerts_per_week=_positive_int(doc, "alerts_per_week", defaults.alerts_per_week),
+        alert_sends_per_minute=_positive_int(
+            doc, "alert_sends_per_minute", defaults.alert_sends_per_minute
+        ),
         read_receipts=read_receipts,
         menu=menu,
+        webchat=_webchat(doc.get("webchat", {})),
     )
 
 

@@ -113,8 +113,11 @@ def webhooks_processed() -> Iterator[None]:
 
     def processed(self: TestClient, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
         response = original(self, method, url, *args, **kwargs)
-        if (method.upper() == "POST" and str(url).startswith("/webhooks/")
-                and response.status_code == 200 and not getattr(self, "unprocessed", False)):
+        path = str(url).removeprefix(str(self.base_url))
+        delivered = ((path.startswith("/webhooks/") and response.status_code == 200)
+                     or (path.startswith("/chat/api/messages") and response.status_code == 202))
+        if (method.upper() == "POST" and delivered
+                and not getattr(self, "unprocessed", False)):
             inbox = getattr(getattr(self.app, "state", None), "inbox", None)
             if inbox is not None:
                 inbox.drain()

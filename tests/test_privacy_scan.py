@@ -119,3 +119,99 @@ def test_no_number_name_or_text_on_disk_or_in_logs(
         assert any(p.name.endswith("-wal") for p in files) or files
         for path in files:
             assert_clean(path.read_bytes(), path.name)
+
+
+WEB_BODY = "Webchat-bericht-zeldzaam-4K over de Piushaven"
+VISITOR_IP = "203.0.113.77"
+VISITOR_AGENT = "NeedleBrowser/7.7 (zeldzaam-UA-Q9)"
+
+
+def test_web_chat_leaves_no_cookie_token_ip_or_user_agent_in_database_logs_or_backup(
+    migrated: object, database_url: str, tmp_path: Path
+) -> None:
+    """`helpline serve` as in production (its own logging and uvicorn setup),
+    a visitor behind a proxy that names their address, and then a backup."""
+    import os
+    import sys
+    import time
+    from http.cookies import SimpleCookie
+
+    from helpline.config import Settings
+    from helpline.lifecycle import backup
+    from helpline.services import build_services
+    from tests.conftest import key
+    from tests.console.live_server import ROOT, free_port, stop_process, wait_until_up
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "HELPLINE_DATABASE_URL": database_url,
+           "HELPLINE_MASTER_KEY": key("master"), "HELPLINE_INDEX_KEY": key("index"),
+           "HELPLINE_WEBCHAT": "true", "HELPLINE_LOG_LEVEL": "DEBUG",
+           "HELPLINE_KEY_STORE": str(tmp_path / "keystore"),
+           "HELPLINE_WORKER_POLL_SECONDS": "0.05"}
+    out = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "helpline.cli", "serve", "--host", "127.0.0.1",
+         "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until_up(base)
+        # The proxy in front names the visitor (uvicorn trusts it from 127.0.0.1).
+        visitor = {"X-Forwarded-For": VISITOR_IP, "User-Agent": VISITOR_AGENT,
+                   "X-Real-IP": VISITOR_IP}
+        assert httpx.get(f"{base}/chat", headers=visitor).status_code == 200
+        first = httpx.post(f"{base}/chat/api/messages", json={"text": WEB_BODY},
+                           headers={**visitor, "X-Helpline-Chat": "1"})
+        assert first.status_code == 202
+        cookie: SimpleCookie = SimpleCookie()
+        cookie.load(first.headers["set-cookie"])
+        token = cookie["helpline_chat"].value
+        with_cookie = {**visitor, "X-Helpline-Chat": "1", "Cookie": f"helpline_chat={token}"}
+        assert httpx.post(f"{base}/chat/api/messages", json={"text": "nog een keer"},
+                          headers=with_cookie).status_code == 202
+        with httpx.stream("GET", f"{base}/chat/api/events", headers=with_cookie) as stream:
+            assert stream.status_code == 200
+            next(stream.iter_lines())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the welcome went out, so the worker ran
+            shown = httpx.get(f"{base}/chat/api/messages", headers=with_cookie).json()
+            if any(m["direction"] == "out" for m in shown["messages"]):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("no reply reached the visitor")
+        assert httpx.post(f"{base}/chat/api/messages", content=b"not json",
+                          headers=with_cookie).status_code == 400
+    finally:
+        stop_process(proc)
+        out.close()
+
+    needles = [token.encode(), VISITOR_IP.encode(), VISITOR_AGENT.encode(), b"zeldzaam-UA",
+               WEB_BODY.encode(), b"Webchat-bericht"]
+    log = (tmp_path / "serve.log").read_bytes()
+    assert b"intake.stored" in log  # the capture works
+    for needle in needles:
+        assert needle not in log, f"{needle!r} in the serve log"
+
+    settings = Settings(_env_file=None, database_url=database_url,  # type: ignore[call-arg]
+                        master_key=key("master"), index_key=key("index"),
+                        key_store=tmp_path / "keystore")
+    services = build_services(settings)
+    archive = tmp_path / "backup.tar"
+    backup.backup(services, archive)
+    services.db.dispose()
+    blobs = {"backup": archive.read_bytes()}
+    if PG_URL:
+        schema = re.search(r"search_path%3D(\w+)", database_url)
+        assert schema
+        url = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+        blobs["pg_dump"] = subprocess.run(
+            ["pg_dump", "--schema", schema.group(1), "--data-only", url],
+            check=True, capture_output=True).stdout
+    else:
+        db_file = Path(database_url.removeprefix("sqlite:///"))
+        for path in db_file.parent.iterdir():
+            if path.name.startswith(db_file.name):
+                blobs[path.name] = path.read_bytes()
+    for where, blob in blobs.items():
+        for needle in needles:
+            assert needle not in blob, f"{needle!r} in {where}"

@@ -12,7 +12,7 @@ so they cannot leak further by accident.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +25,7 @@ class ChannelName(StrEnum):
     WHATSAPP = "whatsapp"
     SIGNAL = "signal"
     SIMULATOR = "simulator"
+    WEBCHAT = "webchat"
 
 
 class MessageKind(StrEnum):
@@ -42,6 +43,48 @@ class MessageKind(StrEnum):
 
 
 @dataclass(frozen=True, repr=False)
+class MediaRef:
+    """The platform's handle of an attachment: a WhatsApp media id or a Signal
+    attachment id, with the declared type and (WhatsApp) SHA-256. Declared
+    values are hints only: helpline/media sniffs and caps the bytes itself."""
+
+    id: str
+    declared_type: str | None = None
+    sha256: str | None = None
+
+    def __repr__(self) -> str:
+        return "MediaRef(***)"
+
+
+@dataclass(frozen=True, repr=False)
+class Attachment:
+    """A photo or PDF a volunteer attaches to a reply (already cleaned)."""
+
+    kind: Literal["image", "document"]
+    content_type: str
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"Attachment(kind={self.kind!r}, content_type={self.content_type!r}, data=***)"
+
+
+class MediaFetchError(HelplineError):
+    """An attachment could not be downloaded. `gone` means asking again will
+    not help (expired or deleted at the platform): the texter must resend."""
+
+    status_code = 502
+    public_message = "media fetch failed"
+
+    def __init__(self, reason: str, *, gone: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.gone = gone
+
+
+MediaSink = Callable[[bytes], None]
+
+
+@dataclass(frozen=True, repr=False)
 class InboundMessage:
     """A message written by a texter.
 
@@ -52,7 +95,9 @@ class InboundMessage:
     next to the UUID): intake links all of them to one texter, so whichever
     one a later delivery carries finds that texter again.
     `reply_to` is the address a reply must be sent to. `text` is the typed text
-    or caption; `choice` the id of a chosen button or list row.
+    or caption; `choice` the id of a chosen button or list row. `language` is
+    a language the texter picked on the channel itself (the web chat page has
+    a language menu); platforms that tell us nothing of the kind leave it None.
     """
 
     channel: ChannelName
@@ -64,6 +109,8 @@ class InboundMessage:
     sent_at: datetime
     choice: str | None = None
     aliases: tuple[str, ...] = ()
+    media: MediaRef | None = None
+    language: str | None = None
 
     def __repr__(self) -> str:
         # Never print identifiers or bodies, even in a traceback.
@@ -186,6 +233,7 @@ class OutboundMessage:
     template_language: str | None = None
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     reply_to_message_id: str | None = None
+    attachment: Attachment | None = None
 
     def __repr__(self) -> str:
         return f"OutboundMessage(kind={self.kind!r}, to=***, text=***)"
@@ -244,3 +292,10 @@ class Channel(Protocol):
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Send one message; raise `ChannelSendError` when it does not go through."""
+
+    async def fetch_media(self, ref: MediaRef, sink: MediaSink) -> None:
+        """Stream an attachment's bytes into `sink` chunk by chunk (the sink
+        raises to stop a download over its cap); raise `MediaFetchError`."""
+
+    async def discard_media(self, ref: MediaRef) -> None:
+        """Remove a fetched attachment from the platform's side where we can."""

@@ -37,6 +37,7 @@ from typing import Any, Final
 import httpx
 from pydantic import Field, ValidationError
 
+from helpline.channels import whatsapp_media
 from helpline.channels import whatsapp_messages as compose
 from helpline.channels.base import (
     ChannelName,
@@ -46,6 +47,9 @@ from helpline.channels.base import (
     InboundEvent,
     InboundMessage,
     MalformedPayload,
+    MediaFetchError,
+    MediaRef,
+    MediaSink,
     OutboundMessage,
     SendOutcome,
     SendResult,
@@ -63,6 +67,7 @@ from helpline.channels.whatsapp_payloads import (
     _Entry,
     _Envelope,
     _header,
+    _media_ref,
     _Message,
     _Model,
     _Status,
@@ -293,6 +298,7 @@ class WhatsAppCloud:
             sent_at=_timestamp(message.timestamp),
             choice=choice,
             aliases=tuple(aliases),
+            media=_media_ref(message),
         )
 
     @staticmethod
@@ -328,6 +334,10 @@ class WhatsAppCloud:
         if not self._access_token or not self._phone_number_id:
             raise ChannelSendError("pause", "whatsapp:not_configured")
         payload = self._payload(message)
+        if message.attachment is not None:
+            payload = await whatsapp_media.attachment_payload(
+                self._media_api(), self._phone_number_id, message, payload
+            )
         url = f"{self._api_url}/{self._phone_number_id}/messages"
         try:
             response = await self._client.post(
@@ -350,6 +360,21 @@ class WhatsAppCloud:
                 raise ChannelSendError("fail", "whatsapp:bad_response")
             return SendResult(provider_message_id=message_id)
         raise _send_error(response)
+
+    # --- media -----------------------------------------------------------
+
+    def _media_api(self) -> whatsapp_media.GraphMedia:
+        return whatsapp_media.GraphMedia(self._client, self._api_url, self._access_token or "")
+
+    async def fetch_media(self, ref: MediaRef, sink: MediaSink) -> None:
+        if not self._access_token:
+            raise MediaFetchError("whatsapp:not_configured")
+        await self._media_api().download(ref, sink)
+
+    async def discard_media(self, ref: MediaRef) -> None:
+        # Meta deletes received media itself (after 30 days at most); a DELETE
+        # of a texter's media id is refused, so there is nothing to do here.
+        return None
 
     def _payload(self, message: OutboundMessage) -> dict[str, Any]:
         if message.kind == "read_receipt":

@@ -15,13 +15,14 @@ QUEUE = "/console"
 STATS = "/console/stats"
 ACCOUNTS = "/console/accounts"
 HELD = "/console/held"
+ALERTS = "/console/alerts"
 SIGN_IN = "/console/login"
 
 # (string key in the page strings, path), in the order the header shows them.
 NAV: dict[str, tuple[tuple[str, str], ...]] = {
-    VOLUNTEER: (("queue", QUEUE),),
+    VOLUNTEER: (("queue", QUEUE), ("nav_alerts", ALERTS)),
     PARTNER: (("queue", QUEUE),),
-    COORDINATOR: (("nav_stats", STATS), ("nav_held", HELD)),
+    COORDINATOR: (("nav_stats", STATS), ("nav_held", HELD), ("nav_alerts", ALERTS)),
     ADMIN: (("nav_accounts", ACCOUNTS), ("nav_stats", STATS)),
 }
 

@@ -272,22 +272,26 @@ class Inbox:
         return row is not None
 
     def _claim(self, limit: int) -> list[_Claimed]:
+        """One statement: the due rows, oldest first, leased to this
+        processor (on PostgreSQL skipping rows another one holds)."""
         now = self.services.now()
+        due = (
+            select(INBOX.c.id)
+            .where(INBOX.c.next_attempt_at <= now)
+            .where((INBOX.c.locked_until.is_(None)) | (INBOX.c.locked_until < now))
+            .order_by(INBOX.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         with self.db.session() as session:
             rows = session.execute(
-                select(INBOX.c.id, INBOX.c.ref, INBOX.c.channel, INBOX.c.wrapped_key,
-                       INBOX.c.body, INBOX.c.attempts, INBOX.c.received_at)
-                .where(INBOX.c.next_attempt_at <= now)
-                .where((INBOX.c.locked_until.is_(None)) | (INBOX.c.locked_until < now))
-                .order_by(INBOX.c.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+                update(INBOX).where(INBOX.c.id.in_(due.scalar_subquery()))
+                .values(locked_until=now + LEASE)
+                .returning(INBOX.c.id, INBOX.c.ref, INBOX.c.channel, INBOX.c.wrapped_key,
+                           INBOX.c.body, INBOX.c.attempts, INBOX.c.received_at)
             ).all()
-            if rows:
-                session.execute(
-                    update(INBOX).where(INBOX.c.id.in_([r.id for r in rows]))
-                    .values(locked_until=now + LEASE))
-        return [_Claimed(*row) for row in rows]
+        # RETURNING comes in no promised order: arrival order is the id's.
+        return sorted((_Claimed(*row) for row in rows), key=lambda item: item.id)
 
     def _open(self, item: _Claimed) -> list[InboundEvent] | None:
         """The delivery's events, or None when there is nothing to process

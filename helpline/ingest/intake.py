@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, insert, text, update
+from sqlalchemy import and_, bindparam, delete, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col, select
 
 import routing
@@ -31,8 +30,10 @@ from helpline.channels.base import (
     InboundEvent,
     InboundMessage,
 )
+from helpline.ingest import batch_store
 from helpline.ingest.pseudonyms import new_pseudonym
 from helpline.live.bus import LiveEvent
+from helpline.media import fetch as media_fetch
 from helpline.outbound.conversations import (
     current_conversation,
     latest_conversation,
@@ -46,7 +47,6 @@ from helpline.stats import counting
 from helpline.store.models import (
     Conversation,
     DataKey,
-    DedupKey,
     Referral,
     Texter,
     TexterIdentifier,
@@ -62,6 +62,7 @@ class IntakeResult:
     ignored: int = 0
     live: list[LiveEvent] = field(default_factory=list)
     outbound: bool = False
+    media: bool = False
 
 
 def receive(
@@ -88,26 +89,33 @@ def receive_many(
     later one sees what an earlier one stored. `before_commit` runs last in
     the same transaction (the inbox deletes the rows it came from)."""
     results = [IntakeResult() for _ in deliveries]
+    batch = batch_store.prepare(services, deliveries)
     with services.db.session() as session:
         if not services.db.is_sqlite:
-            _lock_texters_in_order(services, session, deliveries)
+            _lock_texters_in_order(session, batch)
+        batch_store.load(session, batch, services.now())
         for (channel, events), result in zip(deliveries, results, strict=True):
             now = services.now()
             for event in events:
                 if isinstance(event, InboundMessage):
-                    _message(services, session, event, now, result, practice)
+                    _message(services, session, event, now, result, practice, batch)
                 elif isinstance(event, DeliveryStatus):
+                    # A status is about a message we sent: the batch's pending
+                    # inbound rows and activity times are nothing it reads.
                     live = apply_status(services, session, event, now)
                     result.statuses += 1
                     if live is not None:
                         result.live.append(live)
-                        result.outbound = result.outbound or live.state == "held"
+                        if live.state == "held":
+                            result.outbound = True
+                            batch.held_may_have_changed()
                 elif isinstance(event, Ignored):
                     result.ignored += 1
                     # One line per item, so an operator can tell why a message
                     # did not arrive: a fixed word and event name, never content.
                     logs.event("intake.ignored", channel=channel, reason=event.word.value,
                                detail=event.reason)
+        batch.pending.write(session)
         if before_commit is not None:
             before_commit(session)
     for (channel, _events), result in zip(deliveries, results, strict=True):
@@ -121,7 +129,7 @@ def receive_many(
             statuses=result.statuses,
             ignored=result.ignored,
         )
-    if any(result.outbound for result in results):
+    if any(result.outbound or result.media for result in results):
         services.wakeup.set()
     return results
 
@@ -131,9 +139,7 @@ def receive_many(
 _LOCK_TEXTERS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
-def _lock_texters_in_order(
-    services: Services, session: Session, deliveries: Sequence[tuple[str, list[InboundEvent]]]
-) -> None:
+def _lock_texters_in_order(session: Session, batch: batch_store.Batch) -> None:
     """PostgreSQL: lock the batch's texters up front, in one order for every
     process. Otherwise each message locks its texter's row as it comes, and
     two processors whose batches hold the same texters in opposite orders
@@ -142,17 +148,7 @@ def _lock_texters_in_order(
     texter takes its lock too: a delivery appended twice would otherwise
     have it wait on the other batch's dedup key while holding the texter.
     SQLite has one writer at a time and needs none of this."""
-    blinds = {
-        blind
-        for _channel, events in deliveries
-        for event in events
-        if isinstance(event, InboundMessage)
-        for blind in _blinds(services, event)
-    }
-    # The blind index is a keyed hash already: its first 64 bits will do (two
-    # texters sharing a key only wait for each other).
-    keys = sorted(int.from_bytes(bytes.fromhex(blind[:16]), "big", signed=True)
-                  for blind in blinds)
+    keys = batch.lock_keys()
     if keys:
         session.connection().execute(_LOCK_TEXTERS, {"keys": keys})
 
@@ -160,10 +156,6 @@ def _lock_texters_in_order(
 # The hot path runs Core statements on the session's connection: no ORM unit
 # of work and no autoflush for rows nobody reads back (about half of intake's
 # CPU went there; benchmarks/profile_intake.py measures it).
-_DEDUP = {
-    name: insert_(DedupKey).on_conflict_do_nothing().returning(col(DedupKey.key))
-    for name, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
 _MESSAGES = SQLModel.metadata.tables["messages"]
 _TEXTERS = SQLModel.metadata.tables["texters"]
 _CONVERSATIONS = SQLModel.metadata.tables["conversations"]
@@ -214,62 +206,45 @@ _LINK = {
 }
 
 
-_TOUCH_TEXTER = (
-    update(_TEXTERS)
-    .where(_TEXTERS.c.id == bindparam("row"))
-    .values(last_activity_at=bindparam("now"), last_inbound_at=bindparam("now"))
-)
-_TOUCH_CONVERSATION = (
-    update(_CONVERSATIONS)
-    .where(_CONVERSATIONS.c.id == bindparam("row"))
-    .values(last_message_at=bindparam("now"))
-)
-
-
-def _touch(session: Session, texter: Texter, conversation: Conversation, now: datetime) -> None:
-    """Record the activity with two Core UPDATEs and tell the ORM the objects
-    already hold those values: a message that changes nothing else then
-    leaves nothing for a unit of work to flush."""
-    connection = session.connection()
-    connection.execute(_TOUCH_TEXTER, {"row": texter.id, "now": now})
-    connection.execute(_TOUCH_CONVERSATION, {"row": conversation.id, "now": now})
-    set_committed_value(texter, "last_activity_at", now)
-    set_committed_value(texter, "last_inbound_at", now)
-    set_committed_value(conversation, "last_message_at", now)
-
-
-def _claim_dedup_key(session: Session, key: str, now: datetime) -> bool:
-    """Insert the dedup key unless present. On PostgreSQL a concurrent delivery
-    of the same id waits for our commit and then sees the conflict."""
-    stmt = _DEDUP[session.get_bind().dialect.name]
-    # RETURNING tells reliably whether our row went in (rowcount does not, on
-    # every driver).
-    row = session.connection().execute(stmt, {"key": key, "created_at": now}).first()
-    return row is not None
-
-
 def _message(
     services: Services,
     session: Session,
     event: InboundMessage,
     now: datetime,
     result: IntakeResult,
-    practice: bool = False,
+    practice: bool,
+    batch: batch_store.Batch,
 ) -> None:
-    dedup = services.index.tag("dedup", f"{event.channel.value}:{event.provider_message_id}")
-    if not _claim_dedup_key(session, dedup, now):
+    if not batch.first_delivery(event):
         result.duplicates += 1
         return
 
-    texter, key, is_new, previous = find_or_create_texter(
-        services, session, event, now, practice=practice
-    )
-    had_any = previous is not None or latest_conversation(session, texter) is not None
+    known = batch.take(event)
+    held: bool | None = None
+    active: frozenset[str] | None = None
+    if known is not None:
+        # The common case: a returning texter with one identifier, read with
+        # the rest of the batch.
+        texter, previous, held = known.texter, known.conversation, known.held
+        key = services.vault.unwrap(known.wrapped, texter.data_key_id)
+        _follow_address(services, texter, key, event)
+        is_new = False
+        if previous is not None and not known.referred:
+            active = frozenset()
+    else:
+        # What this reads must be what it would read alone.
+        batch.pending.write(session)
+        texter, key, is_new, previous = find_or_create_texter(
+            services, session, event, now, practice=practice, blinds=batch.blinds[id(event)]
+        )
+    if event.language in services.policy.languages and event.language != texter.language:
+        texter.language = event.language  # chosen on the chat page, not guessed
+    had_any = previous is not None or (
+        not is_new and latest_conversation(session, texter) is not None)
     conversation = previous or open_conversation(session, texter, now)
 
     message_id = new_id()
-    session.connection().execute(
-        insert(_MESSAGES),
+    batch.pending.messages.append(
         {
             "id": message_id,
             "conversation_id": conversation.id,
@@ -287,16 +262,21 @@ def _message(
             "provider_message_id": _receipt_target(services, key, event, message_id),
         },
     )
-    _touch(session, texter, conversation, now)
-    if release_held(session, texter, now):
+    batch.pending.touch(texter, conversation, now)
+    if event.media is not None:
+        batch.pending.write(session)  # the media job refers to the message row
+    if media_fetch.enqueue_for(services, session, key, event, message_id, conversation, now):
+        result.media = True
+    if release_held(session, texter, now, held=held):
         result.outbound = True
 
-    active = (
-        frozenset(session.connection().execute(
-            _ACTIVE_REFERRALS, {"conversation": previous.id}).scalars())
-        if previous is not None
-        else frozenset()
-    )
+    if active is None:
+        active = (
+            frozenset(session.connection().execute(
+                _ACTIVE_REFERRALS, {"conversation": previous.id}).scalars())
+            if previous is not None
+            else frozenset()
+        )
     state = build_state(
         session, texter, previous, is_new_texter=is_new, had_conversation=had_any,
         active_referrals=active,
@@ -307,8 +287,12 @@ def _message(
         now=now,
         policy=services.policy,
     )
+    if not all(isinstance(action, batch_store.DEFERRABLE) for action in decision):
+        batch.pending.write(session)  # an erasure deletes the texter's rows
     effects = Effects(services, session, texter, conversation, key, now)
     effects.apply(decision)
+    # A move to Signal folds this texter into an earlier one (channel_switch).
+    texter, conversation = effects.texter, effects.conversation
     counting.observe_conversation(services, session, conversation, texter.language)
     session.flush()
     result.stored += 1
@@ -320,6 +304,20 @@ def _message(
     result.live.extend(effects.live)
     logs.event("intake.stored", conversation=conversation.id, message=message_id,
                channel=event.channel.value)
+
+
+def _follow_address(
+    services: Services, texter: Texter, key: bytes, event: InboundMessage
+) -> None:
+    current = services.vault.open(key, texter.reply_address, "texters", "reply_address",
+                                  texter.id)
+    if current != event.reply_to:
+        # The address follows the latest delivery: a phone number while the
+        # texter shows one, their BSUID once they only show that (they hid
+        # the number, so we stop keeping it as an address).
+        texter.reply_address = services.vault.seal(
+            key, event.reply_to, "texters", "reply_address", texter.id
+        )
 
 
 def _receipt_target(
@@ -350,6 +348,7 @@ def find_or_create_texter(
     now: datetime,
     *,
     practice: bool = False,
+    blinds: list[str] | None = None,
 ) -> FoundTexter:
     """Look the texter up by blind index; create them (new data key, random
     pseudonym, sealed reply address) at first contact.
@@ -359,7 +358,7 @@ def find_or_create_texter(
     delivery carries finds the one texter, and any of them not yet known is
     linked to that texter here, so the next delivery with only that one finds
     them too (one conversation, one pseudonym, and erasure that covers all)."""
-    blinds = _blinds(services, event)
+    blinds = blinds or batch_store.blinds_of(services, event)
     blind = blinds[0]
     postgres = session.get_bind().dialect.name == "postgresql"
     found: tuple[Texter, bytes, Conversation | None] | None = None
@@ -386,15 +385,7 @@ def find_or_create_texter(
         if known or len(blinds) > 1:
             _link(session, texter, blinds, known, now)
         key = services.vault.unwrap(wrapped, texter.data_key_id)
-        current = services.vault.open(key, texter.reply_address, "texters", "reply_address",
-                                      texter.id)
-        if current != event.reply_to:
-            # The address follows the latest delivery: a phone number while the
-            # texter shows one, their BSUID once they only show that (they hid
-            # the number, so we stop keeping it as an address).
-            texter.reply_address = services.vault.seal(
-                key, event.reply_to, "texters", "reply_address", texter.id
-            )
+        _follow_address(services, texter, key, event)
         return FoundTexter(texter, key, False, conversation)
 
     data_key, key = services.vault.create_key(session, now)
@@ -436,16 +427,6 @@ def find_or_create_texter(
         _link(session, texter, blinds, known, now)
     logs.event("intake.texter_created", texter=texter.id, channel=event.channel.value)
     return FoundTexter(texter, key, True, None)
-
-
-def _blinds(services: Services, event: InboundMessage) -> list[str]:
-    """The delivery's blind-index values, the sender's first, without repeats."""
-    out: list[str] = []
-    for identifier in (event.sender, *event.aliases):
-        blind = services.index.compute(event.channel.value, identifier)
-        if blind not in out:
-            out.append(blind)
-    return out
 
 
 def _known_identifiers(session: Session, blinds: list[str]) -> dict[str, str]:

@@ -123,6 +123,7 @@ def demo_settings(home: Path, master: str, index: str, **overrides: Any) -> Sett
         "master_key_previous": None,
         "demo": True,
         "simulator": True,
+        "webchat": True,
         "secure_cookies": False,
         "embedded_worker": True,
         "policy_file": None,
@@ -197,6 +198,7 @@ def print_banner(
     )
     print(f"\nConsole:   http://127.0.0.1:{port}/console", file=out)
     print(f"Simulator: http://127.0.0.1:{port}/simulator  (type as a texter)", file=out)
+    print(f"Web chat:  http://127.0.0.1:{port}/chat  (the web chat page)", file=out)
     print("Stop with Ctrl+C. Run `helpline demo` again to continue where you left off.\n",
           file=out, flush=True)
 

@@ -250,6 +250,11 @@ def check_exposure(settings: Settings, report: Report) -> None:
     if settings.simulator or settings.demo:
         report.add("warn", "simulator", "HELPLINE_SIMULATOR is on: anyone who can reach "
                    "/simulator can open conversations. Turn it off for a real helpline.")
+    if settings.webchat:
+        pow_text = (f"proof of work {settings.webchat_pow_bits} bits" if settings.webchat_pow_bits
+                    else "no proof of work (HELPLINE_WEBCHAT_POW_BITS=16 slows scripted floods)")
+        report.add("ok", "web chat", f"on at /chat, {pow_text}; its cookie is Secure, so "
+                   "the page works over https only.")
     if settings.public_url and not settings.public_url.startswith("https://"):
         report.add("warn", "public url", "HELPLINE_PUBLIC_URL is not https; the console must "
                    "only be reached over TLS (see deploy/Caddyfile).")

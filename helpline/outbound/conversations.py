@@ -94,6 +94,7 @@ def queue_outbound(
     author_kind: str = "bot",
     author_id: str | None = None,
     buttons: list[tuple[str, str]] | None = None,
+    kind: str = "text",
 ) -> Message:
     """Store an outbound message and its outbox row in the caller's transaction.
 
@@ -110,7 +111,7 @@ def queue_outbound(
         conversation_id=conversation.id,
         texter_id=texter.id,
         direction="out",
-        kind="text",
+        kind=kind,
         body=services.vault.seal(key, text, "messages", "body", message_id),
         author_kind=author_kind,
         author_id=author_id,
@@ -177,20 +178,28 @@ _ANY_HELD = (
 )
 
 
-def release_held(session: Session, texter: Texter, now: datetime) -> int:
-    """The texter wrote: the 24 h window is open again, send what was held."""
+def release_held(
+    session: Session, texter: Texter, now: datetime, *, held: bool | None = None
+) -> int:
+    """The texter wrote: the 24 h window is open again, send what was held.
+    `held` is whether anything is, when the caller already read it (intake
+    reads it for a whole batch)."""
+    if held is False:
+        return 0
     # Held rows were committed earlier; flushing the rows intake is still
     # building first would only cost time on the webhook's hot path, and so
     # would an ORM query for the usual answer "nothing held".
-    if session.connection().execute(_ANY_HELD, {"texter": texter.id}).first() is None:
+    if held is None and (
+        session.connection().execute(_ANY_HELD, {"texter": texter.id}).first() is None
+    ):
         return 0
     with session.no_autoflush:
-        held = session.exec(
+        rows = session.exec(
             select(OutboxItem).where(
                 OutboxItem.texter_id == texter.id, OutboxItem.state == "held"
             )
         ).all()
-    for item in held:
+    for item in rows:
         item.state = "pending"
         item.next_attempt_at = now
         item.attempts = 0
@@ -199,4 +208,4 @@ def release_held(session: Session, texter: Texter, now: datetime) -> int:
             if message is not None:
                 message.status = "queued"
                 message.status_at = now
-    return len(held)
+    return len(rows)

@@ -21,8 +21,9 @@ from tests.console.helpers import fresh_code, make_user, sign_in_as
 SAFE = {"GET", "HEAD", "OPTIONS"}
 LOGIN = "/api/auth/login"
 # Not console routes: webhooks are authenticated by signatures; the simulator
-# plays a texter (no session, off in production).
-NOT_CONSOLE = re.compile(r"^/(webhooks|simulator)(/|$)")
+# plays a texter (no session, off in production); the web chat's visitor has a
+# SameSite=Strict cookie and must send X-Helpline-Chat (tests/webchat/).
+NOT_CONSOLE = re.compile(r"^/(webhooks|simulator|chat)(/|$)")
 
 
 def unsafe_routes(app: FastAPI) -> Iterator[tuple[str, str]]:

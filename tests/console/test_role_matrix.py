@@ -8,8 +8,9 @@ new route cannot ship without someone deciding who may call it. Entries:
   signed-in roles get 403 (or 404 on a route with an id in the path);
   anonymous gets 401;
 * PUBLIC: anyone, anonymous included, is let through;
-* WEBHOOK / SIMULATOR: not session routes (signature / texter simulator);
-  covered by their own tests.
+* WEBHOOK / SIMULATOR / WEBCHAT: not session routes (signature / texter
+  simulator / the web chat visitor's own cookie); covered by their own tests
+  (tests/webchat/).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.console.helpers import sign_in_as
 PUBLIC = "public"
 WEBHOOK = "webhook"
 SIMULATOR = "simulator"
+WEBCHAT = "webchat"
 V, P, C, A = "volunteer", "partner", "coordinator", "admin"
 ANY = frozenset({V, P, C, A})
 RESPONDER = frozenset({V, P})
@@ -80,7 +82,14 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/api/conversations/{conversation_id}/referrals"): RESPONDER,
     ("POST", "/api/conversations/{conversation_id}/notes"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/labels"): RESPONDER,
+    ("GET", "/api/conversations/{conversation_id}/media/{media_id}"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/attachments"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/content-warning"): RESPONDER,
+    # safety alerts: volunteers draft, a second volunteer or a coordinator approves
+    ("POST", "/api/conversations/{conversation_id}/alerts"): frozenset({V}),
+    ("GET", "/api/alerts"): frozenset({V, C}),
+    ("POST", "/api/alerts/{alert_id}/approve"): frozenset({V, C}),
+    ("POST", "/api/alerts/{alert_id}/discard"): frozenset({V, C}),
     ("GET", "/api/held"): frozenset({C}),
     ("POST", "/api/held/{conversation_id}/handover"): frozenset({C}),
     ("GET", "/api/events"): ANY,
@@ -93,6 +102,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
     ("GET", "/console/accounts"): ADMIN,
     ("GET", "/console/held"): frozenset({C}),
+    ("GET", "/console/alerts"): frozenset({V, C}),
     # statistics (coordinators and admins; never message text)
     ("GET", "/api/stats"): STATS,
     ("GET", "/api/stats.csv"): STATS,
@@ -104,7 +114,15 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/simulator/api/scripts"): SIMULATOR,
     ("POST", "/simulator/api/messages"): SIMULATOR,
     ("GET", "/simulator/api/messages"): SIMULATOR,
+    ("POST", "/simulator/api/media"): SIMULATOR,
     ("GET", "/simulator/api/events"): SIMULATOR,
+    # web chat (a visitor's page; off unless HELPLINE_WEBCHAT)
+    ("GET", "/chat"): WEBCHAT,
+    ("GET", "/chat/api/challenge"): WEBCHAT,
+    ("POST", "/chat/api/messages"): WEBCHAT,
+    ("GET", "/chat/api/messages"): WEBCHAT,
+    ("POST", "/chat/api/delete"): WEBCHAT,
+    ("GET", "/chat/api/events"): WEBCHAT,
 }
 # Endless server-sent event streams: only refusals are checked here (an
 # accepted request would never finish); their own tests cover the rest.
@@ -115,7 +133,7 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 # answered 401, so a plain visit logs no error in the browser.
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
          ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held"),
-         ("GET", "/console/stats/transparency")}
+         ("GET", "/console/stats/transparency"), ("GET", "/console/alerts")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 
@@ -152,7 +170,7 @@ def concrete(path: str) -> str:
 
 def session_routes() -> list[tuple[str, str, Access]]:
     rows = [(m, p, a) for (m, p), a in TABLE.items()
-            if a not in (WEBHOOK, SIMULATOR) and m != "MOUNT"]
+            if a not in (WEBHOOK, SIMULATOR, WEBCHAT) and m != "MOUNT"]
     return sorted(rows, key=lambda r: ((r[0], r[1]) in LAST, r[1], r[0]))
 
 

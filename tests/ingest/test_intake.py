@@ -318,33 +318,29 @@ def test_two_batches_holding_the_same_texters_in_opposite_orders_both_commit(
     app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two processors' batches: one has texters A then B, the other B then A.
-    Each waits, after its first texter, until the other has taken its own
-    first one (or 3 s). Locking texters as messages come, that is a deadlock
-    and PostgreSQL aborts one batch; locked up front in one order, the second
+    Each waits, once it has read its texters, until the other has read its
+    own (or 3 s). Locking texters as messages come, that is a deadlock and
+    PostgreSQL aborts one batch; locked up front in one order, the second
     batch waits for the first and both commit."""
     services = services_of(app)
     if services.db.is_sqlite:
         pytest.skip("SQLite: one writer at a time")
-    import helpline.ingest.intake
+    import helpline.ingest.batch_store
     from helpline.channels.base import ChannelName, MessageKind
 
     senders = ["31600000071", "31600000072"]
     for n, sender in enumerate(senders):  # known texters, rows to lock
         post_whatsapp(client, wa_text_payload("eerst", message_id=f"wamid.D{n}", wa_id=sender))
     both_started = threading.Barrier(2, timeout=3)
-    real = helpline.ingest.intake.find_or_create_texter
-    first_done: set[int] = set()
+    real = helpline.ingest.batch_store.load
 
-    def find(*args: Any, **kwargs: Any) -> Any:
+    def load(*args: Any, **kwargs: Any) -> Any:
         found = real(*args, **kwargs)
-        thread = threading.get_ident()
-        if thread not in first_done:
-            first_done.add(thread)
-            with contextlib.suppress(threading.BrokenBarrierError):
-                both_started.wait()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_started.wait()
         return found
 
-    monkeypatch.setattr(helpline.ingest.intake, "find_or_create_texter", find)
+    monkeypatch.setattr(helpline.ingest.batch_store, "load", load)
 
     def message(sender: str, mid: str) -> InboundMessage:
         return InboundMessage(channel=ChannelName.WHATSAPP, provider_message_id=mid,

@@ -164,6 +164,7 @@ def test_demo_prints_credentials_and_keeps_its_files_private(demo: Demo, workdir
     assert demo.accounts["partner"]["username"] == "ggd"
     assert any("█" in line for line in demo.output), "terminal QR code"
     assert httpx.get(f"{demo.url}/simulator").status_code == 200
+    assert httpx.get(f"{demo.url}/chat").status_code == 200  # the web chat is on in the demo
 
 
 def test_simulator_message_is_answered_through_the_console_api(demo: Demo) -> None:

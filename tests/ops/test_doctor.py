@@ -196,6 +196,19 @@ def test_simulator_in_production_is_a_warning_not_a_failure(
     assert "warn simulator" in text
 
 
+def test_the_web_chat_is_reported_with_its_proof_of_work(
+    migrated: Settings, settings_factory: Callable[..., Settings]
+) -> None:
+    settings = settings_factory(webchat=True, whatsapp_app_secret=None, signal_api_url=None,
+                                public_url="https://helpline.example")
+    code, text = run(settings)
+    assert code == 0
+    assert "ok   web chat: on at /chat" in text
+    assert "no proof of work" in text
+    _code, text = run(settings.model_copy(update={"webchat_pow_bits": 16}))
+    assert "proof of work 16 bits" in text
+
+
 def test_invalid_variable_is_named_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HELPLINE_RETENTION_DAYS", "forever-and-secret")
     out = io.StringIO()
