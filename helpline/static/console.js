@@ -90,7 +90,8 @@
     const out = document.getElementById("sign-out");
     if (out) {
       out.addEventListener("click", async function () {
-        let next = "/console/login";
+        // The sign-in page in the language the user was reading.
+        let next = "/console/login?lang=" + (document.documentElement.lang === "en" ? "en" : "nl");
         try {
           const done = await api("POST", "/api/auth/logout");
           if (done && typeof done.next === "string" && done.next.startsWith("/console/")) {
@@ -461,6 +462,13 @@
       }
     }
     toTexter();
+    // Until the reader scrolls or writes, every refresh (the live stream's
+    // first read, a new message) keeps the texter's message in view; after
+    // that the view is theirs, following the newest only from the bottom.
+    let settled = false;
+    ["wheel", "touchmove", "keydown", "mousedown"].forEach(function (kind) {
+      window.addEventListener(kind, function () { settled = true; }, { passive: true });
+    });
 
     function render(conv) {
       const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -480,7 +488,8 @@
       cwToggle.textContent = conv.content_warning ? cwToggle.dataset.clear : cwToggle.dataset.set;
       const notes = document.getElementById("notes");
       if (notes) notes.replaceChildren.apply(notes, conv.notes.map(noteItem));
-      if (atBottom) toLatest();
+      if (!settled) toTexter();
+      else if (atBottom) toLatest();
     }
 
     async function reload() {

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from helpline.stats import cells
+from helpline.stats import cells, publishing
 
 if TYPE_CHECKING:
     from helpline.services import Services
@@ -42,8 +42,6 @@ class Scope:
 
 def figures(services: Services, scope: Scope) -> dict[cells.CellId, int | str]:
     """The published values of a scope."""
-    from helpline.stats import publishing
-
     # One helpline per installation today: every published value is its own.
     return publishing.current(services)
 

@@ -124,13 +124,22 @@ class Live:
 
 @pytest.fixture
 def live(settings_factory: Callable[..., Settings]) -> Iterator[Live]:
+    yield from _serve(settings_factory)
+
+
+@pytest.fixture
+def live_with_simulator(settings_factory: Callable[..., Settings]) -> Iterator[Live]:
+    yield from _serve(settings_factory, simulator=True)
+
+
+def _serve(settings_factory: Callable[..., Settings], **overrides: Any) -> Iterator[Live]:
     from helpline.store.db import make_engine
     from helpline.store.migrate import upgrade
 
     graph = FakeGraph()
     with ThreadServer(graph.app()) as graph_server:
         settings = settings_factory(whatsapp_api_url=f"{graph_server.base_url}/v23.0",
-                                    log_level="WARNING")
+                                    log_level="WARNING", **overrides)
         engine = make_engine(settings.database_url)
         upgrade(engine)
         engine.dispose()

@@ -23,6 +23,8 @@ def populate(live: Live, page: Any) -> None:
     live.texter_writes("Ik word bedreigd door een klant", wa_id="31600000003")
     live.texter_writes("Hello, do you speak English?", wa_id="31600000004")
     page.locator("#items .item").nth(3).wait_for()
+    # Rows added live show the texter's newest line (console.js builds them).
+    page.locator("#items .item-preview", has_text="Ik word bedreigd door een klant").wait_for()
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
@@ -164,5 +166,64 @@ def test_the_admins_home_is_the_accounts_page(live: Live, browser: Any, tmp_path
         sign_in_as(page, live.base_url, user, secret, "/console/accounts")
         page.get_by_text("Roos").first.wait_for()
         fits(page, STATS_SIZES[size]["width"])
+        # The audit log reads without scrolling sideways, on a phone too.
+        wrap = page.locator(".audit .table-wrap").evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert wrap[0] <= wrap[1]
         page.screenshot(path=str(out / f"accounts-{size}.png"), full_page=True)
         context.close()
+
+
+# ---------------------------------------------------------------- opening a conversation
+
+def in_view(page: Any, selector: str) -> bool:
+    """Whether the element is wholly inside the viewport and, on a desktop,
+    inside the message list's own scrolled window."""
+    return bool(page.evaluate("""(sel) => {
+        const el = document.querySelector(sel);
+        const list = document.getElementById("messages");
+        const r = el.getBoundingClientRect(), l = list.getBoundingClientRect();
+        const inWindow = r.top >= 0 && r.bottom <= window.innerHeight;
+        const inList = list.scrollHeight <= list.clientHeight + 4
+            || (r.top >= l.top - 1 && r.bottom <= l.bottom + 1);
+        return inWindow && inList;
+    }""", selector))
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_a_conversation_opens_at_the_texters_newest_message(
+    live: Live, browser: Any, tmp_path: Path, size: str
+) -> None:
+    out = DOCS if os.environ.get("HELPLINE_WRITE_SCREENSHOTS") == "1" else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    user, secret = live.account("volunteer", "Roos")
+    context = browser.new_context(viewport=STATS_SIZES[size], device_scale_factor=1)
+    page = context.new_page()
+    sign_in(page, live.base_url, user, secret)
+    # A first message: the long welcome follows it and must not hide it.
+    live.texter_writes("Hoi, mijn klant wil geen condoom gebruiken. Wat kan ik zeggen?")
+    page.locator("#items .item").first.wait_for()
+    page.locator("#items .item a").first.click()
+    page.wait_for_url("**/console/conversations/*")
+    page.locator("#messages .msg-bot").first.wait_for()
+    page.wait_for_timeout(200)
+    assert page.locator("#messages .msg-in.anchor .body").text_content().startswith(
+        "Hoi, mijn klant")
+    assert in_view(page, "#messages .msg-in.anchor")
+    page.screenshot(path=str(out / f"conversation-opens-{size}.png"))
+
+    # Answered, then three new lines: it opens at the first unanswered one.
+    page.get_by_role("button", name="Oppakken").click()
+    page.get_by_label("Antwoord").fill("Hoi, goed dat je het vraagt. " * 6)
+    page.get_by_role("button", name="Versturen").click()
+    page.locator("#messages .msg-out:not(.msg-bot)").first.wait_for()
+    for line in ("Hij zei dat hij meer betaalt.", "En hij werd boos.",
+                 "Ik weet niet of ik hem nog wil zien."):
+        live.texter_writes(line)
+    page.locator("#messages .msg-in", has_text="nog wil zien").wait_for()
+    page.reload()
+    page.locator("#messages .msg-in.anchor").wait_for()
+    assert page.locator("#messages .msg-in.anchor .body").text_content() == (
+        "Hij zei dat hij meer betaalt.")
+    assert in_view(page, "#messages .msg-in.anchor")
+    fits(page, STATS_SIZES[size]["width"])
+    context.close()
