@@ -41,6 +41,11 @@ _SENDABLE = {
 }
 
 
+class NoAttachmentsOnThisChannel(HelplineError):
+    status_code = 422
+    public_message = "the web chat carries text only: describe or link the file instead"
+
+
 class AttachmentRefused(HelplineError):
     status_code = 422
     public_message = "attach a JPEG, PNG or WebP photo or a PDF document (at most 10 MB)"
@@ -67,7 +72,11 @@ def send_attachment(
     # Who may write here is checked before the (costly) cleaning: a stranger's
     # upload to someone else's conversation learns nothing from a 422.
     with services.db.read_session() as session:
-        load(session, actor, conversation_id)
+        channel = load(session, actor, conversation_id).channel
+    if channel == "webchat":
+        # Said before anything is queued: the chat page shows text only, so
+        # the file would fail in the outbox after the volunteer moved on.
+        raise NoAttachmentsOnThisChannel()
     kind, content_type, cleaned = prepare(data)
     text = clean_text(caption, MAX_BODY) if caption and caption.strip() else ""
     now = services.now()
