@@ -251,8 +251,11 @@ def _message(
             "texter_id": texter.id,
             "direction": "in",
             "kind": event.kind.value,
-            "body": (services.vault.seal(key, event.text, "messages", "body", message_id)
-                     if event.text is not None else None),
+            "body": (
+                services.vault.seal(key, event.text, "messages", "body", message_id)
+                if event.text is not None
+                else None
+            ),
             "author_kind": "texter",
             "status": "received",
             "created_at": now,
