@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 import httpx
@@ -68,6 +69,7 @@ from helpline.channels.whatsapp_payloads import (
     _Status,
     _timestamp,
     _Value,
+    phone_number_id,
 )
 from helpline.errors import HelplineError
 
@@ -246,7 +248,14 @@ class WhatsAppCloud:
             events.append(self._parse_message(raw_message, contact))
         for raw_status in value.statuses:
             events.append(self._parse_status(raw_status))
-        return events
+        account = phone_number_id(value.metadata)
+        if account is None:
+            return events
+        return [
+            replace(event, account=account)
+            if isinstance(event, InboundMessage | DeliveryStatus) else event
+            for event in events
+        ]
 
     @staticmethod
     def _only_contact(raw_contacts: list[Any]) -> _Contact | None:
@@ -325,10 +334,10 @@ class WhatsAppCloud:
     # POST /{phone_number_id}/messages -> {"messages": [{"id": "wamid.HBgL..."}], ...}
     # Errors: {"error": {"message": "...", "code": 131047, "error_subcode": ..., ...}}
     async def send(self, message: OutboundMessage) -> SendResult:
-        if not self._access_token or not self._phone_number_id:
+        if not self._access_token or not (message.sender or self._phone_number_id):
             raise ChannelSendError("pause", "whatsapp:not_configured")
         payload = self._payload(message)
-        url = f"{self._api_url}/{self._phone_number_id}/messages"
+        url = f"{self._api_url}/{message.sender or self._phone_number_id}/messages"
         try:
             response = await self._client.post(
                 url,

@@ -25,6 +25,7 @@ from sqlmodel import Session, SQLModel, col, select
 import routing
 from helpline import logs
 from helpline.channels.base import DeliveryStatus, Ignored, InboundEvent, InboundMessage
+from helpline.helplines import HelplineConfig
 from helpline.ingest.pseudonyms import new_pseudonym
 from helpline.live.bus import LiveEvent
 from helpline.outbound.conversations import (
@@ -38,6 +39,7 @@ from helpline.outbound.status import apply_status
 from helpline.services import Services
 from helpline.stats import counting
 from helpline.store.models import (
+    DEFAULT_HELPLINE_ID,
     Conversation,
     DataKey,
     DedupKey,
@@ -76,21 +78,31 @@ def receive_many(
     *,
     practice: bool = False,
     before_commit: Callable[[Session], None] | None = None,
+    helpline_id: str | None = None,
 ) -> list[IntakeResult]:
     """Store several deliveries in one transaction: all of them or, on any
     error, none. Each is handled exactly as it would be alone, in order, so a
     later one sees what an earlier one stored. `before_commit` runs last in
-    the same transaction (the inbox deletes the rows it came from)."""
+    the same transaction (the inbox deletes the rows it came from).
+
+    Each message goes to the helpline whose number it was sent to (or
+    `helpline_id`, for the simulator, which has no numbers); one sent to a
+    number of no helpline here is dropped, never filed under a guess."""
     results = [IntakeResult() for _ in deliveries]
     with services.db.session() as session:
         if not services.db.is_sqlite:
-            _lock_texters_in_order(services, session, deliveries)
+            _lock_texters_in_order(services, session, deliveries, helpline_id)
         for (channel, events), result in zip(deliveries, results, strict=True):
             now = services.now()
-            for event in events:
-                if isinstance(event, InboundMessage):
-                    _message(services, session, event, now, result, practice)
-                elif isinstance(event, DeliveryStatus):
+            for item in events:
+                event = item
+                if isinstance(item, InboundMessage):
+                    helpline = _helpline_of(services, item, helpline_id)
+                    if helpline is not None:
+                        _message(services, session, item, helpline, now, result, practice)
+                        continue
+                    event = Ignored(reason=f"{channel}.foreign_number")
+                if isinstance(event, DeliveryStatus):
                     live = apply_status(services, session, event, now)
                     result.statuses += 1
                     if live is not None:
@@ -125,8 +137,17 @@ def receive_many(
 _LOCK_TEXTERS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
+def _helpline_of(
+    services: Services, event: InboundMessage, forced: str | None
+) -> HelplineConfig | None:
+    if forced is not None:
+        return services.helpline(forced)
+    return services.helplines.for_account(event.channel.value, event.account)
+
+
 def _lock_texters_in_order(
-    services: Services, session: Session, deliveries: Sequence[tuple[str, list[InboundEvent]]]
+    services: Services, session: Session, deliveries: Sequence[tuple[str, list[InboundEvent]]],
+    forced: str | None,
 ) -> None:
     """PostgreSQL: lock the batch's texters up front, in one order for every
     process. Otherwise each message locks its texter's row as it comes, and
@@ -141,7 +162,8 @@ def _lock_texters_in_order(
         for _channel, events in deliveries
         for event in events
         if isinstance(event, InboundMessage)
-        for blind in _blinds(services, event)
+        and (helpline := _helpline_of(services, event, forced)) is not None
+        for blind in _blinds(helpline, event)
     }
     # The blind index is a keyed hash already: its first 64 bits will do (two
     # texters sharing a key only wait for each other).
@@ -246,6 +268,7 @@ def _message(
     services: Services,
     session: Session,
     event: InboundMessage,
+    helpline: HelplineConfig,
     now: datetime,
     result: IntakeResult,
     practice: bool = False,
@@ -256,7 +279,7 @@ def _message(
         return
 
     texter, key, is_new, previous = find_or_create_texter(
-        services, session, event, now, practice=practice
+        services, session, event, now, practice=practice, helpline=helpline
     )
     had_any = previous is not None or latest_conversation(session, texter) is not None
     conversation = previous or open_conversation(session, texter, now)
@@ -298,7 +321,7 @@ def _message(
         state,
         routing.model.TexterMessage(text=event.text, kind=event.kind.value, choice=event.choice),
         now=now,
-        policy=services.policy,
+        policy=helpline.policy,
     )
     effects = Effects(services, session, texter, conversation, key, now)
     effects.apply(decision)
@@ -329,6 +352,7 @@ def find_or_create_texter(
     now: datetime,
     *,
     practice: bool = False,
+    helpline: HelplineConfig | None = None,
 ) -> FoundTexter:
     """Look the texter up by blind index; create them (new data key, random
     pseudonym, sealed reply address) at first contact.
@@ -338,7 +362,9 @@ def find_or_create_texter(
     delivery carries finds the one texter, and any of them not yet known is
     linked to that texter here, so the next delivery with only that one finds
     them too (one conversation, one pseudonym, and erasure that covers all)."""
-    blinds = _blinds(services, event)
+    if helpline is None:
+        helpline = services.helpline(DEFAULT_HELPLINE_ID)
+    blinds = _blinds(helpline, event)
     blind = blinds[0]
     postgres = session.get_bind().dialect.name == "postgresql"
     found: tuple[Texter, bytes, Conversation | None] | None = None
@@ -380,6 +406,7 @@ def find_or_create_texter(
     texter_id = new_id()
     values = {
         "id": texter_id,
+        "helpline_id": helpline.id,
         "blind_index": blind,
         "pseudonym": _free_pseudonym(session),
         "data_key_id": data_key.id,
@@ -417,11 +444,12 @@ def find_or_create_texter(
     return FoundTexter(texter, key, True, None)
 
 
-def _blinds(services: Services, event: InboundMessage) -> list[str]:
-    """The delivery's blind-index values, the sender's first, without repeats."""
+def _blinds(helpline: HelplineConfig, event: InboundMessage) -> list[str]:
+    """The delivery's blind-index values in its helpline's domain, the
+    sender's first, without repeats."""
     out: list[str] = []
     for identifier in (event.sender, *event.aliases):
-        blind = services.index.compute(event.channel.value, identifier)
+        blind = helpline.index.compute(event.channel.value, identifier)
         if blind not in out:
             out.append(blind)
     return out

@@ -87,17 +87,21 @@ def erase_texter(
     counting.record_removed(services, session, [texter_id], now)
     delete_texters(session, [texter_id], [key_id], now)
     if goodbye is not None:
-        _queue_detached(services, session, channel, goodbye[0], goodbye[1], now)
+        sender = services.helpline(texter.helpline_id).account(channel)
+        _queue_detached(services, session, channel, goodbye[0], goodbye[1], now, sender)
     logs.event("lifecycle.erased", texter=texter_id)
 
 
 def _queue_detached(
-    services: Services, session: Session, channel: str, to: str, text: str, now: datetime
+    services: Services, session: Session, channel: str, to: str, text: str, now: datetime,
+    sender: str | None = None,
 ) -> None:
     data_key, key = services.vault.create_key(session, now)
     item_id = new_id()
+    # The texter's row is gone by the time this is sent: the helpline's own
+    # number to send from travels sealed with the address.
     payload = services.vault.seal(
-        key, json.dumps({"to": to, "text": text}), "outbox", "payload", item_id
+        key, json.dumps({"to": to, "text": text, "from": sender}), "outbox", "payload", item_id
     )
     session.flush()
     session.add(
@@ -149,7 +153,8 @@ def erase_conversation_texter(services: Services, conversation_id: str, actor_id
             raise NotFound()
         farewell = None
         if window_open(texter, now) and not texter.stopped:
-            language = texter.language or services.policy.default_language
+            language = (texter.language
+                        or services.policy_for(texter.helpline_id).default_language)
             farewell = services.catalog.render("erased", language, {})
         counting.record_erasure(services, session, texter, now)
         erase_texter(services, session, texter, now, farewell=farewell)

@@ -89,7 +89,8 @@ class Effects:
 
     @property
     def language(self) -> str:
-        return self.texter.language or self.services.policy.default_language
+        return (self.texter.language
+                or self.services.policy_for(self.texter.helpline_id).default_language)
 
     def apply(self, actions: list[r.Action]) -> None:
         for index, action in enumerate(actions):

@@ -103,7 +103,7 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
     if item.payload is not None and item.data_key_id is not None:
         key = vault.key(session, item.data_key_id)
         data = json.loads(vault.open(key, item.payload, "outbox", "payload", item.id))
-        return OutboundMessage(to=data["to"], text=data["text"])
+        return OutboundMessage(to=data["to"], text=data["text"], sender=data.get("from"))
     if item.texter_id is None:
         return None
     texter = session.get(Texter, item.texter_id)
@@ -111,9 +111,12 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
         return None
     key = vault.key(session, texter.data_key_id)
     to = vault.open(key, texter.reply_address, "texters", "reply_address", texter.id)
+    # Replies leave from the number of the helpline the texter wrote to.
+    sender = services.helpline(texter.helpline_id).account(item.channel)
     if item.kind == "template":
         return OutboundMessage(
             to=to,
+            sender=sender,
             kind="template",
             template_name=services.settings.whatsapp_template,
             template_language=services.settings.whatsapp_template_language,
@@ -123,7 +126,7 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
         return None
     text = vault.open(key, message.body, "messages", "body", message.id)
     buttons = tuple(Button(id=b[0], title=b[1]) for b in json.loads(item.buttons or "[]"))
-    return OutboundMessage(to=to, kind="text", text=text, buttons=buttons)
+    return OutboundMessage(to=to, kind="text", text=text, buttons=buttons, sender=sender)
 
 
 def settle(

@@ -50,6 +50,7 @@ from helpline.stats.cells import (
     buckets_for,
 )
 from helpline.store.models import (
+    DEFAULT_HELPLINE_ID,
     Conversation,
     StatCount,
     StatPartition,
@@ -89,13 +90,13 @@ def _upserts(
     counts_table: Table = StatCount.__table__  # type: ignore[attr-defined]
     counts = dialect_insert(counts_table)
     counts = counts.on_conflict_do_update(
-        index_elements=["period", "bucket", "metric", "dimension", "key"],
+        index_elements=["helpline_id", "period", "bucket", "metric", "dimension", "key"],
         set_={"count": counts_table.c.count + counts.excluded.count},
     )
     parts_table: Table = StatPartition.__table__  # type: ignore[attr-defined]
     parts = dialect_insert(parts_table)
     parts = parts.on_conflict_do_update(
-        index_elements=["partition"], set_={"version": parts_table.c.version + 1}
+        index_elements=["helpline_id", "partition"], set_={"version": parts_table.c.version + 1}
     )
     return counts, parts
 
@@ -106,11 +107,14 @@ def _upserts(
 _UPSERTS = {"postgresql": _upserts(pg_insert), "sqlite": _upserts(sqlite_insert)}
 
 
-def add_counts(session: Session, counts: Mapping[CellId, int]) -> None:
-    """Add to stored counts (upsert). Rows go in sorted order, so two
-    transactions touching the same rows lock them in the same order."""
+def add_counts(
+    session: Session, counts: Mapping[CellId, int], helpline_id: str = DEFAULT_HELPLINE_ID
+) -> None:
+    """Add to one helpline's stored counts (upsert). Rows go in sorted order,
+    so two transactions touching the same rows lock them in the same order."""
     rows = [
-        {"period": p, "bucket": b, "metric": m, "dimension": d, "key": k, "count": n}
+        {"helpline_id": helpline_id, "period": p, "bucket": b, "metric": m, "dimension": d,
+         "key": k, "count": n}
         for (p, b, m, d, k), n in sorted(counts.items())
         if n
     ]
@@ -122,7 +126,8 @@ def add_counts(session: Session, counts: Mapping[CellId, int]) -> None:
     # Same transaction: the published figures of these years are now stale.
     parts = sorted({partition_of(cell) for cell, n in counts.items() if n})
     connection.execute(upsert_parts, [
-        {"partition": p, "version": 1, "published_version": 0, "group_key": "",
+        {"helpline_id": helpline_id, "partition": p, "version": 1, "published_version": 0,
+         "group_key": "",
          "threshold": 0, "cost_ms": 0} for p in parts
     ])
 
@@ -134,16 +139,16 @@ def partition_of(cell: CellId) -> str:
 
 def _bump(
     services: Services, session: Session, moment: datetime,
-    items: Iterable[tuple[str, str, str]],
+    items: Iterable[tuple[str, str, str]], helpline_id: str,
 ) -> None:
     counts: dict[CellId, int] = {}
     wanted = sorted(set(items))
     if not wanted:
         return
-    for period, bucket in buckets_for(moment, services.policy):
+    for period, bucket in buckets_for(moment, services.policy_for(helpline_id)):
         for metric, dimension, key in wanted:
             counts[(period, bucket, metric, dimension, key)] = 1
-    add_counts(session, counts)
+    add_counts(session, counts, helpline_id)
 
 
 def observe_conversation(
@@ -162,13 +167,14 @@ def observe_conversation(
             (CONVERSATIONS, "channel", _key(conversation.channel)),
             (CONVERSATIONS, "queue", _key(conversation.queue)),
         ]
-        if not hours.is_open(conversation.created_at, services.policy):
+        if not hours.is_open(conversation.created_at,
+                             services.policy_for(conversation.helpline_id)):
             items.append((OUTSIDE_HOURS, ALL, ALL))
     if language and _mark(conversation, "l"):
         items.append((CONVERSATIONS, "language", _key(language)))
     if conversation.priority == "urgent" and _mark(conversation, "u"):
         items.append((URGENT, ALL, ALL))
-    _bump(services, session, conversation.created_at, items)
+    _bump(services, session, conversation.created_at, items, conversation.helpline_id)
 
 
 def record_label(
@@ -180,7 +186,8 @@ def record_label(
         return
     key = _key(topic)
     if _mark(conversation, f"t:{key}"):
-        _bump(services, session, conversation.created_at, [(CONVERSATIONS, "topic", key)])
+        _bump(services, session, conversation.created_at,
+              [(CONVERSATIONS, "topic", key)], conversation.helpline_id)
 
 
 def record_referral(
@@ -194,7 +201,8 @@ def record_referral(
         raise StatsError(f"unknown referral stage {stage!r}")
     key = _key(partner)
     if _mark(conversation, f"r{stage[0]}:{key}"):
-        _bump(services, session, conversation.created_at, [(metric, "partner", key)])
+        _bump(services, session, conversation.created_at,
+              [(metric, "partner", key)], conversation.helpline_id)
 
 
 def wait_bin(minutes: float) -> str:
@@ -211,7 +219,8 @@ def record_first_answer(
         return
     if _mark(conversation, "w"):
         minutes = (now - conversation.created_at).total_seconds() / 60
-        _bump(services, session, conversation.created_at, [(WAIT, "bin", wait_bin(minutes))])
+        _bump(services, session, conversation.created_at,
+              [(WAIT, "bin", wait_bin(minutes))], conversation.helpline_id)
 
 
 def record_closed(
@@ -220,7 +229,8 @@ def record_closed(
     """A conversation closed (or is about to be deleted): never answered by a
     human if no answer was counted."""
     if _newly_never_answered(conversation):
-        _bump(services, session, conversation.created_at, [(NEVER_ANSWERED, ALL, ALL)])
+        _bump(services, session, conversation.created_at,
+              [(NEVER_ANSWERED, ALL, ALL)], conversation.helpline_id)
 
 
 def _newly_never_answered(conversation: Conversation) -> bool:
@@ -246,14 +256,17 @@ def record_removed(
     ).scalars().all()
     # One upsert for the whole batch, not one per conversation: a retention
     # purge removes thousands of texters at a time.
-    counts: dict[CellId, int] = {}
+    counts: dict[str, dict[CellId, int]] = {}
     for conversation in conversations:
         if not _newly_never_answered(conversation):
             continue
-        for period, bucket in buckets_for(conversation.created_at, services.policy):
+        mine = counts.setdefault(conversation.helpline_id, {})
+        policy = services.policy_for(conversation.helpline_id)
+        for period, bucket in buckets_for(conversation.created_at, policy):
             cell = (period, bucket, NEVER_ANSWERED, ALL, ALL)
-            counts[cell] = counts.get(cell, 0) + 1
-    add_counts(session, counts)
+            mine[cell] = mine.get(cell, 0) + 1
+    for helpline_id, cells in sorted(counts.items()):
+        add_counts(session, cells, helpline_id)
 
 
 def record_erasure(
@@ -263,6 +276,6 @@ def record_erasure(
     the bucket of the request; retention is not a request and is not counted."""
     if texter.practice:
         return
-    _bump(services, session, now, [(ERASURE_REQUESTS, ALL, ALL)])
+    _bump(services, session, now, [(ERASURE_REQUESTS, ALL, ALL)], texter.helpline_id)
 
 

@@ -7,62 +7,30 @@ only link from a channel identifier to a row is the keyed blind index.
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, LargeBinary, String, TypeDecorator, UniqueConstraint
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from helpline.store.columns import UTCDateTime, blob, naive_utc, new_id, ts
+from helpline.store.helpline_tables import Helpline, Membership
 
-def new_id() -> str:
-    """Random, unguessable row id (also used in URLs: never sequential)."""
-    return secrets.token_urlsafe(12)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+# The helpline a one-helpline installation always had; migration 0003 moves
+# every existing row into it, and it keeps the installation's own index key.
+DEFAULT_HELPLINE_ID = "default"
 
 
-def naive_utc(value: datetime) -> datetime:
-    """How UTCDateTime columns hold a time: TIMESTAMP WITHOUT TIME ZONE, in UTC."""
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return naive_utc(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):  # SQLite without type detection
-            value = datetime.fromisoformat(value)
-        if not isinstance(value, datetime):
-            raise TypeError("not a datetime")
-        return value.replace(tzinfo=UTC)
-
-
-def ts(*, index: bool = False, nullable: bool = False) -> Any:
-    if nullable:
-        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
+def owner(*, index: bool = True, foreign: bool = True) -> Any:
+    """The helpline a row belongs to (issue 17). Rows hanging off a texter or
+    conversation (messages, notes, labels, referrals, outbox) reach it
+    through that parent instead of carrying a copy that could disagree."""
     return Field(
-        default_factory=_now, sa_column=Column(UTCDateTime(), nullable=False, index=index)
+        default=DEFAULT_HELPLINE_ID,
+        max_length=32,
+        index=index,
+        foreign_key="helplines.id" if foreign else None,
     )
-
-
-def blob(*, nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(LargeBinary(), nullable=nullable))
 
 
 class DataKey(SQLModel, table=True):
@@ -78,6 +46,7 @@ class DataKey(SQLModel, table=True):
 class Texter(SQLModel, table=True):
     __tablename__ = "texters"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     blind_index: str = Field(
         sa_column=Column(String(64), unique=True, nullable=False)
     )
@@ -114,6 +83,7 @@ class TexterIdentifier(SQLModel, table=True):
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
     channel: str = Field(max_length=16)
     queue: str = Field(default="peer", max_length=64, index=True)
@@ -232,6 +202,7 @@ class User(SQLModel, table=True):
 
     __tablename__ = "users"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     username: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     alias: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     role: str = Field(max_length=16)
@@ -298,6 +269,7 @@ class Alert(SQLModel, table=True):
 
     __tablename__ = "alerts"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     kind: str = Field(max_length=64)
     channel: str | None = Field(default=None, max_length=16)
     created_at: datetime = ts()
@@ -313,6 +285,7 @@ class StatCount(SQLModel, table=True):
     """
 
     __tablename__ = "stat_counts"
+    helpline_id: str = Field(default=DEFAULT_HELPLINE_ID, primary_key=True, max_length=32)
     period: str = Field(primary_key=True, max_length=8)  # week / month
     bucket: str = Field(primary_key=True, max_length=10)
     metric: str = Field(primary_key=True, max_length=32)
@@ -330,6 +303,7 @@ class StatPartition(SQLModel, table=True):
     the counts were read for publishing."""
 
     __tablename__ = "stat_partitions"
+    helpline_id: str = Field(default=DEFAULT_HELPLINE_ID, primary_key=True, max_length=32)
     partition: str = Field(primary_key=True, max_length=8)
     version: int = 0
     published_version: int = 0
@@ -345,6 +319,7 @@ class StatPublished(SQLModel, table=True):
     so no request has to recompute the suppression."""
 
     __tablename__ = "stat_published"
+    helpline_id: str = Field(default=DEFAULT_HELPLINE_ID, primary_key=True, max_length=32)
     period: str = Field(primary_key=True, max_length=8)  # week / month / year
     bucket: str = Field(primary_key=True, max_length=10)
     metric: str = Field(primary_key=True, max_length=32)
@@ -370,6 +345,9 @@ class ConsoleSession(SQLModel, table=True):
     __tablename__ = "sessions"
     id: str = Field(primary_key=True, max_length=64)
     user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    # The helpline the user works in now (chosen after sign-in when they have
+    # roles in several); None until chosen.
+    helpline_id: str | None = Field(default=None, foreign_key="helplines.id", max_length=32)
     created_at: datetime = ts()
     last_seen_at: datetime = ts()
 
@@ -380,6 +358,7 @@ class AuditEntry(SQLModel, table=True):
 
     __tablename__ = "audit_log"
     id: int | None = Field(default=None, primary_key=True)
+    helpline_id: str = owner(foreign=False)
     at: datetime = ts(index=True)
     actor_id: str | None = Field(default=None, max_length=32, index=True)
     action: str = Field(max_length=64)
@@ -402,6 +381,7 @@ class SavedReply(SQLModel, table=True):
 
     __tablename__ = "saved_replies"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     language: str = Field(max_length=8, index=True)
     title: str = Field(max_length=120)
     body: str = Field(max_length=4000)
@@ -410,6 +390,9 @@ class SavedReply(SQLModel, table=True):
 
 
 __all__ = [
+    "UTCDateTime",
+    "naive_utc",
+    "DEFAULT_HELPLINE_ID",
     "Alert",
     "AuditEntry",
     "ChannelPause",
@@ -419,7 +402,9 @@ __all__ = [
     "DataKey",
     "DedupKey",
     "ErasedKey",
+    "Helpline",
     "LoginFailure",
+    "Membership",
     "Message",
     "Note",
     "OutboxItem",

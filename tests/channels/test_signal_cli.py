@@ -89,6 +89,7 @@ def _msg(
         text=text,
         sent_at=_at(ts),
         aliases=aliases,
+        account=ACCOUNT,  # which of our numbers it came in on (the helpline)
     )
 
 
@@ -98,6 +99,7 @@ def _status(ts: int, state: str, at: int) -> DeliveryStatus:
         provider_message_id=str(ts),
         state=state,  # type: ignore[arg-type]
         at=_at(at),
+        account=ACCOUNT,
     )
 
 

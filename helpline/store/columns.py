@@ -1,0 +1,60 @@
+"""Column types and helpers shared by every table module."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, LargeBinary, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field
+
+
+def new_id() -> str:
+    """Random, unguessable row id (also used in URLs: never sequential)."""
+    return secrets.token_urlsafe(12)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """How UTCDateTime columns hold a time: TIMESTAMP WITHOUT TIME ZONE, in UTC."""
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return naive_utc(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite without type detection
+            value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):
+            raise TypeError("not a datetime")
+        return value.replace(tzinfo=UTC)
+
+
+def ts(*, index: bool = False, nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
+    return Field(
+        default_factory=_now, sa_column=Column(UTCDateTime(), nullable=False, index=index)
+    )
+
+
+def blob(*, nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(LargeBinary(), nullable=nullable))
