@@ -17,6 +17,11 @@ class HelplineError(Exception):
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.public_message)
 
+    def details(self) -> dict[str, object]:
+        """Extra fields for the JSON answer (a machine-readable `code` the
+        console translates); nothing a client sent, nothing personal."""
+        return {}
+
 
 class NotFound(HelplineError):
     status_code = 404

@@ -204,7 +204,8 @@ async def helpline_error_handler(request: Request, exc: Exception) -> JSONRespon
     if exc.status_code >= 500:
         logs.event("http.error", status=exc.status_code, kind=type(exc).__name__,
                    path=request.url.path)
-    return SafeJSONResponse({"error": exc.public_message}, status_code=exc.status_code,
+    return SafeJSONResponse({**exc.details(), "error": exc.public_message},
+                            status_code=exc.status_code,
                             headers=headers)
 
 

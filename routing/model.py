@@ -129,6 +129,16 @@ class Policy:
     stats_threshold: int = 5
     max_conversations_per_volunteer: int = 5
     sign_replies_with_alias: bool = False
+    # Volunteer wellbeing: after this long signed in, the console suggests a
+    # break and shows `support` (per console language: where a volunteer can
+    # talk after a heavy conversation). Measured from the sign-in the session
+    # already records, so nothing new is kept about the volunteer.
+    shift_length: timedelta = timedelta(hours=4)
+    support: dict[str, str] = field(default_factory=dict)
+    # Blue ticks on WhatsApp when a volunteer opens the conversation: off by
+    # default, since they tell whoever holds the texter's phone that the
+    # helpline read it.
+    read_receipts: bool = False
     # Menu slots -> partner id: "social_work" (menu 2) and "sexual_health" (menu 3).
     menu: dict[str, str] = field(default_factory=dict)
 

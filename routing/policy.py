@@ -417,6 +417,8 @@ def _welcome(ctx: _Ctx) -> Reply:
         ("retention_days", str(ctx.policy.retention_days)),
         ("opening_hours", hours.schedule_code(ctx.policy)),
         *ctx.menu_params(),
+        # The other languages offer themselves, each in its own words.
+        ("other_languages", ",".join(c for c in ctx.policy.languages if c != ctx.lang)),
     ]
     # No buttons: the welcome is long and numbers its menu in the text, which
     # reads the same on every channel (buttons would be listed a second time).

@@ -28,6 +28,9 @@ _TOP_KEYS = {
     "stats_threshold",
     "max_conversations_per_volunteer",
     "sign_replies_with_alias",
+    "shift_hours",
+    "support",
+    "read_receipts",
     "consent_timeout_hours",
     "consent_timeout_minutes",
     "hours",
@@ -234,6 +237,9 @@ def load_policy(text: str) -> Policy:
     sign = doc.get("sign_replies_with_alias", False)
     if not isinstance(sign, bool):
         raise _fail("sign_replies_with_alias", "expected true or false")
+    read_receipts = doc.get("read_receipts", False)
+    if not isinstance(read_receipts, bool):
+        raise _fail("read_receipts", "expected true or false")
 
     return Policy(
         languages=languages,
@@ -251,6 +257,11 @@ def load_policy(text: str) -> Policy:
             doc, "max_conversations_per_volunteer", defaults.max_conversations_per_volunteer
         ),
         sign_replies_with_alias=sign,
+        shift_length=timedelta(
+            hours=_positive_int(doc, "shift_hours", defaults.shift_length // timedelta(hours=1))
+        ),
+        support=_by_language(doc.get("support", {}), "support", languages),
+        read_receipts=read_receipts,
         menu=menu,
     )
 

@@ -325,6 +325,7 @@ def sign_in(
                     ui_language=user.ui_language,
                     session_id=sessions.session_id_for(token),
                     csrf_token=sessions.csrf_token_for(services, token),
+                    signed_in_at=now,
                 ),
             )
     if failed:

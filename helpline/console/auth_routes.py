@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from helpline.console import audit, auth, navigation, sessions
+from helpline.console import audit, auth, navigation, sessions, wellbeing
 from helpline.console.deps import CurrentUser, SessionToken
 from helpline.errors import HelplineError
 from helpline.http import ServicesDep, read_capped
@@ -82,6 +82,7 @@ async def login(request: Request, response: Response, services: ServicesDep) -> 
 
 @router.post("/logout")
 def logout(response: Response, services: ServicesDep, token: SessionToken) -> dict[str, str]:
+    user = None
     if token:
         user = sessions.load(services, token)
         with services.db.session() as session:
@@ -95,7 +96,10 @@ def logout(response: Response, services: ServicesDep, token: SessionToken) -> di
         httponly=True,
         samesite="strict",
     )
-    return {"status": "signed out"}
+    # Readers land on the end-of-shift page with where to get support.
+    after = wellbeing.after_sign_out(user.role if user else None,
+                                     user.ui_language if user else "nl")
+    return {"status": "signed out", "next": after}
 
 
 @router.get("/me")

@@ -118,7 +118,27 @@ class NotClaimed(Conflict):
 
 
 class TooManyConversations(Conflict):
-    public_message = "you already hold the maximum number of conversations"
+    """The policy's cap on conversations one person holds at once: a peer who
+    answers eight people in crisis at once answers none of them well, and
+    carries it home (issue 18, volunteer wellbeing). The answer names the
+    limit so the console can say what to do instead of "conflict"."""
+
+    code = "too_many_conversations"
+
+    def __init__(self, limit: int, *, colleague: bool = False) -> None:
+        self.limit = limit
+        self.code = "too_many_conversations_colleague" if colleague else self.code
+        self.public_message = (
+            f"the colleague already holds {limit} conversations, the most one person "
+            "may hold at once"
+            if colleague
+            else f"you already hold {limit} conversations, the most one person may hold "
+            "at once: close or release one before you claim another"
+        )
+        super().__init__(self.public_message)
+
+    def details(self) -> dict[str, object]:
+        return {"code": self.code, "limit": self.limit}
 
 
 class ReferralNotPossible(Conflict):

@@ -58,7 +58,7 @@ def claim(services: Services, actor: Actor, conversation_id: str) -> dict[str, A
         if conversation.claimed_by_id is None:
             limit = services.policy.max_conversations_per_volunteer
             if _held_count(session, actor.user_id) >= limit:
-                raise TooManyConversations()
+                raise TooManyConversations(limit)
             conversation.claimed_by_id = actor.user_id
             conversation.claimed_at = now
         event = LiveEvent(kind="claim", conversation=conversation.id, queue=conversation.queue)
@@ -98,8 +98,9 @@ def transfer(
         if actor.role == "partner" and target.partner_id != actor.partner_id:
             raise UnknownColleague()
         _lock_user(session, target.id)
-        if _held_count(session, target.id) >= services.policy.max_conversations_per_volunteer:
-            raise TooManyConversations("the colleague holds the maximum already")
+        limit = services.policy.max_conversations_per_volunteer
+        if _held_count(session, target.id) >= limit:
+            raise TooManyConversations(limit, colleague=True)
         conversation.claimed_by_id = target.id
         conversation.claimed_at = now
         event = LiveEvent(kind="claim", conversation=conversation.id, queue=conversation.queue)

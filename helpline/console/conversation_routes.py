@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from helpline.console import conversation_service as svc
 from helpline.console import handover
@@ -55,6 +55,10 @@ class HandOverIn(_Body):
 
 class LabelsIn(_Body):
     labels: list[UserText]
+
+
+class ContentWarningIn(_Body):
+    on: StrictBool
 
 
 class LanguageIn(_Body):
@@ -151,6 +155,13 @@ def set_labels(
     conversation_id: str, body: LabelsIn, user: CurrentResponder, services: ServicesDep
 ) -> dict[str, Any]:
     return svc.set_labels(services, user, conversation_id, body.labels)
+
+
+@router.put("/conversations/{conversation_id}/content-warning")
+def set_content_warning(
+    conversation_id: str, body: ContentWarningIn, user: CurrentResponder, services: ServicesDep
+) -> dict[str, Any]:
+    return svc.set_content_warning(services, user, conversation_id, body.on)
 
 
 @router.get("/saved-replies")

@@ -8,11 +8,13 @@ Split by concern, gathered here so a route reads `svc.claim(...)`:
 - `conversation_claims`: claim, release, transfer, close;
 - `conversation_replies`: replies and retries;
 - `conversation_annotations`: notes and labels;
-- `conversation_referrals`: proposing a referral (the consent question).
+- `conversation_referrals`: proposing a referral (the consent question);
+- `content_warnings`: the content-warning flag.
 """
 
 from __future__ import annotations
 
+from helpline.console.content_warnings import set_content_warning
 from helpline.console.conversation_access import (
     LABELS,
     PAGE_SIZE,
@@ -55,6 +57,7 @@ __all__ = [
     "retry_message",
     "saved_replies",
     "send_message",
+    "set_content_warning",
     "set_labels",
     "transfer",
     "visible_conversation",

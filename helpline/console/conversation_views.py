@@ -34,7 +34,9 @@ from helpline.console.conversation_access import (
     require_reader,
     texter_and_key,
 )
+from helpline.console.conversation_previews import previews
 from helpline.console.placeholders import placeholder
+from helpline.outbound import read_receipts
 from helpline.outbound.conversations import (
     WHATSAPP_WINDOW,
     window_open,
@@ -134,18 +136,22 @@ def _item(
         "waiting_since": iso(conversation.waiting_since),
         "waiting_seconds": waiting,
         "practice": conversation.practice,
+        "content_warning": conversation.content_warning,
         "held_by_colleague": False,
     }
 
 
 # What a colleague's held conversation shows of itself: that it exists and who
 # holds it, nothing that would tell who the texter is or what they wrote.
-_HIDDEN_FROM_COLLEAGUES = {
+_HIDDEN_FROM_COLLEAGUES: dict[str, Any] = {
     "pseudonym": None,
     "language": None,
     "window_closes_at": None,
     "waiting_since": None,
     "waiting_seconds": None,
+    "content_warning": False,
+    "labels": [],
+    "preview": None,
     "held_by_colleague": True,
 }
 
@@ -202,22 +208,24 @@ def list_conversations(
     with services.db.read_session() as session:
         ids = list(session.exec(query.limit(limit + 1)).all())
         rows = session.exec(
-            select(  # type: ignore[call-overload]
+            select(
                 Conversation,
-                Texter.pseudonym,
-                Texter.language,
-                Texter.last_inbound_at,
+                Texter,
                 claimer.c.alias,
             )
             .join(Texter, col(Texter.id) == Conversation.texter_id)
             .outerjoin(claimer, claimer.c.id == Conversation.claimed_by_id)
             .where(col(Conversation.id).in_(ids[:limit]))
         ).all()
+        shown = previews(services, session, actor, [(c, t) for c, t, _ in rows])
     position = {conversation_id: n for n, conversation_id in enumerate(ids)}
     rows = sorted(rows, key=lambda row: position[row[0].id])
     items = []
-    for c, p, lang, inbound, alias in rows:
-        item = _item(c, p, lang, inbound, alias, now)
+    for c, texter, alias in rows:
+        item = _item(c, texter.pseudonym, texter.language, texter.last_inbound_at, alias, now)
+        preview = shown.get(c.id)
+        item["labels"] = preview.labels if preview else []
+        item["preview"] = preview.text if preview else None
         if actor.role == "volunteer" and held_by_colleague(actor, c):
             item.update(_HIDDEN_FROM_COLLEAGUES)
         items.append(item)
@@ -390,7 +398,9 @@ OPEN_AUDIT_WINDOW = timedelta(minutes=10)
 def record_open(services: Services, actor: Actor, conversation_id: str) -> None:
     """Audit an opening once per user and conversation per ten minutes: the
     page re-reads the conversation on every live event, and those refreshes
-    are not new openings (they would drown the log)."""
+    are not new openings (they would drown the log). With the read-receipts
+    policy on, the opening (a refresh included: the volunteer has the new
+    message in front of them) marks the newest WhatsApp message read."""
     since = services.now() - OPEN_AUDIT_WINDOW
     with services.db.session() as session:
         recent = session.exec(
@@ -403,6 +413,9 @@ def record_open(services: Services, actor: Actor, conversation_id: str) -> None:
         ).first()
         if recent is None:
             audit_action(services, session, actor, "conversation.open", conversation_id)
+        receipt = read_receipts.queue_on_open(services, session, conversation_id, services.now())
+    if receipt:
+        services.wakeup.set()
 
 
 

@@ -67,6 +67,15 @@ def held(services: Services, actor: Actor) -> list[dict[str, Any]]:
     ]
 
 
+def volunteers(services: Services, actor: Actor) -> list[str]:
+    """Aliases of the active volunteers a conversation can be handed to."""
+    _require_coordinator(actor)
+    with services.db.read_session() as session:
+        return sorted(session.exec(
+            select(User.alias).where(User.role == "volunteer", col(User.disabled).is_(False))
+        ).all())
+
+
 def hand_over(
     services: Services, actor: Actor, conversation_id: str, to_alias: str | None
 ) -> dict[str, Any]:
@@ -104,7 +113,7 @@ def hand_over(
                 )
             ).all()
             if len(held_now) >= limit and conversation.id not in held_now:
-                raise TooManyConversations("the colleague holds the maximum already")
+                raise TooManyConversations(limit, colleague=True)
             conversation.claimed_by_id = target.id
             conversation.claimed_at = now
             target_alias = target.alias

@@ -2,7 +2,8 @@
 
 Roles do not nest (helpline.console.deps), so every role has a home of its
 own: volunteers and partner workers the queue, coordinators the statistics,
-admins the accounts. The header lists exactly the pages a role may open, so
+admins the accounts; coordinators also cover for colleagues on
+`/console/held`. The header lists exactly the pages a role may open, so
 nobody is shown a link that answers 403.
 """
 
@@ -13,13 +14,14 @@ from helpline.console.deps import ADMIN, COORDINATOR, PARTNER, VOLUNTEER
 QUEUE = "/console"
 STATS = "/console/stats"
 ACCOUNTS = "/console/accounts"
+HELD = "/console/held"
 SIGN_IN = "/console/login"
 
 # (string key in the page strings, path), in the order the header shows them.
 NAV: dict[str, tuple[tuple[str, str], ...]] = {
     VOLUNTEER: (("queue", QUEUE),),
     PARTNER: (("queue", QUEUE),),
-    COORDINATOR: (("nav_stats", STATS),),
+    COORDINATOR: (("nav_stats", STATS), ("nav_held", HELD)),
     ADMIN: (("nav_accounts", ACCOUNTS), ("nav_stats", STATS)),
 }
 

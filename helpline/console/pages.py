@@ -19,7 +19,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from helpline.console import conversation_service as svc
-from helpline.console import home_strings, navigation
+from helpline.console import (
+    held_strings,
+    home_strings,
+    navigation,
+    safety_strings,
+    wellbeing,
+)
 from helpline.console.deps import OptionalUser
 from helpline.console.sessions import SessionUser
 from helpline.errors import HelplineError
@@ -248,7 +254,8 @@ STRINGS: dict[str, dict[str, str]] = {
 
 def strings(language: str | None) -> dict[str, str]:
     lang = language if language in STRINGS else "nl"
-    return {**STRINGS[lang], **home_strings.STRINGS[lang]}
+    return {**STRINGS[lang], **home_strings.STRINGS[lang], **held_strings.STRINGS[lang],
+            **safety_strings.STRINGS[lang]}
 
 
 def page_language(user: SessionUser | None, request: Request) -> str:
@@ -283,10 +290,11 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     lang = page_language(user, request)
+    prompt = wellbeing.shift_prompt(request.app.state.services, user, lang)
     return templates.TemplateResponse(
         request,
         name,
-        {"t": strings(lang), "lang": lang, "user": user, **context},
+        {"t": strings(lang), "lang": lang, "user": user, "shift_prompt": prompt, **context},
         status_code=status_code,
     )
 
@@ -303,6 +311,15 @@ def login_page(request: Request, user: OptionalUser) -> Response:
     if user is not None:
         return RedirectResponse(navigation.home_for(user.role), status_code=303)
     return render(request, "login.html", None)
+
+
+@router.get("/shift-end", response_class=HTMLResponse)
+def shift_end_page(request: Request, services: ServicesDep) -> Response:
+    """Where a volunteer lands after signing out: thanks and where to get
+    support. Open without a session (it is the policy's public text)."""
+    lang = page_language(None, request)
+    return render(request, "shift_end.html", None,
+                  support=wellbeing.support_text(services, lang))
 
 
 @router.get("", response_class=HTMLResponse)

@@ -12,11 +12,12 @@ from helpline.console.csrf import CsrfMiddleware
 
 def install(app: FastAPI) -> None:
     app.add_middleware(CsrfMiddleware, services=app.state.services)
-    from helpline.console import admin_pages, admin_routes, auth_routes
+    from helpline.console import admin_pages, admin_routes, auth_routes, held_pages
 
     app.include_router(auth_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(admin_pages.router)
+    app.include_router(held_pages.router)
     from helpline.console import conversation_routes
 
     conversation_routes.install(app)

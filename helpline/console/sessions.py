@@ -71,6 +71,8 @@ class SessionUser:
     ui_language: str
     session_id: str
     csrf_token: str
+    # The session's own start (sessions.created_at), for the end-of-shift prompt.
+    signed_in_at: datetime | None = None
 
     def has_role(self, *roles: str) -> bool:
         return self.role in roles
@@ -123,6 +125,7 @@ def load(services: Services, token: str | None) -> SessionUser | None:
             ui_language=user.ui_language,
             session_id=sid,
             csrf_token=csrf_token_for(services, token),
+            signed_in_at=row.created_at,
         )
 
 

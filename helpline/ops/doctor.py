@@ -279,18 +279,23 @@ def check_file_modes(settings: Settings, report: Report) -> None:
     """Database, inbox and key store files hold sealed data and key shares:
     the owner alone should read them (0600)."""
     wide = []
+    seen = 0
     for path in _private_files(settings):
         try:
             mode = path.stat().st_mode & 0o777
         except OSError:
             continue
+        seen += 1
         if mode & 0o077:
             wide.append(f"{path} ({mode:o})")
     if wide:
         report.add("warn", "file modes", "readable by other accounts: " + ", ".join(wide)
                    + "; run `chmod 600` on them (new files are created 0600).")
+    elif seen == 0:
+        report.add("ok", "file modes", "no database, inbox or key store file here yet "
+                   "(they are created 0600)")
     else:
-        report.add("ok", "file modes", "database, inbox and key store files are 0600")
+        report.add("ok", "file modes", f"{seen} database, inbox and key store file(s) are 0600")
 
 
 def check_inbox(settings: Settings, report: Report) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jinja2
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import select
@@ -30,10 +30,12 @@ from starlette.concurrency import run_in_threadpool
 
 from helpline.channels.base import ChannelName, DeliveryStatus, MalformedPayload
 from helpline.channels.simulator import SESSION_RE, SimulatorChannel, session_address
+from helpline.console.deps import OptionalUser
 from helpline.errors import HelplineError, NotFound
 from helpline.http import ServicesDep, read_capped
 from helpline.ingest import intake
 from helpline.live.bus import LiveEvent
+from helpline.ops import simulator_strings
 from helpline.outbound.status import provider_ref
 from helpline.services import Services
 from helpline.store.models import Conversation, Message, OutboxItem, Texter
@@ -203,12 +205,31 @@ router = APIRouter(tags=["simulator"])
 
 
 @router.get("/simulator", response_class=HTMLResponse)
-def simulator_page(channel: ChannelDep) -> HTMLResponse:
+def simulator_page(
+    channel: ChannelDep,
+    services: ServicesDep,
+    user: OptionalUser,
+    lang: Annotated[str | None, Query(max_length=8)] = None,
+    remembered: Annotated[str | None, Cookie(alias=simulator_strings.COOKIE)] = None,
+) -> HTMLResponse:
+    """In the language asked for (kept for the browser session), else the
+    signed-in account's console language, else Dutch."""
+    language = simulator_strings.page_language(
+        lang, remembered, user.ui_language if user is not None else None
+    )
     scripts = practice_scripts()
     html = _templates().get_template("simulator.html").render(
-        scripts=scripts["scripts"], languages=scripts["languages"]
+        scripts=scripts["scripts"], languages=scripts["languages"], lang=language,
+        t=simulator_strings.STRINGS[language],
+        other=next(c for c in simulator_strings.LANGUAGES if c != language),
     )
-    return HTMLResponse(html)
+    response = HTMLResponse(html)
+    if lang in simulator_strings.LANGUAGES:
+        # A session cookie: the choice lasts while the browser is open.
+        response.set_cookie(simulator_strings.COOKIE, language, httponly=True,
+                            samesite="strict", path="/simulator",
+                            secure=services.settings.secure_cookies)
+    return response
 
 
 @router.get("/simulator/api/scripts")

@@ -14,6 +14,7 @@ File layout::
     today = "vandaag"
     tomorrow = "morgen"
     always_open = "dag en nacht"
+    language_offer = "Liever Nederlands? Stuur TAAL."   # shown in the other languages' welcome
     [messages]
     welcome = \"\"\"...{{ retention_days }}...\"\"\"
 
@@ -22,6 +23,8 @@ Filters available in templates:
 - `{{ next_open_day | day }}`: "today" / "tomorrow" / "0".."6" -> a word.
 - `{{ opening_hours | schedule }}`: the routing schedule code
   ("0-4 10:00-16:00;5 12:00-14:00") -> one line per group of days.
+- `{{ other_languages | offers }}`: language codes ("en,es") -> each one's
+  `meta.language_offer`, in its own language, one a line.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ def _meta_str(meta: Mapping[str, object], key: str, where: str) -> str:
     return value
 
 
-def _environment(meta: Mapping[str, object], where: str) -> jinja2.Environment:
+def _environment(
+    meta: Mapping[str, object], where: str, offers: Mapping[str, str]
+) -> jinja2.Environment:
     weekdays = _meta_list(meta, "weekdays", where)
     if len(weekdays) != 7:
         raise MessageCatalogError(f"{where}: meta.weekdays needs 7 names, Monday first")
@@ -98,8 +103,14 @@ def _environment(meta: Mapping[str, object], where: str) -> jinja2.Environment:
         autoescape=False,  # noqa: S701
         keep_trailing_newline=False,
     )
+    def offer(codes: str) -> str:
+        # Each other language in its own words ("English? Send LANGUAGE."), so
+        # a texter who cannot read this one still finds theirs.
+        return "\n".join(offers[c] for c in codes.split(",") if c in offers)
+
     env.filters["day"] = day
     env.filters["schedule"] = schedule
+    env.filters["offers"] = offer
     return env
 
 
@@ -109,17 +120,26 @@ class MessageCatalog:
     def __init__(self, path: Path | str | None = None) -> None:
         root = Path(path) if path is not None else DEFAULT_TEMPLATES
         self._languages: dict[str, _Language] = {}
+        docs: dict[str, tuple[str, dict[str, object]]] = {}
         for file in sorted(root.glob("*/messages.toml")):
-            code = file.parent.name
             where = str(file)
             try:
-                doc = tomllib.loads(file.read_text(encoding="utf-8"))
+                docs[file.parent.name] = (where, tomllib.loads(file.read_text(encoding="utf-8")))
             except tomllib.TOMLDecodeError as exc:
                 raise MessageCatalogError(f"{where}: {exc}") from None
+        # A language without an offer line is simply not offered elsewhere.
+        offers = {
+            code: offer
+            for code, (_where, doc) in docs.items()
+            for meta in [doc.get("meta", {})] if isinstance(meta, dict)
+            for offer in [meta.get("language_offer")] if isinstance(offer, str)
+        }
+        for code, (where, doc) in docs.items():
             messages = doc.get("messages")
             if not isinstance(messages, dict):
                 raise MessageCatalogError(f"{where}: missing [messages] table")
-            env = _environment(doc.get("meta", {}), where)
+            meta = doc.get("meta", {})
+            env = _environment(meta if isinstance(meta, dict) else {}, where, offers)
             templates: dict[str, jinja2.Template] = {}
             for key, source in messages.items():
                 if not isinstance(source, str):

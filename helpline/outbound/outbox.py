@@ -27,6 +27,7 @@ from helpline import logs
 from helpline.channels.base import Button, ChannelSendError, OutboundMessage, SendResult
 from helpline.lifecycle.retention import periodic
 from helpline.live.bus import LiveEvent
+from helpline.outbound import read_receipts
 from helpline.outbound.conversations import request_template
 from helpline.outbound.status import provider_ref, status_event
 from helpline.services import Services
@@ -122,6 +123,13 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
             template_language=services.settings.whatsapp_template_language,
         )
     message = session.get(Message, item.message_id) if item.message_id else None
+    if item.kind == read_receipts.KIND:
+        if message is None or message.provider_message_id is None:
+            return None
+        target = vault.open(
+            key, message.provider_message_id, "messages", "provider_message_id", message.id
+        )
+        return OutboundMessage(to=to, kind="read_receipt", reply_to_message_id=target)
     if message is None or message.body is None:
         return None
     text = vault.open(key, message.body, "messages", "body", message.id)
@@ -140,8 +148,11 @@ def settle(
         item = session.get(OutboxItem, claimed.id)
         if item is None:  # erased while sending
             return None
-        message = session.get(Message, item.message_id) if item.message_id else None
         item.locked_until = None
+        if item.kind == read_receipts.KIND:
+            _settle_read_receipt(services, session, item, error)
+            return None
+        message = session.get(Message, item.message_id) if item.message_id else None
         if result is not None:
             item.state = "sent"
             item.last_error = None
@@ -165,6 +176,28 @@ def settle(
         if message is None:
             return None
         return status_event(session, message)
+
+
+def _settle_read_receipt(
+    services: Services, session: Session, item: OutboxItem, error: ChannelSendError | None
+) -> None:
+    """A receipt is about a message the texter sent: it never changes that
+    message's status, and it is never held for a template (a tick is not
+    worth asking the texter to write again)."""
+    if error is not None and error.outcome in ("retry", "pause"):
+        _failed(services, session, item, None, error, services.now())
+        if item.state == "pending":
+            return
+    if error is None:
+        item.state = "sent"
+        item.last_error = None
+        logs.event("outbox.sent", outbox=item.id, channel=item.channel, kind=item.kind)
+    elif item.state != "failed":
+        item.state = "failed"
+        item.last_error = error.reason[:64]
+        logs.event("outbox.failed", logging.WARNING, outbox=item.id, reason=item.last_error)
+    if item.message_id is not None:
+        read_receipts.forget(session, item.message_id)
 
 
 def _failed(

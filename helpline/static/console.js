@@ -43,7 +43,10 @@
       data = null;
     }
     if (!response.ok) {
-      const error = new Error((data && data.error) || String(response.status));
+      // A refusal with a code (the conversation cap) is said in the page's language.
+      const known = data && data.code && T["error_" + data.code];
+      const text = known ? known.replace("{limit}", String(data.limit)) : data && data.error;
+      const error = new Error(text || String(response.status));
       error.status = response.status;
       throw error;
     }
@@ -87,10 +90,18 @@
     const out = document.getElementById("sign-out");
     if (out) {
       out.addEventListener("click", async function () {
-        try { await api("POST", "/api/auth/logout"); } catch (e) { /* signed out anyway */ }
-        window.location.assign("/console/login");
+        let next = "/console/login";
+        try {
+          const done = await api("POST", "/api/auth/logout");
+          if (done && typeof done.next === "string" && done.next.startsWith("/console/")) {
+            next = done.next;
+          }
+        } catch (e) { /* signed out anyway */ }
+        window.location.assign(next);
       });
     }
+    const print = document.getElementById("print");
+    if (print) print.addEventListener("click", function () { window.print(); });
     const lang = document.getElementById("lang-switch");
     if (lang) {
       lang.addEventListener("click", async function () {
@@ -206,6 +217,7 @@
     head.appendChild(el("span", "pseudonym", item.pseudonym));
     if (item.priority === "urgent") head.appendChild(el("span", "badge badge-urgent", T.urgent));
     if (item.practice) head.appendChild(el("span", "badge", T.practice));
+    if (item.content_warning) head.appendChild(el("span", "badge badge-cw", T.cw_badge));
     a.appendChild(head);
     const meta = el("span", "item-meta");
     meta.appendChild(el("span", "channel", item.channel));
@@ -223,6 +235,12 @@
       meta.appendChild(w);
     }
     a.appendChild(meta);
+    if (item.labels && item.labels.length) {
+      const topics = el("span", "item-topics");
+      item.labels.forEach(function (l) { topics.appendChild(el("span", "topic", T["label_" + l] || l)); });
+      a.appendChild(topics);
+    }
+    if (item.preview) a.appendChild(el("span", "item-preview", item.preview));
     li.appendChild(a);
     return li;
   }
@@ -354,6 +372,9 @@
     const closeButton = document.getElementById("close");
     const replyForm = document.getElementById("reply-form");
     const replyBody = document.getElementById("reply-body");
+    const cwBadge = document.getElementById("cw-badge");
+    const cwToggle = document.getElementById("cw-toggle");
+    const cwShow = document.getElementById("cw-show");
     localiseTimes(document);
 
     function toLatest() {
@@ -361,7 +382,37 @@
       if (list.scrollHeight > list.clientHeight + 4) list.scrollTop = list.scrollHeight;
       else if (list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "end" });
     }
-    toLatest();
+
+    function texterAnchor() {
+      // What the volunteer has not answered yet: the texter's first message
+      // after the last human reply, else the texter's newest message. The
+      // bot's welcome after a first message is long and must not push the
+      // question out of sight.
+      const items = Array.from(list.children);
+      let lastHuman = -1;
+      items.forEach(function (li, i) {
+        if (li.classList.contains("msg-out") && !li.classList.contains("msg-bot")) lastHuman = i;
+      });
+      const incoming = items.filter(function (li) { return li.classList.contains("msg-in"); });
+      const unanswered = items.slice(lastHuman + 1).filter(function (li) {
+        return li.classList.contains("msg-in");
+      });
+      return unanswered[0] || incoming[incoming.length - 1] || null;
+    }
+
+    function toTexter() {
+      toLatest();
+      const anchor = texterAnchor();
+      if (!anchor) return;
+      anchor.classList.add("anchor");
+      if (list.scrollHeight > list.clientHeight + 4) {
+        const above = anchor.getBoundingClientRect().top - list.getBoundingClientRect().top;
+        if (above < 0) list.scrollTop += above - 8;
+      } else if (anchor.getBoundingClientRect().top < 0) {
+        anchor.scrollIntoView({ block: "start" });
+      }
+    }
+    toTexter();
 
     function render(conv) {
       const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -376,6 +427,9 @@
       releaseButton.hidden = !conv.claimed_by_me;
       closeButton.hidden = closed || (Boolean(conv.claimed_by) && !conv.claimed_by_me);
       replyForm.hidden = !conv.claimed_by_me || closed;
+      cwBadge.hidden = !conv.content_warning;
+      cwToggle.dataset.on = conv.content_warning ? "yes" : "no";
+      cwToggle.textContent = conv.content_warning ? cwToggle.dataset.clear : cwToggle.dataset.set;
       const notes = document.getElementById("notes");
       if (notes) notes.replaceChildren.apply(notes, conv.notes.map(noteItem));
       if (atBottom) toLatest();
@@ -404,6 +458,16 @@
     claimButton.addEventListener("click", function () { act("POST", base + "/claim"); });
     releaseButton.addEventListener("click", function () { act("POST", base + "/release"); });
     closeButton.addEventListener("click", function () { act("POST", base + "/close"); });
+    cwToggle.addEventListener("click", function () {
+      act("PUT", base + "/content-warning", { on: cwToggle.dataset.on !== "yes" });
+    });
+    if (cwShow) {
+      cwShow.addEventListener("click", function () {
+        document.getElementById("cw-notice").hidden = true;
+        list.hidden = false;
+        toLatest();
+      });
+    }
 
     list.addEventListener("click", function (ev) {
       const button = ev.target.closest("button.retry");

@@ -7,6 +7,9 @@
   const store = window.localStorage;
   const KEY = "helpline.simulator";
   const $ = (id) => document.getElementById(id);
+  // The page's texts, in its language (an attribute: no inline script at all).
+  const T = JSON.parse(document.body.dataset.strings || "{}");
+  const LANG = document.body.dataset.lang === "en" ? "en-GB" : "nl-NL";
 
   function newSession() {
     const bytes = new Uint8Array(16);
@@ -51,7 +54,7 @@
       body: JSON.stringify(body),
       credentials: "same-origin",
     });
-    if (!response.ok) { setStatus("Not sent (" + response.status + ")"); return; }
+    if (!response.ok) { setStatus(T.not_sent + " (" + response.status + ")"); return; }
     setStatus("");
     refresh();
   }
@@ -62,7 +65,7 @@
     if (message.direction === "out") {
       const who = document.createElement("span");
       who.className = "bubble-author";
-      who.textContent = message.author === "bot" ? "Helpline (automatic)" : "Helpline (volunteer)";
+      who.textContent = message.author === "bot" ? T.by_bot : T.by_volunteer;
       li.appendChild(who);
     }
     const text = document.createElement("span");
@@ -73,7 +76,8 @@
     time.className = "bubble-time";
     const at = new Date(message.at);
     time.dateTime = message.at;
-    time.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    // 24-hour clock in both languages, like the console.
+    time.textContent = at.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     li.appendChild(time);
     return li;
   }
@@ -95,8 +99,8 @@
       }
     }
     $("phone-sub").textContent = data.pseudonym
-      ? (data.practice ? "practice texter " : "in the console as ") + data.pseudonym
-      : "simulator";
+      ? (data.practice ? T.practice_texter : T.in_console_as) + " " + data.pseudonym
+      : T.simulator;
     if (data.messages.length !== lastCount) {
       lastCount = data.messages.length;
       chat.scrollTop = chat.scrollHeight;
@@ -114,7 +118,7 @@
       });
       if (response.ok) render(await response.json());
     } catch (e) {
-      setStatus("Offline, retrying");
+      setStatus(T.offline);
     } finally {
       busy = false;
     }
@@ -148,8 +152,8 @@
     const all = lines();
     $("next-line").disabled = !p || p.next >= all.length;
     $("practice-progress").textContent = p
-      ? "Line " + Math.min(p.next, all.length) + " of " + all.length + " sent."
-      : "Choose a practice texter.";
+      ? T.line_of.replace("{n}", String(Math.min(p.next, all.length))).replace("{total}", String(all.length))
+      : T.choose_script;
   }
 
   function sendNextLine() {

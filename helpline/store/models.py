@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 from helpline.store.columns import UTCDateTime, blob, naive_utc, new_id, ts
 from helpline.store.helpline_tables import Helpline, Membership
 
-# The helpline a one-helpline installation always had; migration 0003 moves
+# The helpline a one-helpline installation always had; migration 0005_helplines moves
 # every existing row into it, and it keeps the installation's own index key.
 DEFAULT_HELPLINE_ID = "default"
 
@@ -99,6 +99,9 @@ class Conversation(SQLModel, table=True):
     first_response_at: datetime | None = ts(nullable=True)
     closed_at: datetime | None = ts(nullable=True)
     practice: bool = False
+    # Set by a volunteer so colleagues open it prepared (issue 18.4); who set
+    # it is in the audit log, not here.
+    content_warning: bool = False
     # Which statistics this conversation already moved (helpline.stats.counting), so a
     # texter sending 500 messages moves each count at most once. Deleted with
     # the conversation; the counts themselves live in stat_counts.
@@ -121,6 +124,10 @@ class Message(SQLModel, table=True):
     provider_ref: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = ts(index=True)
     status_at: datetime | None = ts(nullable=True)
+    # Inbound WhatsApp only, and only with the read-receipts policy on: the
+    # provider's message id sealed under the texter's data key (a wamid holds
+    # the phone number in base64), cleared once the read receipt is sent.
+    provider_message_id: bytes | None = blob(nullable=True)
 
 
 class OutboxItem(SQLModel, table=True):

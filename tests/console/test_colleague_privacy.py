@@ -44,6 +44,8 @@ RULES: dict[tuple[str, str], dict[str, int | str]] = {
         {"colleague": 404, "other_partner": 404, "coordinator": 403, "admin": 403},
     ("PUT", "/api/conversations/{conversation_id}/labels"):
         {"colleague": 404, "other_partner": 404, "coordinator": 403, "admin": 403},
+    ("PUT", "/api/conversations/{conversation_id}/content-warning"):
+        {"colleague": 404, "other_partner": 404, "coordinator": 403, "admin": 403},
     ("POST", "/api/held/{conversation_id}/handover"):
         {"colleague": 403, "other_partner": 403, "coordinator": ALLOWED, "admin": 403},
     ("POST", "/api/admin/conversations/{conversation_id}/erase"):
@@ -56,6 +58,7 @@ BODIES = {
     "notes": {"body": "notitie"},
     "labels": {"labels": ["health"]},
     "handover": {"to": None},
+    "content-warning": {"on": True},
 }
 
 

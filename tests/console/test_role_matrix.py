@@ -80,20 +80,25 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/api/conversations/{conversation_id}/referrals"): RESPONDER,
     ("POST", "/api/conversations/{conversation_id}/notes"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/labels"): RESPONDER,
+    ("PUT", "/api/conversations/{conversation_id}/content-warning"): RESPONDER,
     ("GET", "/api/held"): frozenset({C}),
     ("POST", "/api/held/{conversation_id}/handover"): frozenset({C}),
     ("GET", "/api/events"): ANY,
     # HTML console
     ("GET", "/console/login"): PUBLIC,
+    # the end-of-shift page after signing out: the policy's public support text
+    ("GET", "/console/shift-end"): PUBLIC,
     # `/console` is where sign-in lands: the queue, or a redirect to the role's home
     ("GET", "/console"): ANY,
     ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
     ("GET", "/console/accounts"): ADMIN,
+    ("GET", "/console/held"): frozenset({C}),
     # statistics (coordinators and admins; never message text)
     ("GET", "/api/stats"): STATS,
     ("GET", "/api/stats.csv"): STATS,
     ("GET", "/api/stats/transparency"): STATS,
     ("GET", "/console/stats"): STATS,
+    ("GET", "/console/stats/transparency"): STATS,
     # simulator (a texter's phone; off unless HELPLINE_SIMULATOR)
     ("GET", "/simulator"): SIMULATOR,
     ("GET", "/simulator/api/scripts"): SIMULATOR,
@@ -109,7 +114,8 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 # HTML pages: an anonymous visit is sent to the sign-in page (303), not
 # answered 401, so a plain visit logs no error in the browser.
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
-         ("GET", "/console/accounts"), ("GET", "/console/stats")}
+         ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held"),
+         ("GET", "/console/stats/transparency")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 

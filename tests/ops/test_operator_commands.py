@@ -42,6 +42,9 @@ def test_doctor_in_an_empty_directory_creates_nothing(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "helpline.db does not exist yet" in result.stdout
     assert "helpline migrate" in result.stdout
+    # With nothing there, the mode check says so instead of vouching for files it never saw.
+    assert "no database, inbox or key store file here yet" in result.stdout
+    assert "are 0600" not in result.stdout
     no_traceback(result)
     assert list(tmp_path.iterdir()) == []
 

@@ -29,7 +29,8 @@ LANGUAGES = POLICY.languages
 
 # What decide passes with each key; checked against real decide output below.
 PARAMS: dict[str, set[str]] = {
-    "welcome": {"retention_days", "opening_hours", "social_work", "sexual_health"},
+    "welcome": {"retention_days", "opening_hours", "social_work", "sexual_health",
+                "other_languages"},
     "welcome_back": set(),
     "menu": {"social_work", "sexual_health"},
     "peer_queued": set(),
@@ -251,3 +252,37 @@ def test_files_are_valid_toml_with_meta() -> None:
     for language in LANGUAGES:
         doc = tomllib.loads((DEFAULT_TEMPLATES / language / "messages.toml").read_text("utf-8"))
         assert len(doc["meta"]["weekdays"]) == 7
+
+
+def _welcome(language: str) -> str:
+    actions = decide_unguarded(
+        State(language=language), TexterMessage(text="hoi"), now=datetime(2026, 11, 25, 11, 0,
+                                                                            tzinfo=UTC),
+        policy=POLICY,
+    )
+    welcome = next(a for a in actions if isinstance(a, Reply) and a.key == "welcome")
+    return CATALOG.render("welcome", language, dict(welcome.params))
+
+
+def test_the_dutch_welcome_offers_each_other_language_in_its_own_words() -> None:
+    text = _welcome("nl")
+    assert "Other language?" not in text
+    tail = text.splitlines()[-5:]
+    assert tail == ["English? Send LANGUAGE.", "¿En español? Envía IDIOMA.",
+                    "În română? Trimite LIMBA.", "На български? Изпрати ЕЗИК.",
+                    "Po polsku? Wyślij JĘZYK."]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_welcome_offers_the_others_and_not_itself(language: str) -> None:
+    from routing.commands import command, line_of
+
+    text = _welcome(language)
+    offered = text.splitlines()[-(len(LANGUAGES) - 1):]
+    assert len(offered) == len(LANGUAGES) - 1
+    for line in offered:
+        # The word to send is a real command, whatever the texter's language.
+        word = line.rsplit(" ", 1)[-1].rstrip(".")
+        assert command(line_of(word) or "") == "language", line
+    meta = tomllib.loads((DEFAULT_TEMPLATES / language / "messages.toml").read_text("utf-8"))
+    assert meta["meta"]["language_offer"] not in offered

@@ -153,6 +153,7 @@ def test_first_contact_gets_the_welcome_and_reaches_peers() -> None:
         "opening_hours": "0-1 10:00-16:00;2 10:00-16:00,19:00-22:00;3-4 10:00-16:00",
         "social_work": "PMW",
         "sexual_health": "GGD",
+        "other_languages": "en,es,ro,bg,pl",
     }
     assert Enqueue("peer", "normal") in actions
 

@@ -78,6 +78,7 @@ def test_minutes_timeout() -> None:
         ("consent_timeout_hours = 1\nconsent_timeout_minutes = 5", "not both"),
         ("consent_timeout_hours = 0", "must be positive"),
         ('sign_replies_with_alias = "yes"', "expected true or false"),
+        ('read_receipts = 1', "read_receipts: expected true or false"),
         ("[emergency]\nnl = 112", "emergency.nl: expected a string"),
     ],
 )

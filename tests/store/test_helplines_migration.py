@@ -1,10 +1,10 @@
-"""Migration 0003 (issue 17) on a populated one-helpline database, SQLite and
+"""Migration 0005_helplines (issue 17) on a populated one-helpline database, SQLite and
 PostgreSQL: nothing is lost and everything lands in the default helpline.
 
-How the database at revision 0002 is populated: the real app (at head) takes
+How the database before the migration is populated: the real app (at head) takes
 in texters by signed webhooks, a volunteer claims, answers, labels and notes,
 an admin creates an account; then every row is copied, as it is, into a
-fresh schema at revision 0002 (the columns that schema has), and that
+fresh schema at the revision before it (the columns that schema has), and that
 schema is upgraded. So the rows are the app's own (real encryption, real
 blind indexes), and afterwards the app at head must read all of them.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, create_engine, insert, inspect, select, text
 
@@ -25,6 +26,10 @@ from tests.conftest import FakeClock, make_settings
 from tests.console.conv_helpers import make_agent, texter_writes
 from tests.console.helpers import make_user
 
+MIGRATION = "0005_helplines"
+# Whatever main's migrations before this one are: the revision it revises.
+BEFORE = str(ScriptDirectory.from_config(alembic_config(make_engine("sqlite://")))
+             .get_revision(MIGRATION).down_revision)
 OWNED = ("texters", "conversations", "users", "saved_replies", "alerts", "audit_log")
 
 
@@ -73,7 +78,7 @@ def _rows(url: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _rebuild_at_0002(url: str, rows: dict[str, list[dict[str, Any]]]) -> None:
+def _rebuild_before(url: str, rows: dict[str, list[dict[str, Any]]]) -> None:
     from alembic import command
 
     engine = make_engine(url)
@@ -83,7 +88,7 @@ def _rebuild_at_0002(url: str, rows: dict[str, list[dict[str, Any]]]) -> None:
     with engine.begin() as conn:
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
+        command.upgrade(cfg, BEFORE)
     old = MetaData()
     old.reflect(engine)
     # Parents first, so foreign keys hold on PostgreSQL.
@@ -106,7 +111,7 @@ def test_a_populated_one_helpline_database_moves_into_the_default_helpline(
     engine.dispose()
     seen = _populate(settings, clock)
     before = _rows(database_url)
-    _rebuild_at_0002(database_url, before)
+    _rebuild_before(database_url, before)
     check = create_engine(database_url)
     assert "helplines" not in inspect(check).get_table_names()
     assert "helpline_id" not in {c["name"] for c in inspect(check).get_columns("texters")}

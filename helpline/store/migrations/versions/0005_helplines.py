@@ -8,8 +8,8 @@ conversations, accounts, saved replies, alerts, the audit log and the
 statistics tables (where it joins the primary key). Rows hanging off a
 texter or conversation reach the helpline through that parent.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005_helplines
+Revises: 0004_safety
 Create Date: 2026-12-04 02:03:27
 """
 
@@ -21,8 +21,8 @@ from alembic import op
 
 import helpline.store.models
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0005_helplines"
+down_revision: str | None = "0004_safety"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -141,4 +141,4 @@ def _rebuild_with_owner_key(table: str, key: tuple[str, ...]) -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("0003 is not reversible: rows of other helplines would be lost")
+    raise NotImplementedError("0005_helplines is not reversible: rows of other helplines would be lost")
