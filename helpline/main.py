@@ -244,10 +244,12 @@ def _install_parts(app: FastAPI) -> None:
     from helpline.console import routes as console_routes
     from helpline.lifecycle import routes as lifecycle_routes
     from helpline.ops import simulator_routes
+    from helpline.stats import national_routes
     from helpline.stats import pages as stats_pages
     from helpline.stats import routes as stats_routes
 
-    for part in (console_routes, stats_routes, stats_pages, simulator_routes, lifecycle_routes):
+    for part in (console_routes, stats_routes, stats_pages, national_routes, simulator_routes,
+                 lifecycle_routes):
         part.install(app)
 
 

@@ -289,7 +289,7 @@ def _message(
     result.stored += 1
     result.outbound = result.outbound or effects.outbound
     result.live.append(
-        LiveEvent(kind="message", conversation=conversation.id, message=message_id,
+        LiveEvent.of(conversation, "message", message=message_id,
                   queue=conversation.queue)
     )
     result.live.extend(effects.live)

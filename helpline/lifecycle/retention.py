@@ -40,6 +40,7 @@ from helpline.lifecycle.progress import Progress
 from helpline.services import Services
 from helpline.stats import counting
 from helpline.store.models import (
+    DEFAULT_HELPLINE_ID,
     Conversation,
     DataKey,
     DedupKey,
@@ -121,20 +122,28 @@ def _queue_detached(
     services.wakeup.set()
 
 
-def _audit(session: Session, now: datetime, actor_id: str | None, action: str) -> None:
-    """A content-free audit record: who, what kind of erasure, when. No
-    pseudonym or conversation id: those would keep a trace of the person."""
+def _audit(
+    session: Session, now: datetime, actor_id: str | None, action: str, helpline_id: str
+) -> None:
+    """A content-free audit record: who, what kind of erasure, when, in which
+    helpline's log. No pseudonym or conversation id: those would keep a
+    trace of the person."""
     from helpline.console.audit import record
 
-    record(session, actor_id, action, None, now)
+    record(session, actor_id, action, None, now, helpline_id=helpline_id)
 
 
-def audit_texter_erasure(session: Session, now: datetime) -> None:
+def audit_texter_erasure(
+    session: Session, now: datetime, helpline_id: str = DEFAULT_HELPLINE_ID
+) -> None:
     """For the texter's own command (effects.py): actor is the texter, unnamed."""
-    _audit(session, now, None, TEXTER_ERASE_SELF)
+    _audit(session, now, None, TEXTER_ERASE_SELF, helpline_id)
 
 
-def erase_conversation_texter(services: Services, conversation_id: str, actor_id: str) -> bool:
+def erase_conversation_texter(
+    services: Services, conversation_id: str, actor_id: str,
+    helpline_id: str = DEFAULT_HELPLINE_ID,
+) -> bool:
     """Admin action: erase the texter of a conversation, now. The texter gets
     the usual "erased" confirmation when the channel can still reach them.
     Raises NotFound for an unknown conversation (or one already erased)."""
@@ -143,7 +152,8 @@ def erase_conversation_texter(services: Services, conversation_id: str, actor_id
     now = services.now()
     with services.db.session() as session:
         conversation = session.get(Conversation, conversation_id)
-        if conversation is None:
+        if conversation is None or conversation.helpline_id != helpline_id:
+            # Another helpline's conversation is not there for this admin.
             raise NotFound()
         # Lock the texter as intake does, so a message arriving right now
         # cannot add a row between our deletes (PostgreSQL).
@@ -158,7 +168,7 @@ def erase_conversation_texter(services: Services, conversation_id: str, actor_id
             farewell = services.catalog.render("erased", language, {})
         counting.record_erasure(services, session, texter, now)
         erase_texter(services, session, texter, now, farewell=farewell)
-        _audit(session, now, actor_id, TEXTER_ERASE)
+        _audit(session, now, actor_id, TEXTER_ERASE, helpline_id)
     logs.event("lifecycle.admin_erased", user=actor_id)
     return True
 

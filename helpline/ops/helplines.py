@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from helpline.console import audit
 from helpline.errors import Conflict, HelplineError
 from helpline.services import Services
 from helpline.store.models import Helpline
@@ -60,7 +61,9 @@ def check(spec: HelplineSpec) -> None:
             raise HelplineInvalid(f"policy file: {exc}") from None
 
 
-def add_helpline(services: Services, spec: HelplineSpec) -> Helpline:
+def add_helpline(
+    services: Services, spec: HelplineSpec, *, actor_id: str | None = None
+) -> Helpline:
     check(spec)
     taken = {h.account("whatsapp") for h in services.helplines.all()} | {
         h.account("signal") for h in services.helplines.all()
@@ -82,6 +85,8 @@ def add_helpline(services: Services, spec: HelplineSpec) -> Helpline:
             )
             session.add(row)
             session.flush()
+            # In the installation's (the default helpline's) log: who runs it.
+            audit.record(session, actor_id, audit.HELPLINE_CREATE, row.id, services.now())
             session.expunge(row)
     except IntegrityError:
         raise Conflict("a helpline with this slug or number exists") from None

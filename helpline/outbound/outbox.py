@@ -129,7 +129,8 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
         target = vault.open(
             key, message.provider_message_id, "messages", "provider_message_id", message.id
         )
-        return OutboundMessage(to=to, kind="read_receipt", reply_to_message_id=target)
+        return OutboundMessage(to=to, kind="read_receipt", reply_to_message_id=target,
+                               sender=sender)
     if message is None or message.body is None:
         return None
     text = vault.open(key, message.body, "messages", "body", message.id)
