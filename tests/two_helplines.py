@@ -74,3 +74,24 @@ def signal_to(account: str, text: str, *, timestamp: int = 1764072000000,
 def post_signal(client: TestClient, payload: dict[str, Any]) -> int:
     return client.post(f"/webhooks/signal?token={SIGNAL_TOKEN}",
                        content=json.dumps(payload).encode()).status_code
+
+
+def agent_in(client: TestClient, role: str, helpline_id: str, alias: str,
+             partner: str | None = None) -> Any:
+    """A real account of `helpline_id` (through the accounts service) with a
+    real server-side session, as tests/console/conv_helpers.make_agent."""
+    from helpline.console import accounts, sessions
+    from helpline.store.models import User
+    from tests.console.conv_helpers import Agent
+
+    app: Any = client.app
+    services = services_of(app)
+    user, _secret = accounts.create_user(
+        services, f"u-{alias.lower()}", role, "correct horse battery staple", alias=alias,
+        partner_id=partner, helpline_id=helpline_id)
+    with services.db.session() as session:
+        row = session.get(User, user.id)
+        assert row is not None
+        token = sessions.start_session(services, session, row, services.now())
+    return Agent(client=client, token=token, csrf=sessions.csrf_token_for(services, token),
+                 cookie=sessions.cookie_name(services.settings), user_id=user.id, alias=alias)
