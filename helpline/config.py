@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # Backup key store: kept apart from the database and its backups (see
     # docs/privacy.md, "Backups and erasure"). Default: ./helpline.keystore.
     key_store: Path | None = None
+    # Encrypted media files above the inline threshold (helpline/media/store.py).
+    # Default: ./helpline-media. Backups include it; keep it on the same disk
+    # protections as the database.
+    media_dir: Path | None = None
     public_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING"] = "INFO"
     simulator: bool = False
@@ -101,6 +105,10 @@ class Settings(BaseSettings):
     webhook_max_bytes: int = 4 * 1024 * 1024 - 1  # Meta sends up to 3 MB
     worker_poll_seconds: float = 1.0
     send_max_attempts: int = 8
+    # Media larger than this is sealed into a file of media_dir, smaller in the row.
+    media_inline_max_bytes: int = Field(default=256 * 1024, ge=0)
+    # Downloads tried this often (with backoff) before "ask to resend".
+    media_fetch_max_attempts: int = Field(default=6, ge=1)
     demo: bool = False
     # Cookie `Secure` flag; only the local demo over plain http turns it off.
     secure_cookies: bool = True

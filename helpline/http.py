@@ -4,6 +4,7 @@ body size cap, and the `Annotated` dependency aliases."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -20,6 +21,7 @@ from helpline.services import Services
 # smuggles markup can neither run nor phone home (DESIGN invariant 7).
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; "
     "connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
@@ -33,6 +35,7 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 ]
 _OURS = frozenset(h for h, _ in SECURITY_HEADERS)
+_SIMULATOR_PERMISSIONS = b"camera=(), microphone=(self), geolocation=(), interest-cohort=()"
 
 
 class SecurityHeaders:
@@ -53,6 +56,11 @@ class SecurityHeaders:
                     (k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS
                 ]
                 headers.extend(SECURITY_HEADERS)
+                if str(scope.get("path", "")) == "/simulator":
+                    # The simulator records a voice note from its own page; every
+                    # other page keeps the microphone off.
+                    headers = [(k, v) for k, v in headers if k != b"permissions-policy"]
+                    headers.append((b"permissions-policy", _SIMULATOR_PERMISSIONS))
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
                     path: str = scope.get("path", "")
                     if not path.startswith("/static/"):
@@ -78,6 +86,10 @@ class SafeJSONResponse(JSONResponse):
 # Console and API bodies are small (a note is at most 4,000 characters); the
 # webhooks are answered before this layer, with their own cap.
 REQUEST_MAX_BYTES = 64 * 1024
+# Photo and PDF uploads (a reply's attachment, the simulator's media) are the
+# only larger bodies; their routes cap them again with read_capped.
+UPLOAD_MAX_BYTES = 12 * 1024 * 1024
+_UPLOAD_PATHS = re.compile(r"/api/conversations/[^/]+/attachments|/simulator/api/media")
 # An oversized body is read up to this much more and dropped, so the client
 # gets its 413 instead of a reset connection; beyond it the connection closes.
 _DRAIN_MAX_BYTES = 1024 * 1024
@@ -97,6 +109,9 @@ class BodyCap:
             await self.app(scope, receive, send)
             return
         if str(scope.get("path", "")).startswith("/webhooks/"):
+            await self.app(scope, receive, send)
+            return
+        if _UPLOAD_PATHS.fullmatch(str(scope.get("path", ""))):
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length", b"")

@@ -20,6 +20,7 @@ ALLOWED_FIELDS = frozenset(
         "message",
         "outbox",
         "inbox",
+        "media",  # a media row's random id
         "texter",
         "pseudonym",
         "user",

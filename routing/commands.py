@@ -14,7 +14,10 @@ from typing import Literal, TypeVar
 
 from routing.text import phrase, single_line
 
-Command = Literal["stop", "erase", "privacy", "menu", "language", "help", "hours", "withdraw"]
+Command = Literal[
+    "stop", "erase", "privacy", "menu", "language", "help", "hours", "withdraw", "signal",
+    "alerts",
+]
 Answer = Literal["yes", "no"]
 MenuChoice = Literal["peer", "social_work", "sexual_health", "emergency"]
 
@@ -82,6 +85,17 @@ COMMAND_WORDS: dict[Command, dict[str, tuple[str, ...]]] = {
         "ro": ("retrage",),
         "bg": ("оттегли",),
         "pl": ("wycofaj",),
+    },
+    # Move to Signal (routing.switch); the app's name in every language.
+    "signal": {code: ("signal",) for code in ("nl", "en", "es", "ro", "bg", "pl")},
+    # Safety alerts on and off (routing.alerts): the same word stops them.
+    "alerts": {
+        "nl": ("meldingen",),
+        "en": ("alerts",),
+        "es": ("alertas",),
+        "ro": ("alerte",),
+        "bg": ("сигнали",),
+        "pl": ("alerty",),
     },
 }
 

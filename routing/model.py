@@ -56,6 +56,7 @@ class State:
     - `queue`: the queue the open conversation waits in ("peer" or a partner id).
     - `after_hours_notice_until`: the `until` of the last `NoteAfterHours`; used
       to tell the texter about opening hours once per closed period.
+    - `alerts`: the texter subscribed to safety alerts.
     """
 
     is_new_texter: bool = True
@@ -68,6 +69,7 @@ class State:
     channel: str = "whatsapp"
     queue: str = "peer"
     after_hours_notice_until: datetime | None = None
+    alerts: bool = False  # subscribed to safety alerts (ALERTS / MELDINGEN)
 
 
 # ---------------------------------------------------------------- events
@@ -139,6 +141,10 @@ class Policy:
     # default, since they tell whoever holds the texter's phone that the
     # helpline read it.
     read_receipts: bool = False
+    # Safety alerts: at most this many are sent a week (subscribers are told),
+    # and deliveries leave at most this many a minute (Signal's rate limits).
+    alerts_per_week: int = 2
+    alert_sends_per_minute: int = 30
     # Menu slots -> partner id: "social_work" (menu 2) and "sexual_health" (menu 3).
     menu: dict[str, str] = field(default_factory=dict)
 
@@ -276,6 +282,40 @@ class NoteAfterHours:
     until: datetime
 
 
+@dataclass(frozen=True)
+class OfferSwitch:
+    """The WhatsApp texter asked to move to Signal. The service makes a one-time
+    code valid 24 hours (it stores only a keyed hash of it) and sends `offer`
+    with the params `number`, `link`, `code` and `hours` added; when the
+    helpline has no Signal number it sends `unavailable` instead."""
+
+    offer: Reply
+    unavailable: Reply
+
+
+@dataclass(frozen=True)
+class AcceptSwitch:
+    """A new Signal texter sent a move code. If it is known, unexpired and
+    unused, the service moves the WhatsApp texter here (history, language,
+    consent and referrals continue; the WhatsApp blind index and reply address
+    are erased), deletes the code and sends `moved` (language None: the moved
+    texter's). Otherwise it sends `refused` and moves nothing."""
+
+    code: str
+    moved: Reply
+    refused: Reply
+
+
+@dataclass(frozen=True)
+class SubscribeAlerts:
+    """Subscribe the texter to safety alerts (a time on their row; erased with them)."""
+
+
+@dataclass(frozen=True)
+class UnsubscribeAlerts:
+    """End the texter's subscription to safety alerts."""
+
+
 Action = (
     Reply
     | Enqueue
@@ -292,4 +332,8 @@ Action = (
     | Stop
     | Resume
     | NoteAfterHours
+    | OfferSwitch
+    | AcceptSwitch
+    | SubscribeAlerts
+    | UnsubscribeAlerts
 )

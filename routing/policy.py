@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from routing import commands, hours
+from routing import alerts, commands, hours, switch
 from routing.model import (
     Action,
     AskConsent,
@@ -249,7 +249,7 @@ def _message(ctx: _Ctx, message: TexterMessage) -> list[Action]:
     actions: list[Action] = []
     if state.stopped:
         if command == "stop" and message.choice is None:
-            return [ctx.reply("stopped"), Stop()]
+            return [ctx.reply("stopped"), Stop(), *alerts.stop(state)]
         actions.append(Resume())
 
     expired = ctx.pending_expired()
@@ -333,10 +333,16 @@ def _command(
         code = commands.language_code(rest, ctx.policy.languages)
         if code:
             return _set_language(ctx, code, pending)
+    moving = switch.switch_actions(ctx.state.channel, ctx.state.is_new_texter, line,
+                                   command == "signal", ctx.reply)
+    if moving is not None:
+        return moving
     if command is None:
         return None
     if command == "stop":
-        return [ctx.reply("stopped"), Stop()]
+        return [ctx.reply("stopped"), Stop(), *alerts.stop(ctx.state)]
+    if command == "alerts":
+        return alerts.toggle(ctx.state, ctx.policy, ctx.reply)
     if command == "erase":
         return [*_set_pending(ctx, "erase"), ctx.reply("erase_confirm", (), YES_NO_BUTTONS)]
     if command == "withdraw":

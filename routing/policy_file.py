@@ -29,6 +29,8 @@ _TOP_KEYS = {
     "max_conversations_per_volunteer",
     "sign_replies_with_alias",
     "shift_hours",
+    "alerts_per_week",
+    "alert_sends_per_minute",
     "support",
     "read_receipts",
     "consent_timeout_hours",
@@ -261,6 +263,10 @@ def load_policy(text: str) -> Policy:
             hours=_positive_int(doc, "shift_hours", defaults.shift_length // timedelta(hours=1))
         ),
         support=_by_language(doc.get("support", {}), "support", languages),
+        alerts_per_week=_positive_int(doc, "alerts_per_week", defaults.alerts_per_week),
+        alert_sends_per_minute=_positive_int(
+            doc, "alert_sends_per_minute", defaults.alert_sends_per_minute
+        ),
         read_receipts=read_receipts,
         menu=menu,
     )

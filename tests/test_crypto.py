@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import os
 
 import pytest
@@ -107,3 +108,22 @@ def test_nothing_secret_in_repr() -> None:
     ring = KeyRing(KEY)
     assert KEY.hex() not in repr(ring)
     assert "***" in repr(BlindIndex(KEY))
+
+
+def test_a_streamed_envelope_is_the_same_envelope_and_fails_closed() -> None:
+    key = crypto.new_data_key()
+    plaintext = os.urandom(3 * 1024 * 1024 + 17)  # several chunks and a ragged end
+    out = io.BytesIO()
+    crypto.seal_to(out, key, plaintext, table="media", column="blob", row_id="r1/f")
+    envelope = out.getvalue()
+    assert crypto.open_sealed(key, envelope, table="media", column="blob",
+                               row_id="r1/f") == plaintext
+    opened = crypto.open_from(io.BytesIO(envelope), len(envelope), key, table="media",
+                               column="blob", row_id="r1/f")
+    assert opened == plaintext
+    tampered = bytearray(envelope)
+    tampered[2_000_000] ^= 1
+    for data, row in ((bytes(tampered), "r1/f"), (envelope, "r2/f"), (envelope[:-1], "r1/f")):
+        with pytest.raises(crypto.DecryptionFailed):
+            crypto.open_from(io.BytesIO(data), len(data), key, table="media",
+                              column="blob", row_id=row)

@@ -12,7 +12,7 @@ so they cannot leak further by accident.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -42,6 +42,48 @@ class MessageKind(StrEnum):
 
 
 @dataclass(frozen=True, repr=False)
+class MediaRef:
+    """The platform's handle of an attachment: a WhatsApp media id or a Signal
+    attachment id, with the declared type and (WhatsApp) SHA-256. Declared
+    values are hints only: helpline/media sniffs and caps the bytes itself."""
+
+    id: str
+    declared_type: str | None = None
+    sha256: str | None = None
+
+    def __repr__(self) -> str:
+        return "MediaRef(***)"
+
+
+@dataclass(frozen=True, repr=False)
+class Attachment:
+    """A photo or PDF a volunteer attaches to a reply (already cleaned)."""
+
+    kind: Literal["image", "document"]
+    content_type: str
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"Attachment(kind={self.kind!r}, content_type={self.content_type!r}, data=***)"
+
+
+class MediaFetchError(HelplineError):
+    """An attachment could not be downloaded. `gone` means asking again will
+    not help (expired or deleted at the platform): the texter must resend."""
+
+    status_code = 502
+    public_message = "media fetch failed"
+
+    def __init__(self, reason: str, *, gone: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.gone = gone
+
+
+MediaSink = Callable[[bytes], None]
+
+
+@dataclass(frozen=True, repr=False)
 class InboundMessage:
     """A message written by a texter.
 
@@ -67,6 +109,7 @@ class InboundMessage:
     # The helpline's own address the delivery was sent to (WhatsApp
     # `metadata.phone_number_id`, Signal `account`): it picks the helpline.
     account: str | None = None
+    media: MediaRef | None = None
 
     def __repr__(self) -> str:
         # Never print identifiers or bodies, even in a traceback.
@@ -193,6 +236,7 @@ class OutboundMessage:
     # The helpline's own address to send from (its WhatsApp phone number id,
     # its Signal number); None: the adapter's configured one.
     sender: str | None = None
+    attachment: Attachment | None = None
 
     def __repr__(self) -> str:
         return f"OutboundMessage(kind={self.kind!r}, to=***, text=***)"
@@ -251,3 +295,10 @@ class Channel(Protocol):
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Send one message; raise `ChannelSendError` when it does not go through."""
+
+    async def fetch_media(self, ref: MediaRef, sink: MediaSink) -> None:
+        """Stream an attachment's bytes into `sink` chunk by chunk (the sink
+        raises to stop a download over its cap); raise `MediaFetchError`."""
+
+    async def discard_media(self, ref: MediaRef) -> None:
+        """Remove a fetched attachment from the platform's side where we can."""

@@ -43,6 +43,7 @@ since signal-cli-rest-api 0.85.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import re
@@ -64,6 +65,9 @@ from helpline.channels.base import (
     InboundEvent,
     InboundMessage,
     MalformedPayload,
+    MediaFetchError,
+    MediaRef,
+    MediaSink,
     MessageKind,
     OutboundMessage,
     SendResult,
@@ -122,6 +126,11 @@ def _with_buttons(message: OutboundMessage) -> str:
     lines = [f"{number}. {button.title}" for number, button in enumerate(message.buttons, 1)]
     options = "\n".join(lines)
     return f"{message.text}\n\n{options}" if message.text else options
+
+
+# Attachment ids the bridge hands out ("Xy12AbC.jpg"): anything else in a URL
+# path is refused before a request is made.
+_ATTACHMENT_ID: Final = re.compile(r"[A-Za-z0-9_\-]{1,100}(\.[A-Za-z0-9]{1,10})?")
 
 
 # --- The adapter -----------------------------------------------------------------
@@ -308,6 +317,7 @@ class SignalCli:
 
         text = data.message or None
         kind: MessageKind
+        media: MediaRef | None = None
         if data.reaction is not None:
             if data.reaction.is_remove or not data.reaction.emoji:
                 # Taking a reaction back tells a volunteer nothing.
@@ -316,8 +326,11 @@ class SignalCli:
         elif data.sticker is not None:
             kind = MessageKind.STICKER
         elif data.attachments:
-            kind = _attachment_kind(data.attachments[0].content_type)
+            first = data.attachments[0]
+            kind = _attachment_kind(first.content_type)
             text = text or next((a.caption for a in data.attachments if a.caption), None)
+            if first.id and _ATTACHMENT_ID.fullmatch(first.id):
+                media = MediaRef(id=first.id, declared_type=first.content_type)
         elif data.contacts:
             # The cards themselves (third parties' names and numbers) stay behind.
             kind, text = MessageKind.CONTACTS, None
@@ -338,7 +351,34 @@ class SignalCli:
             text=text,
             sent_at=_timestamp(timestamp),
             aliases=tuple(aliases),
+            media=media,
         )
+
+    # --- attachments -----------------------------------------------------------
+
+    # https://bbernhard.github.io/signal-cli-rest-api/#/Attachments
+    # GET /v1/attachments/{attachment} -> the bytes; DELETE /v1/attachments/{attachment}
+    async def fetch_media(self, ref: MediaRef, sink: MediaSink) -> None:
+        url = f"{self._api_url}/v1/attachments/{quote(ref.id, safe='')}"
+        try:
+            async with self._client.stream("GET", url) as response:
+                if response.status_code == 404:
+                    raise MediaFetchError("signal:attachment_404", gone=True)
+                if not response.is_success:
+                    raise MediaFetchError(f"signal:attachment_{response.status_code}")
+                async for chunk in response.aiter_bytes(64 * 1024):
+                    sink(chunk)
+        except httpx.HTTPError:
+            raise MediaFetchError("signal:attachment_network") from None
+
+    async def discard_media(self, ref: MediaRef) -> None:
+        # The bridge keeps every attachment on its disk until told otherwise:
+        # once the cleaned copy is sealed here, the original must go there.
+        url = f"{self._api_url}/v1/attachments/{quote(ref.id, safe='')}"
+        try:
+            await self._client.delete(url)
+        except httpx.HTTPError:
+            raise MediaFetchError("signal:attachment_delete_network") from None
 
     # --- receive (normal/native mode) ----------------------------------------
 
@@ -373,11 +413,19 @@ class SignalCli:
         # Templates exist for WhatsApp's 24 h window; Signal has none, so the
         # neutral text goes out as it is.
         text = _with_buttons(message)
-        if not text:
+        if not text and message.attachment is None:
             raise ChannelSendError("fail", "signal:empty_message")
         # https://bbernhard.github.io/signal-cli-rest-api/#/Messages/post_v2_send
-        payload = {"message": text, "number": message.sender or self._number,
-                   "recipients": [message.to]}
+        payload: dict[str, object] = {
+            "message": text, "number": message.sender or self._number,
+            "recipients": [message.to],
+        }
+        if message.attachment is not None:
+            # "data:<MIME>;base64,<data>" as the API documents it, without a filename.
+            encoded = base64.b64encode(message.attachment.data).decode()
+            payload["base64_attachments"] = [
+                f"data:{message.attachment.content_type};base64,{encoded}"
+            ]
         response = await self._post("/v2/send", payload)
         try:
             parsed = _SendResponse.model_validate(response.json())

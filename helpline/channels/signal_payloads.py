@@ -33,6 +33,8 @@ class _Model(BaseModel):
 # {"contentType": "image/jpeg", "filename": null, "id": "Xy12.jpg", "size": 52311,
 #  "width": 1024, "height": 768, "caption": null, "uploadTimestamp": 1700000000100}
 class _Attachment(_Model):
+    # `filename` is deliberately absent: it may name the texter.
+    id: str | None = None
     content_type: str | None = Field(default=None, alias="contentType")
     caption: str | None = None
 

@@ -35,6 +35,8 @@ Example post from the page::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import secrets
@@ -52,6 +54,9 @@ from helpline.channels.base import (
     InboundEvent,
     InboundMessage,
     MalformedPayload,
+    MediaFetchError,
+    MediaRef,
+    MediaSink,
     MessageKind,
     OutboundMessage,
     SendResult,
@@ -64,6 +69,10 @@ SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 PRACTICE_PREFIX = "practice:"
 MAX_TEXT = 4096
+# A photo or voice note from the page, base64 in the JSON post (the route caps
+# the body); kept in memory only until the media fetcher has sealed it.
+MAX_MEDIA_BASE64 = 8 * 1024 * 1024
+_MEDIA_KINDS = {"image": MessageKind.IMAGE, "audio": MessageKind.AUDIO}
 
 
 class SimulatorPost(BaseModel):
@@ -76,6 +85,8 @@ class SimulatorPost(BaseModel):
     text: str | None = Field(default=None, max_length=MAX_TEXT)
     choice: str | None = Field(default=None, max_length=64)
     practice: bool = False
+    media_kind: str | None = Field(default=None, max_length=8)
+    media: str | None = Field(default=None, max_length=MAX_MEDIA_BASE64)
 
 
 def session_address(session: str, *, practice: bool) -> str:
@@ -114,6 +125,8 @@ class SimulatorChannel:
     def __init__(self, *, clock: Callable[[], datetime]) -> None:
         self._clock = clock
         self.mailbox = Mailbox()
+        self._uploads: dict[str, bytes] = {}
+        self._uploads_lock = threading.Lock()
 
     def verify(self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> None:
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -139,7 +152,8 @@ class SimulatorChannel:
     def parse(self, body: bytes) -> list[InboundEvent]:
         post = self.read(body)
         text = (post.text or "").strip() or None
-        if text is None and not post.choice:
+        media = self._take_upload(post)
+        if text is None and not post.choice and media is None:
             return [Ignored("simulator.empty")]
         message_id = post.id if post.id and MESSAGE_ID_RE.match(post.id) else None
         address = session_address(post.session, practice=post.practice)
@@ -150,19 +164,51 @@ class SimulatorChannel:
                 provider_message_id=f"{address}/{message_id or secrets.token_urlsafe(12)}",
                 sender=address,
                 reply_to=address,
-                kind=MessageKind.CHOICE if post.choice else MessageKind.TEXT,
+                kind=(
+                    _MEDIA_KINDS[post.media_kind or ""] if media is not None
+                    else MessageKind.CHOICE if post.choice else MessageKind.TEXT
+                ),
                 text=text,
                 sent_at=self._clock(),
                 choice=post.choice or None,
+                media=media,
             )
         ]
+
+    def _take_upload(self, post: SimulatorPost) -> MediaRef | None:
+        if not post.media or post.media_kind not in _MEDIA_KINDS:
+            return None
+        try:
+            data = base64.b64decode(post.media, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedPayload("media is not base64") from None
+        ref = MediaRef(id=secrets.token_urlsafe(12))
+        with self._uploads_lock:
+            if len(self._uploads) >= 100:
+                # A page posting faster than the fetcher runs loses its oldest
+                # upload (it becomes an "ask to resend" item), not the memory.
+                self._uploads.pop(next(iter(self._uploads)))
+            self._uploads[ref.id] = data
+        return ref
+
+    async def fetch_media(self, ref: MediaRef, sink: MediaSink) -> None:
+        with self._uploads_lock:
+            data = self._uploads.get(ref.id)
+        if data is None:
+            raise MediaFetchError("simulator:gone", gone=True)
+        for start in range(0, len(data), 64 * 1024):
+            sink(data[start : start + 64 * 1024])
+
+    async def discard_media(self, ref: MediaRef) -> None:
+        with self._uploads_lock:
+            self._uploads.pop(ref.id, None)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         if message.kind == "read_receipt":
             return SendResult(provider_message_id="")
         if not SESSION_RE.match(message.to.removeprefix(PRACTICE_PREFIX)):
             raise ChannelSendError("fail", "simulator:bad_address")
-        if message.kind == "text" and not message.text:
+        if message.kind == "text" and not message.text and message.attachment is None:
             raise ChannelSendError("fail", "simulator:empty_message")
         provider_id = f"sim.{secrets.token_urlsafe(12)}"
         self.mailbox.put(message.to, provider_id)

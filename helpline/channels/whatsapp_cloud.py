@@ -38,6 +38,7 @@ from typing import Any, Final
 import httpx
 from pydantic import Field, ValidationError
 
+from helpline.channels import whatsapp_media
 from helpline.channels import whatsapp_messages as compose
 from helpline.channels.base import (
     ChannelName,
@@ -47,11 +48,14 @@ from helpline.channels.base import (
     InboundEvent,
     InboundMessage,
     MalformedPayload,
+    MediaFetchError,
+    MediaRef,
+    MediaSink,
     OutboundMessage,
-    SendOutcome,
     SendResult,
     SignatureInvalid,
 )
+from helpline.channels.whatsapp_errors import error_outcome
 from helpline.channels.whatsapp_payloads import (
     _IGNORED_TYPES,
     _STATUS_STATES,
@@ -64,6 +68,7 @@ from helpline.channels.whatsapp_payloads import (
     _Entry,
     _Envelope,
     _header,
+    _media_ref,
     _Message,
     _Model,
     _Status,
@@ -92,54 +97,6 @@ class WebhookForbidden(HelplineError):
 
 
 # --- Error codes -----------------------------------------------------------
-# https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/
-# Grouped by what the outbox should do, not by Meta's categories.
-
-_HOLD_CODES: Final = frozenset({"131047"})  # re-engagement: outside the 24 h window
-_RETRY_CODES: Final = frozenset(
-    {
-        "1",  # API unknown
-        "2",  # API service (temporary)
-        "4",  # application request limit
-        "429",
-        "80007",  # WABA rate limit
-        "130429",  # throughput rate limit
-        "131000",  # something went wrong
-        "131016",  # service unavailable
-        "131048",  # spam rate limit
-        "131056",  # pair rate limit: one texter, too many messages too fast
-        "133004",  # server temporarily unavailable
-    }
-)
-# Nothing else on the channel will go through until a human fixes the account.
-_PAUSE_CODES: Final = frozenset(
-    {
-        "0",  # auth exception
-        "3",  # capability
-        "10",  # permission denied
-        "190",  # access token expired
-        "401",
-        "368",  # temporarily blocked for policy violations
-        "131031",  # account locked
-        "131042",  # payment problem
-        "133010",  # phone number not registered
-    }
-)
-
-
-def error_outcome(code: str | None) -> SendOutcome:
-    """What the outbox should do about a Meta error code (sync or from a `failed` status)."""
-    if code is None:
-        return "fail"
-    if code in _HOLD_CODES:
-        return "hold"
-    if code in _RETRY_CODES:
-        return "retry"
-    if code in _PAUSE_CODES or (code.isdigit() and 200 <= int(code) <= 299):
-        return "pause"
-    return "fail"
-
-
 class WhatsAppCloud:
     """One WhatsApp Business phone number on the Cloud API."""
 
@@ -302,6 +259,7 @@ class WhatsAppCloud:
             sent_at=_timestamp(message.timestamp),
             choice=choice,
             aliases=tuple(aliases),
+            media=_media_ref(message),
         )
 
     @staticmethod
@@ -337,7 +295,13 @@ class WhatsAppCloud:
         if not self._access_token or not (message.sender or self._phone_number_id):
             raise ChannelSendError("pause", "whatsapp:not_configured")
         payload = self._payload(message)
-        url = f"{self._api_url}/{message.sender or self._phone_number_id}/messages"
+        # The helpline's own number sends (and uploads the attachment).
+        sender = message.sender or self._phone_number_id or ""
+        if message.attachment is not None:
+            payload = await whatsapp_media.attachment_payload(
+                self._media_api(), sender, message, payload
+            )
+        url = f"{self._api_url}/{sender}/messages"
         try:
             response = await self._client.post(
                 url,
@@ -359,6 +323,21 @@ class WhatsAppCloud:
                 raise ChannelSendError("fail", "whatsapp:bad_response")
             return SendResult(provider_message_id=message_id)
         raise _send_error(response)
+
+    # --- media -----------------------------------------------------------
+
+    def _media_api(self) -> whatsapp_media.GraphMedia:
+        return whatsapp_media.GraphMedia(self._client, self._api_url, self._access_token or "")
+
+    async def fetch_media(self, ref: MediaRef, sink: MediaSink) -> None:
+        if not self._access_token:
+            raise MediaFetchError("whatsapp:not_configured")
+        await self._media_api().download(ref, sink)
+
+    async def discard_media(self, ref: MediaRef) -> None:
+        # Meta deletes received media itself (after 30 days at most); a DELETE
+        # of a texter's media id is refused, so there is nothing to do here.
+        return None
 
     def _payload(self, message: OutboundMessage) -> dict[str, Any]:
         if message.kind == "read_receipt":

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from helpline.channels.base import (
     DeliveryState,
     Ignored,
+    MediaRef,
     MessageKind,
 )
 
@@ -75,7 +76,13 @@ class _Text(_Model):
     body: str | None = None
 
 
+# media messages: https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/
+# "image": {"caption": "...", "mime_type": "image/jpeg", "sha256": "...", "id": "1479537139650973"}
+# (documents also carry "filename": never read, it may name the texter)
 class _Media(_Model):
+    id: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
     caption: str | None = None
     voice: bool | None = None
 
@@ -266,3 +273,18 @@ def phone_number_id(metadata: Any) -> str | None:
         return None
     value = metadata.get("phone_number_id")
     return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def _media_ref(message: _Message) -> MediaRef | None:
+    """The media id to fetch for a media message (an edit's new media included)."""
+    kind_name = message.type or ""
+    media: _Media | None = None
+    if kind_name in _MEDIA_KINDS:
+        media = getattr(message, kind_name)
+    elif kind_name == "edit" and message.edit and message.edit.message:
+        edited = message.edit.message
+        if edited.type in {"image", "video", "document"}:
+            media = getattr(edited, edited.type)
+    if media is None or not media.id or len(media.id) > 128:
+        return None
+    return MediaRef(id=media.id, declared_type=media.mime_type, sha256=media.sha256)

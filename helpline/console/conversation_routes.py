@@ -200,8 +200,10 @@ def install(app: FastAPI) -> None:
     PostgreSQL live fan-out (called from `helpline.console.routes.install`)."""
     from helpline.console import events, pages
     from helpline.live import postgres as live_pg
+    from helpline.media import routes as media_routes
 
     app.include_router(router)
+    app.include_router(media_routes.router)
     app.include_router(events.router)
     app.include_router(pages.router)
     if not any(getattr(r, "path", None) == "/static" for r in app.routes):

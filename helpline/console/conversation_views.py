@@ -37,6 +37,7 @@ from helpline.console.conversation_access import (
 )
 from helpline.console.conversation_previews import previews
 from helpline.console.placeholders import placeholder
+from helpline.media.views import media_entry, message_media
 from helpline.outbound import read_receipts
 from helpline.outbound.conversations import (
     WHATSAPP_WINDOW,
@@ -47,6 +48,7 @@ from helpline.store.models import (
     AuditEntry,
     Conversation,
     ConversationLabel,
+    MediaItem,
     Message,
     Note,
     Referral,
@@ -255,6 +257,7 @@ def message_dict(
     key: bytes | None,
     message: Message,
     authors: dict[str, str],
+    media: list[MediaItem] | None = None,
 ) -> dict[str, Any]:
     body: str | None = None
     if message.body is not None and key is not None:
@@ -280,6 +283,7 @@ def message_dict(
         "status": message.status,
         "author": author,
         "error_reason": message.error_reason if message.status in ("failed", "held") else None,
+        "media": [media_entry(message.conversation_id, item) for item in media or ()],
     }
 
 
@@ -313,6 +317,7 @@ def get_conversation(services: Services, actor: Actor, conversation_id: str) -> 
         if conversation.claimed_by_id:
             author_ids.add(conversation.claimed_by_id)
         aliases = aliases_of(session, author_ids)
+        media_by_message = message_media(session, [m.id for m in messages])
         labels = sorted(
             session.exec(
                 select(ConversationLabel.label).where(
@@ -353,7 +358,10 @@ def get_conversation(services: Services, actor: Actor, conversation_id: str) -> 
         )
         detail.update(
             {
-                "messages": [message_dict(services, key, m, aliases) for m in messages],
+                "messages": [
+                    message_dict(services, key, m, aliases, media_by_message.get(m.id))
+                    for m in messages
+                ],
                 "messages_truncated": truncated,
                 "notes": [
                     {

@@ -15,6 +15,7 @@ QUEUE = "/console"
 STATS = "/console/stats"
 ACCOUNTS = "/console/accounts"
 HELD = "/console/held"
+ALERTS = "/console/alerts"
 SIGN_IN = "/console/login"
 CHOOSE_HELPLINE = "/console/helpline"
 NATIONAL_STATS = "/console/national"
@@ -22,9 +23,9 @@ HELPLINES = "/console/helplines"
 
 # (string key in the page strings, path), in the order the header shows them.
 NAV: dict[str, tuple[tuple[str, str], ...]] = {
-    VOLUNTEER: (("queue", QUEUE),),
+    VOLUNTEER: (("queue", QUEUE), ("nav_alerts", ALERTS)),
     PARTNER: (("queue", QUEUE),),
-    COORDINATOR: (("nav_stats", STATS), ("nav_held", HELD)),
+    COORDINATOR: (("nav_stats", STATS), ("nav_held", HELD), ("nav_alerts", ALERTS)),
     ADMIN: (("nav_accounts", ACCOUNTS), ("nav_stats", STATS)),
     NATIONAL: (("nav_national", NATIONAL_STATS),),
     # Signed in with roles in several helplines, none chosen yet: no role.

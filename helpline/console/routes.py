@@ -25,6 +25,10 @@ def install(app: FastAPI) -> None:
     app.include_router(admin_routes.router)
     app.include_router(admin_pages.router)
     app.include_router(held_pages.router)
+    from helpline.console import alert_routes
+
+    app.include_router(alert_routes.router)
+    app.include_router(alert_routes.page_router)
     from helpline.console import conversation_routes
 
     conversation_routes.install(app)

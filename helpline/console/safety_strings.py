@@ -27,6 +27,43 @@ STRINGS: dict[str, dict[str, str]] = {
         "shift_end_title": "Bedankt voor je dienst",
         "shift_end_intro": "Je bent uitgelogd.",
         "sign_in_again": "Opnieuw inloggen",
+        "nav_alerts": "Veiligheidsmeldingen",
+        "alerts_title": "Veiligheidsmeldingen",
+        "alerts_intro": (
+            "Waarschuwingen over gevaarlijke klanten, voor texters die MELDINGEN aanzetten. "
+            "Een vrijwilliger stelt een melding op vanuit een gesprek; nummers, kentekens en "
+            "e-mailadressen worden deels onleesbaar gemaakt en de schuilnaam van wie het meldde "
+            "weggehaald. Een coördinator of een tweede vrijwilliger keurt goed, pas dan gaat "
+            "hij naar alle abonnees. Je ziet hoeveel berichten zijn afgeleverd, nooit aan wie."
+        ),
+        "alerts_subscribers": "Abonnees",
+        "alerts_per_week": "Hoogstens per week",
+        "alerts_none": "Nog geen meldingen.",
+        "alert_state_draft": "concept, wacht op goedkeuring",
+        "alert_state_sent": "verstuurd",
+        "alert_state_discarded": "weggegooid",
+        "alert_drafted_by": "Opgesteld door",
+        "alert_approved_by": "goedgekeurd door",
+        "alert_recipients": "ontvangers",
+        "alert_approve": "Goedkeuren en versturen",
+        "alert_discard": "Weggooien",
+        "alert_own_draft": "Jouw concept: een ander moet het goedkeuren.",
+        "alert_draft_title": "Veiligheidsmelding opstellen",
+        "alert_draft_help": (
+            "Beschrijf de klant of de situatie. Nummers, kentekens en e-mailadressen worden "
+            "deels verborgen; de schuilnaam van de texter wordt weggehaald."
+        ),
+        "alert_draft_text": "Tekst van de melding",
+        "alert_draft_save": "Concept opslaan",
+        "alert_draft_saved": (
+            "Concept opgeslagen. Een tweede persoon keurt het goed op de pagina "
+            "Veiligheidsmeldingen:"
+        ),
+        "error_four_eyes": "Een tweede persoon moet goedkeuren: jij hebt deze melding opgesteld.",
+        "error_alerts_weekly_limit": (
+            "Er zijn de afgelopen 7 dagen al {limit} meldingen verstuurd, het maximum dat "
+            "abonnees is beloofd."
+        ),
     },
     "en": {
         "cw_badge": "Heavy content",
@@ -50,5 +87,40 @@ STRINGS: dict[str, dict[str, str]] = {
         "shift_end_title": "Thank you for your shift",
         "shift_end_intro": "You are signed out.",
         "sign_in_again": "Sign in again",
+        "nav_alerts": "Safety alerts",
+        "alerts_title": "Safety alerts",
+        "alerts_intro": (
+            "Warnings about dangerous clients, for texters who turned on ALERTS. A volunteer "
+            "drafts one from a conversation; numbers, licence plates and e-mail addresses are "
+            "partly hidden and the reporter's pseudonym removed. A coordinator or a second "
+            "volunteer approves, only then does it go to every subscriber. You see how many "
+            "were delivered, never to whom."
+        ),
+        "alerts_subscribers": "Subscribers",
+        "alerts_per_week": "At most a week",
+        "alerts_none": "No alerts yet.",
+        "alert_state_draft": "draft, waiting for approval",
+        "alert_state_sent": "sent",
+        "alert_state_discarded": "discarded",
+        "alert_drafted_by": "Drafted by",
+        "alert_approved_by": "approved by",
+        "alert_recipients": "recipients",
+        "alert_approve": "Approve and send",
+        "alert_discard": "Discard",
+        "alert_own_draft": "Your draft: someone else must approve it.",
+        "alert_draft_title": "Draft a safety alert",
+        "alert_draft_help": (
+            "Describe the client or the situation. Numbers, plates and e-mail addresses are "
+            "partly hidden; the texter's pseudonym is removed."
+        ),
+        "alert_draft_text": "Text of the alert",
+        "alert_draft_save": "Save draft",
+        "alert_draft_saved": (
+            "Draft saved. A second person approves it on the Safety alerts page:"
+        ),
+        "error_four_eyes": "A second person must approve: you drafted this alert.",
+        "error_alerts_weekly_limit": (
+            "{limit} alerts were sent in the last 7 days, the most subscribers were promised."
+        ),
     },
 }

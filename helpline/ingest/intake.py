@@ -32,6 +32,7 @@ from helpline.channels.base import (
 from helpline.helplines import HelplineConfig
 from helpline.ingest.texters import blind_indexes, find_or_create_texter
 from helpline.live.bus import LiveEvent
+from helpline.media import fetch as media_fetch
 from helpline.outbound.conversations import (
     latest_conversation,
     open_conversation,
@@ -58,6 +59,7 @@ class IntakeResult:
     ignored: int = 0
     live: list[LiveEvent] = field(default_factory=list)
     outbound: bool = False
+    media: bool = False
 
 
 def receive(
@@ -127,7 +129,7 @@ def receive_many(
             statuses=result.statuses,
             ignored=result.ignored,
         )
-    if any(result.outbound for result in results):
+    if any(result.outbound or result.media for result in results):
         services.wakeup.set()
     return results
 
@@ -259,9 +261,11 @@ def _message(
             "author_kind": "texter",
             "status": "received",
             "created_at": now,
-            "provider_message_id": _receipt_target(services, key, event, message_id),
+            "provider_message_id": _receipt_target(helpline, services, key, event, message_id),
         },
     )
+    if media_fetch.enqueue_for(services, session, key, event, message_id, conversation, now):
+        result.media = True
     _touch(session, texter, conversation, now)
     if release_held(session, texter, now):
         result.outbound = True
@@ -284,6 +288,8 @@ def _message(
     )
     effects = Effects(services, session, texter, conversation, key, now)
     effects.apply(decision)
+    # A move to Signal folds this texter into an earlier one (channel_switch).
+    texter, conversation = effects.texter, effects.conversation
     counting.observe_conversation(services, session, conversation, texter.language)
     session.flush()
     result.stored += 1
@@ -298,13 +304,14 @@ def _message(
 
 
 def _receipt_target(
-    services: Services, key: bytes, event: InboundMessage, message_id: str
+    helpline: HelplineConfig, services: Services, key: bytes, event: InboundMessage,
+    message_id: str,
 ) -> bytes | None:
     """The id a WhatsApp read receipt would name, sealed (a wamid is base64 of
     a structure holding the sender's number); nothing at all unless the
     policy turns read receipts on, and never for Signal, whose receipts are
     not sent."""
-    if not services.policy.read_receipts or event.channel is not ChannelName.WHATSAPP:
+    if not helpline.policy.read_receipts or event.channel is not ChannelName.WHATSAPP:
         return None
     return services.vault.seal(
         key, event.provider_message_id, "messages", "provider_message_id", message_id

@@ -52,7 +52,7 @@ from sqlmodel import Session, col
 from helpline import logs
 from helpline.config import Settings
 from helpline.crypto import CryptoError, KeyRing
-from helpline.lifecycle import backup_inbox
+from helpline.lifecycle import backup_inbox, backup_media
 from helpline.lifecycle.deletion import delete_texters
 from helpline.lifecycle.keystore import (
     BackupError,
@@ -140,6 +140,7 @@ def backup(services: Services, target: Path) -> BackupResult:
             with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
                 for name in (*members, db_name):
                     tar.add(work / name, arcname=name)
+                backup_media.add(tar, services.settings)
             os.replace(partial, target)
     size = target.stat().st_size
     logs.event("backup.written", count=len(sealed))
@@ -237,7 +238,8 @@ def _read_backup(source: Path, work: Path) -> tuple[dict[str, Any], list[dict[st
             names = set(tar.getnames())
             allowed = {"manifest.json", "keys.json", "database.sqlite", "database.pgdump",
                        INBOX_MEMBER}
-            if not names <= allowed or "manifest.json" not in names:
+            plain = {n for n in names if not backup_media.MEMBER.fullmatch(n) and n != "media"}
+            if not plain <= allowed or "manifest.json" not in names:
                 raise BackupError(f"{source} is not a helpline backup")
             tar.extractall(work, filter="data")
     except tarfile.TarError:
@@ -322,6 +324,7 @@ def restore(settings: Settings, source: Path) -> RestoreResult:
                 result = _restore_postgres(engine, settings.database_url, db_file, existing,
                                            ring, opened, erased)
             upgrade(engine)
+            backup_media.place(Path(tmp) / "media", settings, engine)
         finally:
             engine.dispose()
     logs.event("backup.restored", count=result.data_keys)

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Table, delete, select, update
 from sqlmodel import Session, SQLModel, col
 
-from helpline.store.models import Conversation, DataKey, ErasedKey, Texter
+from helpline.store.models import Conversation, DataKey, ErasedKey, MediaItem, Texter
 
 _EXTRA_TEXTER_TABLES: list[type] = []
 
@@ -45,6 +45,9 @@ def texter_tables() -> list[Table]:
 class Deleted:
     texters: int = 0
     rows: dict[str, int] = field(default_factory=dict)
+    # Sealed media files of the deleted rows: the caller removes them once
+    # the transaction has committed (helpline.media.store.delete_files).
+    media_files: list[str] = field(default_factory=list)
 
     def add(self, table: str, count: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + max(count, 0)
@@ -69,6 +72,13 @@ def delete_texters(
     session.execute(
         update(DataKey).where(col(DataKey.id).in_(keys)).values(wrapped=b"")
     )
+    deleted.media_files = [
+        ref for ref in session.execute(
+            select(col(MediaItem.blob_ref)).where(
+                col(MediaItem.texter_id).in_(ids), col(MediaItem.blob_ref).is_not(None)
+            )
+        ).scalars() if ref
+    ]
     # 2. The rows, children first.
     for table in texter_tables():
         if table.name == Conversation.__tablename__:

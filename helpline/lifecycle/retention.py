@@ -9,11 +9,12 @@ earlier: it removes that key's share from the key store kept apart from the
 database, so an old backup cannot open the key either (docs/privacy.md,
 "Backups and erasure").
 
-What goes: messages, notes, labels, outbox rows, referrals (consent records),
-conversations, the wrapped data key, the blind index entry and the pseudonym
-(both live on the `texters` row). What stays: identifier-free statistics and
-content-free audit records. A later message from the same number starts fresh
-under a new pseudonym and a new key, with no link to the old ones.
+What goes: messages, media (rows and their sealed files), notes, labels,
+outbox rows, referrals (consent records), conversations, the wrapped data key,
+the blind index entry and the pseudonym (both live on the `texters` row). What
+stays: identifier-free statistics and content-free audit records. A later
+message from the same number starts fresh under a new pseudonym and a new key,
+with no link to the old ones.
 
 Retention deletes in bulk, a few dozen texters per transaction, so the write
 lock (SQLite) or row locks (PostgreSQL) are held for milliseconds and the
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, event, exists, select
 from sqlmodel import Session, col
 
 from helpline import logs
@@ -37,6 +38,7 @@ from helpline.lifecycle.deletion import (
 )
 from helpline.lifecycle.keystore import apply_tombstones
 from helpline.lifecycle.progress import Progress
+from helpline.media import store as media_store
 from helpline.services import Services
 from helpline.stats import counting
 from helpline.store.models import (
@@ -86,7 +88,14 @@ def erase_texter(
                                       texter_id)
         goodbye = (address, farewell)
     counting.record_removed(services, session, [texter_id], now)
-    delete_texters(session, [texter_id], [key_id], now)
+    deleted = delete_texters(session, [texter_id], [key_id], now)
+    if deleted.media_files:
+        files, settings = deleted.media_files, services.settings
+        # After the commit: a rolled-back erasure must not lose files it kept.
+        event.listen(
+            session, "after_commit",
+            lambda _session: media_store.delete_files(settings, files), once=True,
+        )
     if goodbye is not None:
         sender = services.helpline(texter.helpline_id).account(channel)
         _queue_detached(services, session, channel, goodbye[0], goodbye[1], now, sender)
@@ -191,6 +200,7 @@ class PurgeResult:
     rows: dict[str, int] = field(default_factory=dict)
     dedup_keys: int = 0
     detached: int = 0
+    media_files: int = 0
 
     @property
     def messages(self) -> int:
@@ -201,6 +211,7 @@ class PurgeResult:
         out += [f"{table} deleted: {count}" for table, count in sorted(self.rows.items())]
         out.append(f"dedup keys expired: {self.dedup_keys}")
         out.append(f"detached outbox items removed: {self.detached}")
+        out.append(f"orphaned media files removed: {self.media_files}")
         return out
 
 
@@ -249,6 +260,7 @@ def purge(
             deleted = delete_texters(
                 session, [t for t, _ in expired], [k for _, k in expired], now
             )
+        media_store.delete_files(services.settings, deleted.media_files)
         result.texters += deleted.texters
         for table, count in deleted.rows.items():
             result.rows[table] = result.rows.get(table, 0) + count
@@ -259,6 +271,8 @@ def purge(
             # 25-100 ms once it has waited a while): without a pause this loop
             # re-takes the lock at once and starves incoming webhooks.
             time.sleep(min(max((time.monotonic() - started) / 4, 0.02), 0.1))
+    with services.db.session() as session:
+        result.media_files = media_store.sweep(session, services.settings)
     result.dedup_keys = _expire_dedup(services, now - DEDUP_TTL, batch * 100)
     result.detached = _expire_detached(services, now)
     if progress is not None:

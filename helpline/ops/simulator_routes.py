@@ -45,6 +45,7 @@ TEMPLATES = PACKAGE.parent / "templates" / "console"
 STATIC = PACKAGE / "static"
 SCRIPTS_FILE = PACKAGE / "data" / "practice_scripts.toml"
 MAX_POST = 64 * 1024
+MAX_MEDIA_POST = 9 * 1024 * 1024  # base64 of the channel's 8 MB plus the JSON around it
 # Replies the page may show: the worker has handed them to the channel.
 SHOWN = ("sent", "delivered", "read")
 
@@ -245,6 +246,28 @@ async def simulator_post(
     channel.verify(request.headers, request.query_params, body)
     try:
         post = channel.read(body)
+        events = channel.parse(body)
+    except MalformedPayload:
+        raise BadSimulatorPost() from None
+    result = await run_in_threadpool(
+        intake.receive, services, ChannelName.SIMULATOR.value, events, practice=post.practice
+    )
+    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates},
+                        status_code=202)
+
+
+@router.post("/simulator/api/media", status_code=202)
+async def simulator_media(
+    request: Request, services: ServicesDep, channel: ChannelDep
+) -> JSONResponse:
+    """A photo or voice note from the page (base64 in the JSON post), so
+    training covers media: it is fetched, cleaned and sealed like any other."""
+    body = await read_capped(request, MAX_MEDIA_POST)
+    channel.verify(request.headers, request.query_params, body)
+    try:
+        post = channel.read(body)
+        if post.media is None or post.media_kind not in ("image", "audio"):
+            raise MalformedPayload("no media")
         events = channel.parse(body)
     except MalformedPayload:
         raise BadSimulatorPost() from None

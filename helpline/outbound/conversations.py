@@ -95,6 +95,7 @@ def queue_outbound(
     author_kind: str = "bot",
     author_id: str | None = None,
     buttons: list[tuple[str, str]] | None = None,
+    kind: str = "text",
 ) -> Message:
     """Store an outbound message and its outbox row in the caller's transaction.
 
@@ -111,7 +112,7 @@ def queue_outbound(
         conversation_id=conversation.id,
         texter_id=texter.id,
         direction="out",
-        kind="text",
+        kind=kind,
         body=services.vault.seal(key, text, "messages", "body", message_id),
         author_kind=author_kind,
         author_id=author_id,

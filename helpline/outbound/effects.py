@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from helpline import logs
 from helpline.live.bus import LiveEvent
+from helpline.outbound import channel_switch
 from helpline.outbound.conversations import queue_outbound
 from helpline.services import Services
 from helpline.stats import counting
@@ -58,6 +59,7 @@ def build_state(
         channel=texter.channel,
         queue=conversation.queue if conversation is not None else "peer",
         after_hours_notice_until=texter.after_hours_notice_until,
+        alerts=texter.alerts_since is not None,
     )
 
 
@@ -150,8 +152,37 @@ class Effects:
                 audit_texter_erasure(self.session, self.now, self.texter.helpline_id)
                 self.erased = True
                 self.outbound = self.outbound or self.farewell is not None
+            case r.OfferSwitch(offer=offer, unavailable=unavailable):
+                offered = channel_switch.offer(self.services, self.session, self.texter,
+                                               self.now)
+                chosen = offer if offered is not None else unavailable
+                self.reply(chosen.key, {**dict(chosen.params), **(offered or {})},
+                           list(chosen.buttons), chosen.language)
+            case r.AcceptSwitch(code=code, moved=moved, refused=refused):
+                self._accept_switch(code, moved, refused)
+            case r.SubscribeAlerts():
+                if self.texter.alerts_since is None:
+                    self.texter.alerts_since = self.now
+                    counting.record_alert_subscription(self.services, self.session,
+                                                       self.texter, self.now)
+            case r.UnsubscribeAlerts():
+                self.texter.alerts_since = None
             case _:
                 logs.event("effects.unknown_action", kind=type(action).__name__)
+
+    def _accept_switch(self, code: str, moved: r.Reply, refused: r.Reply) -> None:
+        result = channel_switch.accept(self.services, self.session, self.texter, self.key,
+                                       code, self.now)
+        if result is None:
+            self.reply(refused.key, dict(refused.params), list(refused.buttons),
+                       refused.language)
+            return
+        # From here on every action, and intake after them, is about the
+        # moved texter and their conversation.
+        self.texter, self.conversation, self.key = result.texter, result.conversation, result.key
+        self.live.append(LiveEvent(kind="claim", conversation=self.conversation.id,
+                                   queue=self.conversation.queue))
+        self.reply(moved.key, dict(moved.params), list(moved.buttons), moved.language)
 
     def reply(
         self,

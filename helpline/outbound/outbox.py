@@ -20,19 +20,36 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlmodel import Session, col, select
 
 from helpline import logs
-from helpline.channels.base import Button, ChannelSendError, OutboundMessage, SendResult
+from helpline.channels.base import (
+    Attachment,
+    Button,
+    ChannelSendError,
+    OutboundMessage,
+    SendResult,
+)
 from helpline.lifecycle.retention import periodic
 from helpline.live.bus import LiveEvent
+from helpline.media import fetch as media_fetch
+from helpline.media import store as media_store
 from helpline.outbound import read_receipts
 from helpline.outbound.conversations import request_template
 from helpline.outbound.status import provider_ref, status_event
 from helpline.services import Services
 from helpline.stats import publishing
-from helpline.store.models import Alert, ChannelPause, DataKey, Message, OutboxItem, Texter
+from helpline.store.models import (
+    Alert,
+    ChannelPause,
+    DataKey,
+    MediaItem,
+    Message,
+    OutboxItem,
+    Texter,
+)
 
 LEASE = timedelta(seconds=60)
 BASE_DELAY = 2.0
@@ -135,7 +152,25 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
         return None
     text = vault.open(key, message.body, "messages", "body", message.id)
     buttons = tuple(Button(id=b[0], title=b[1]) for b in json.loads(item.buttons or "[]"))
-    return OutboundMessage(to=to, kind="text", text=text, buttons=buttons, sender=sender)
+    attachment = None
+    if message.kind in ("image", "document"):
+        attachment = _attachment(services, session, message, key)
+        if attachment is None:
+            return None
+    return OutboundMessage(to=to, kind="text", text=text, buttons=buttons, attachment=attachment,
+                           sender=sender)
+
+
+def _attachment(
+    services: Services, session: Session, message: Message, key: bytes
+) -> Attachment | None:
+    """The sealed photo or PDF a volunteer attached (helpline/media/attachments.py)."""
+    media = session.exec(select(MediaItem).where(MediaItem.message_id == message.id)).first()
+    if media is None or media.state != "stored" or media.content_type is None:
+        return None
+    kind: Literal["image", "document"] = "image" if message.kind == "image" else "document"
+    data = media_store.read(services.settings, media, key)
+    return Attachment(kind=kind, content_type=media.content_type, data=bytes(data))
 
 
 def settle(
@@ -306,6 +341,8 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
     # Statistics are republished beside the sending loop (seconds of CPU at a
     # million events), never in it.
     refresher = asyncio.create_task(publishing.run_refresher(services, stop))
+    # Media downloads run beside sending too: a slow 16 MB fetch never delays a reply.
+    fetcher = asyncio.create_task(media_fetch.run_fetcher(services, stop))
     while not stop.is_set():
         try:
             sent = await run_once(services)
@@ -319,4 +356,5 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
         # Wait for a nudge from intake (same process) or the poll interval.
         await asyncio.to_thread(services.wakeup.wait, poll)
     await refresher
+    await fetcher
     logs.event("worker.stopped")

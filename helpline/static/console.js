@@ -126,7 +126,8 @@
     function open() {
       source = new EventSource("/api/events");
       source.addEventListener("ready", function () { setLive(true); if (onReady) onReady(); });
-      ["message", "status", "claim", "release", "close", "referral", "queue", "alert"].forEach(
+      ["message", "status", "claim", "release", "close", "referral", "queue", "alert",
+        "media"].forEach(
         function (kind) {
           source.addEventListener(kind, function (ev) {
             let data = {};
@@ -311,6 +312,52 @@
 
   // ------------------------------------------------------------ conversation
 
+  // Media (helpline/media/): a voice note plays inline; a photo or video is
+  // loaded only after a click, so nobody is surprised by a graphic image; a
+  // document is a download, never shown in the page. Same origin, no cache.
+  function mediaBlock(item) {
+    const box = el("div", "media media-" + item.kind);
+    box.dataset.media = item.id;
+    if (!item.url) {
+      box.appendChild(el("p", "media-notice", T["media_" + item.state] || item.notice));
+      return box;
+    }
+    if (item.kind === "audio") {
+      const audio = el("audio");
+      audio.controls = true;
+      audio.preload = "none";
+      audio.src = item.url;
+      box.appendChild(audio);
+      return box;
+    }
+    if (item.kind === "document") {
+      const link = el("a", "button secondary media-download", T.media_download);
+      link.href = item.url;
+      link.setAttribute("download", "");
+      box.appendChild(link);
+      return box;
+    }
+    const show = el("button", "secondary media-show",
+      item.kind === "video" ? T.media_show_video : T.media_show_photo);
+    show.type = "button";
+    show.dataset.url = item.url;
+    show.dataset.kind = item.kind;
+    box.appendChild(show);
+    return box;
+  }
+
+  // One handler for the server-rendered page and for mediaBlock() alike.
+  document.addEventListener("click", function (ev) {
+    const show = ev.target instanceof Element ? ev.target.closest(".media-show") : null;
+    if (!show || !show.dataset.url) return;
+    const video = show.dataset.kind === "video";
+    const node = el(video ? "video" : "img", "media-content");
+    if (video) node.controls = true;
+    else node.alt = T["kind_" + show.dataset.kind] || "";
+    node.src = show.dataset.url;
+    show.replaceWith(node);
+  });
+
   function messageItem(m, conv) {
     const li = el("li", "msg msg-" + m.direction + (m.author === "bot" ? " msg-bot" : "") +
       " status-" + m.status);
@@ -325,6 +372,7 @@
     if (m.body !== null) body.appendChild(document.createTextNode(m.body));
     else if (!m.placeholder) body.textContent = "[" + m.kind + "]";
     bubble.appendChild(body);
+    (m.media || []).forEach(function (item) { bubble.appendChild(mediaBlock(item)); });
     li.appendChild(bubble);
     const meta = el("div", "msg-meta");
     let author = conv.pseudonym;
@@ -529,6 +577,24 @@
           note: note.value.trim() || null,
         });
         if (done) window.location.reload();
+      });
+    }
+
+    // A safety-alert draft: the answer is the masked text, shown as saved.
+    const alertForm = document.getElementById("alert-form");
+    if (alertForm) {
+      alertForm.addEventListener("submit", async function (ev) {
+        ev.preventDefault();
+        const box = document.getElementById("alert-text");
+        const text = box.value.trim();
+        if (!text) return;
+        const done = await act("POST", base + "/alerts", { text: text });
+        if (!done) return;
+        box.value = "";
+        const preview = document.getElementById("alert-preview");
+        preview.textContent = done.body;
+        preview.hidden = false;
+        document.getElementById("alert-saved").hidden = false;
       });
     }
 

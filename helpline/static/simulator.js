@@ -59,6 +59,70 @@
     refresh();
   }
 
+  // A photo or voice note goes as base64 in JSON to /simulator/api/media; the
+  // helpline then fetches, cleans and seals it exactly as a WhatsApp photo.
+  async function postMedia(kind, blob) {
+    const buffer = await blob.arrayBuffer();
+    const bytes = new Uint8Array(buffer);
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(null, Array.from(bytes.subarray(i, i + 0x8000)));
+    }
+    state.seq += 1;
+    save();
+    const body = { session: currentSession(), id: "m-" + state.seq, practice: isPractice(),
+                   media_kind: kind, media: btoa(binary) };
+    const response = await fetch("/simulator/api/media", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Simulator": "1" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    if (!response.ok) { setStatus("Not sent (" + response.status + ")"); return; }
+    setStatus("");
+    refresh();
+  }
+
+  function fileSender(inputId, kind) {
+    const input = $(inputId);
+    if (!input) return;
+    input.addEventListener("change", function () {
+      const file = input.files && input.files[0];
+      if (file) postMedia(kind, file);
+      input.value = "";
+    });
+  }
+
+  let recorder = null;
+  function recordButton() {
+    const button = $("record");
+    if (!button) return;
+    if (!window.MediaRecorder || !navigator.mediaDevices) { button.hidden = true; return; }
+    button.addEventListener("click", async function () {
+      if (recorder) { recorder.stop(); return; }
+      let stream;
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      } catch (e) { setStatus("No microphone"); return; }
+      const chunks = [];
+      recorder = new MediaRecorder(stream);
+      recorder.addEventListener("dataavailable", function (ev) { chunks.push(ev.data); });
+      recorder.addEventListener("stop", function () {
+        stream.getTracks().forEach(function (t) { t.stop(); });
+        recorder = null;
+        button.textContent = "Record voice note";
+        button.setAttribute("aria-pressed", "false");
+        postMedia("audio", new Blob(chunks, { type: chunks.length ? chunks[0].type : "" }));
+      });
+      recorder.start();
+      button.textContent = "Stop and send";
+      button.setAttribute("aria-pressed", "true");
+    });
+  }
+  fileSender("photo", "image");
+  fileSender("voice-file", "audio");
+  recordButton();
+
   function bubble(message) {
     const li = document.createElement("li");
     li.className = "bubble " + (message.direction === "in" ? "mine" : "theirs") + " by-" + message.author;

@@ -28,6 +28,8 @@ REFERRALS_PROPOSED = "referrals_proposed"
 REFERRALS_ACCEPTED = "referrals_accepted"
 REFERRALS_WITHDRAWN = "referrals_withdrawn"
 ERASURE_REQUESTS = "erasure_requests"
+ALERTS_SENT = "safety_alerts_sent"
+ALERT_SUBSCRIPTIONS = "alert_subscriptions"  # new subscriptions in the bucket
 WAIT = "wait_first_answer"  # stored histogram; never published as counts
 WAIT_MINUTES = "wait_first_answer_minutes"  # published quantiles
 

@@ -35,6 +35,8 @@ from sqlmodel import Session
 from helpline import logs
 from helpline.stats.cells import (
     _FLAGS_MAX,
+    ALERT_SUBSCRIPTIONS,
+    ALERTS_SENT,
     ALL,
     CONVERSATIONS,
     ERASURE_REQUESTS,
@@ -190,6 +192,21 @@ def record_label(
               [(CONVERSATIONS, "topic", key)], conversation.helpline_id)
 
 
+def record_media(
+    services: Services, session: Session, conversation: Conversation, kind: str
+) -> None:
+    """A texter sent a photo, voice note, video, sticker or document: counted
+    once per conversation and kind ("conversations with a voice note"), like
+    topics: several kinds may meet in one conversation, so they are not parts
+    of the total, and each is suppressed on its own and across periods."""
+    if conversation.practice:
+        return
+    key = _key(kind)
+    if _mark(conversation, f"m:{key}"):
+        _bump(services, session, conversation.created_at, [(CONVERSATIONS, "media", key)],
+              conversation.helpline_id)
+
+
 def record_referral(
     services: Services, session: Session, conversation: Conversation, partner: str,
     stage: Literal["proposed", "accepted", "withdrawn"],
@@ -279,3 +296,17 @@ def record_erasure(
     _bump(services, session, now, [(ERASURE_REQUESTS, ALL, ALL)], texter.helpline_id)
 
 
+def record_alert_subscription(
+    services: Services, session: Session, texter: Texter, now: datetime
+) -> None:
+    """A texter subscribed to safety alerts (counted when it happens; who, never)."""
+    if texter.practice:
+        return
+    _bump(services, session, now, [(ALERT_SUBSCRIPTIONS, ALL, ALL)], texter.helpline_id)
+
+
+def record_alert_sent(
+    services: Services, session: Session, now: datetime, helpline_id: str = DEFAULT_HELPLINE_ID
+) -> None:
+    """A safety alert went out (one count per alert, not per recipient)."""
+    _bump(services, session, now, [(ALERTS_SENT, ALL, ALL)], helpline_id)

@@ -30,7 +30,7 @@ Values = Mapping[cells.CellId, int | str]
 # How many buckets the trends show: a year of weeks, two years of months.
 TREND_BUCKETS = {"week": 52, "month": 24}
 BUCKET_FORMS = {"week": re.compile(r"\d{4}-W\d{2}"), "month": re.compile(r"\d{4}-\d{2}")}
-BREAKDOWNS = ("channel", "language", "topic", "queue")
+BREAKDOWNS = ("channel", "language", "topic", "media", "queue")
 
 
 @dataclass(frozen=True)

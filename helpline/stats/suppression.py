@@ -35,6 +35,8 @@ from sqlmodel import Session
 
 from helpline import logs
 from helpline.stats.cells import (
+    ALERT_SUBSCRIPTIONS,
+    ALERTS_SENT,
     ALL,
     CONVERSATIONS,
     ERASURE_REQUESTS,
@@ -456,8 +458,10 @@ def _quantile(histogram: Mapping[int, int], total: int, q: float) -> int:
 _ORDER = {m: i for i, m in enumerate((
     CONVERSATIONS, URGENT, OUTSIDE_HOURS, NEVER_ANSWERED, WAIT_MINUTES,
     REFERRALS_PROPOSED, REFERRALS_ACCEPTED, REFERRALS_WITHDRAWN, ERASURE_REQUESTS,
+    ALERTS_SENT, ALERT_SUBSCRIPTIONS,
 ))}
-_DIM_ORDER = {d: i for i, d in enumerate((ALL, "channel", "language", "queue", "topic"))}
+_DIM_ORDER = {d: i for i, d in enumerate((ALL, "channel", "language", "queue", "topic",
+                                           "media"))}
 
 
 def rows_for(values: Mapping[CellId, int | str], period: str) -> list[Row]:

@@ -8,29 +8,20 @@ only link from a channel identifier to a row is the keyed blind index.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from helpline.store.columns import UTCDateTime, blob, naive_utc, new_id, ts
+from helpline.store.columns import (
+    DEFAULT_HELPLINE_ID,
+    UTCDateTime,
+    blob,
+    naive_utc,
+    new_id,
+    owner,
+    ts,
+)
 from helpline.store.helpline_tables import Helpline, Membership
-
-# The helpline a one-helpline installation always had; migration 0005_helplines moves
-# every existing row into it, and it keeps the installation's own index key.
-DEFAULT_HELPLINE_ID = "default"
-
-
-def owner(*, index: bool = True, foreign: bool = True) -> Any:
-    """The helpline a row belongs to (issue 17). Rows hanging off a texter or
-    conversation (messages, notes, labels, referrals, outbox) reach it
-    through that parent instead of carrying a copy that could disagree."""
-    return Field(
-        default=DEFAULT_HELPLINE_ID,
-        max_length=32,
-        index=index,
-        foreign_key="helplines.id" if foreign else None,
-    )
 
 
 class DataKey(SQLModel, table=True):
@@ -65,6 +56,8 @@ class Texter(SQLModel, table=True):
     created_at: datetime = ts()
     last_activity_at: datetime = ts(index=True)
     last_inbound_at: datetime | None = ts(nullable=True)
+    # Subscribed to safety alerts since (ALERTS / MELDINGEN); erased with the row.
+    alerts_since: datetime | None = ts(nullable=True)
 
 
 class TexterIdentifier(SQLModel, table=True):
@@ -78,6 +71,51 @@ class TexterIdentifier(SQLModel, table=True):
     blind_index: str = Field(sa_column=Column(String(64), primary_key=True))
     texter_id: str = Field(foreign_key="texters.id", max_length=32, index=True)
     created_at: datetime = ts()
+
+
+class SwitchCode(SQLModel, table=True):
+    """A one-time code that moves a WhatsApp texter to Signal (issue 18). Only
+    a keyed hash of the code is kept, so a copy of the database cannot be used
+    to take over someone's conversation; the row goes when the code is used,
+    when a new code replaces it, and with the texter."""
+
+    __tablename__ = "switch_codes"
+    code_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    texter_id: str = Field(foreign_key="texters.id", max_length=32, index=True)
+    created_at: datetime = ts()
+    expires_at: datetime = ts()
+
+
+class SafetyAlert(SQLModel, table=True):
+    """A warning about a dangerous client, drafted by a volunteer from a report
+    and sent to the subscribers after a second person approved it (issue 18).
+    The masked text is sealed under the alert's own data key; the row names
+    no conversation or reporter (who drafted and approved is in the audit
+    log and here as account ids)."""
+
+    __tablename__ = "safety_alerts"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
+    data_key_id: str = Field(foreign_key="data_keys.id", max_length=32)
+    body: bytes = blob()
+    state: str = Field(default="draft", max_length=12)  # draft / sent / discarded
+    drafted_by_id: str | None = Field(default=None, foreign_key="users.id", max_length=32)
+    approved_by_id: str | None = Field(default=None, foreign_key="users.id", max_length=32)
+    created_at: datetime = ts()
+    sent_at: datetime | None = ts(nullable=True, index=True)
+    recipients: int = 0
+
+
+class AlertDelivery(SQLModel, table=True):
+    """Which message carried an alert to a subscriber: only ever counted by
+    status, never listed (the console shows counts, not recipients). Deleted
+    with the texter."""
+
+    __tablename__ = "alert_deliveries"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    alert_id: str = Field(foreign_key="safety_alerts.id", index=True, max_length=32)
+    message_id: str = Field(foreign_key="messages.id", max_length=32)
+    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
 
 
 class Conversation(SQLModel, table=True):
@@ -128,6 +166,37 @@ class Message(SQLModel, table=True):
     # provider's message id sealed under the texter's data key (a wamid holds
     # the phone number in base64), cleared once the read receipt is sent.
     provider_message_id: bytes | None = blob(nullable=True)
+
+
+class MediaItem(SQLModel, table=True):
+    """A photo, voice note, video, sticker or document of one message
+    (helpline/media/). Until it is fetched, `source` holds the platform's
+    handle (sealed: a WhatsApp media id opens the bytes at Meta); once fetched,
+    the cleaned bytes are sealed under the texter's data key, in `content` or,
+    above the inline threshold, in an encrypted file of the blob directory
+    named `blob_ref` (random). No original file name, caption or declared
+    size is kept. Hangs off the message, so whatever scopes or erases messages
+    (texter_id) covers it."""
+
+    __tablename__ = "media"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    message_id: str = Field(foreign_key="messages.id", index=True, max_length=32)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=32)
+    texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
+    kind: str = Field(max_length=16)  # image / audio / video / document / sticker
+    # pending / stored / refused (over the cap, unknown type) / failed (ask to resend)
+    state: str = Field(default="pending", max_length=12, index=True)
+    source: bytes | None = blob(nullable=True)
+    content_type: str | None = Field(default=None, max_length=64)
+    size: int | None = None
+    content: bytes | None = blob(nullable=True)
+    blob_ref: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    next_attempt_at: datetime = ts(index=True)
+    locked_until: datetime | None = ts(nullable=True)
+    error_reason: str | None = Field(default=None, max_length=64)
+    created_at: datetime = ts()
+    stored_at: datetime | None = ts(nullable=True)
 
 
 class OutboxItem(SQLModel, table=True):
@@ -411,6 +480,7 @@ __all__ = [
     "ErasedKey",
     "Helpline",
     "LoginFailure",
+    "MediaItem",
     "Membership",
     "Message",
     "Note",

@@ -4,6 +4,7 @@ Chromium driven by Playwright's sync API."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import httpx
 import pyotp
 import pytest
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from helpline.config import Settings
 from helpline.console import accounts
@@ -43,6 +45,9 @@ class FakeGraph:
 
     sent: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Media the texter "sent": id -> (mime type, bytes), served like Meta does
+    # (GET /{media-id} -> {"url", ...}; GET url -> bytes).
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
     def app(self) -> FastAPI:
         api = FastAPI()
@@ -58,6 +63,21 @@ class FakeGraph:
                 self.sent.append(body)
                 n = len(self.sent)
             return {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.OUT{n}"}]}
+
+        @api.get("/v23.0/{media_id}")
+        def media_url(media_id: str, request: Request) -> Any:
+            found = self.media.get(media_id)
+            if found is None:
+                return JSONResponse({"error": {"code": 100}}, status_code=400)
+            return {"messaging_product": "whatsapp", "id": media_id, "mime_type": found[0],
+                    "sha256": hashlib.sha256(found[1]).hexdigest(),
+                    "file_size": str(len(found[1])),
+                    "url": f"{request.base_url}download/{media_id}"}
+
+        @api.get("/download/{media_id}")
+        def download(media_id: str) -> Response:
+            mime_type, data = self.media[media_id]
+            return Response(data, media_type=mime_type)
 
         return api
 

@@ -28,6 +28,7 @@ from helpline.channels.base import (
     InboundEvent,
     InboundMessage,
     MalformedPayload,
+    MediaRef,
     MessageKind,
     OutboundMessage,
     SendResult,
@@ -78,7 +79,8 @@ def _at(ms: int) -> datetime:
 
 
 def _msg(
-    ts: int, kind: MessageKind, text: str | None, aliases: tuple[str, ...] = ()
+    ts: int, kind: MessageKind, text: str | None, aliases: tuple[str, ...] = (),
+    media: MediaRef | None = None,
 ) -> InboundMessage:
     return InboundMessage(
         channel=ChannelName.SIGNAL,
@@ -90,6 +92,7 @@ def _msg(
         sent_at=_at(ts),
         aliases=aliases,
         account=ACCOUNT,  # which of our numbers it came in on (the helpline)
+        media=media,
     )
 
 
@@ -120,9 +123,11 @@ EXPECTED: dict[str, list[InboundEvent]] = {
     "data__text_manual_receive": [_msg(1700000010000, MessageKind.TEXT, "Handmatig ontvangen")],
     "data__invalid_sender": [Ignored(reason="signal.invalid_sender")],
     "data__attachment_image": [
-        _msg(1700000004000, MessageKind.IMAGE, "Is dit normaal?"),
+        _msg(1700000004000, MessageKind.IMAGE, "Is dit normaal?",
+             media=MediaRef("gS4dTo2yXBK1Gt9mJRTa.jpg", "image/jpeg")),
     ],
-    "data__attachment_voice": [_msg(1700000005000, MessageKind.AUDIO, None)],
+    "data__attachment_voice": [_msg(1700000005000, MessageKind.AUDIO, None,
+                                    media=MediaRef("m3Zq8vPwY1cR7dLkT0aB.aac", "audio/aac"))],
     "data__reaction": [_msg(1700000006000, MessageKind.REACTION, "❤️")],
     "data__sticker": [_msg(1700000007000, MessageKind.STICKER, None)],
     "sync__sent_transcript": [Ignored(reason="signal.sync")],

@@ -44,8 +44,15 @@ RULES: dict[tuple[str, str], dict[str, int | str]] = {
         {"colleague": 404, "other_partner": 404, "coordinator": 403, "admin": 403},
     ("PUT", "/api/conversations/{conversation_id}/labels"):
         {"colleague": 404, "other_partner": 404, "coordinator": 403, "admin": 403},
+    ("GET", "/api/conversations/{conversation_id}/media/{media_id}"):
+        {"colleague": 404, "other_partner": 404, "coordinator": 403, "admin": 403},
+    ("POST", "/api/conversations/{conversation_id}/attachments"):
+        {"colleague": 404, "other_partner": 404, "coordinator": 403, "admin": 403},
     ("PUT", "/api/conversations/{conversation_id}/content-warning"):
         {"colleague": 404, "other_partner": 404, "coordinator": 403, "admin": 403},
+    # Safety alerts are drafted by volunteers only (other roles: 403 before any lookup).
+    ("POST", "/api/conversations/{conversation_id}/alerts"):
+        {"colleague": 404, "other_partner": 403, "coordinator": 403, "admin": 403},
     ("POST", "/api/held/{conversation_id}/handover"):
         {"colleague": 403, "other_partner": 403, "coordinator": ALLOWED, "admin": 403},
     ("POST", "/api/admin/conversations/{conversation_id}/erase"):
@@ -59,6 +66,7 @@ BODIES = {
     "labels": {"labels": ["health"]},
     "handover": {"to": None},
     "content-warning": {"on": True},
+    "alerts": {"text": "Let op: AB-12-CD"},
 }
 
 
@@ -88,7 +96,7 @@ def call(agent: Agent, method: str, path: str) -> int:
 def concrete(path: str, conversation_id: str, message_id: str) -> str:
     return path.replace("{conversation_id}", conversation_id).replace(
         "{message_id}", message_id
-    )
+    ).replace("{media_id}", "no-such-media")
 
 
 def held_and_referred(client: TestClient) -> dict[str, object]:

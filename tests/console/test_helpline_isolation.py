@@ -85,6 +85,14 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/conversations/{conversation_id}/notes"): SCOPED,
     ("PUT", "/api/conversations/{conversation_id}/labels"): SCOPED,
     ("PUT", "/api/conversations/{conversation_id}/content-warning"): SCOPED,
+    ("GET", "/api/conversations/{conversation_id}/media/{media_id}"): SCOPED,
+    ("POST", "/api/conversations/{conversation_id}/alerts"): SCOPED,
+    ("POST", "/api/conversations/{conversation_id}/attachments"): SCOPED,
+    ("GET", "/api/alerts"): SCOPED,
+    ("POST", "/api/alerts/{alert_id}/approve"): SCOPED,
+    ("POST", "/api/alerts/{alert_id}/discard"): SCOPED,
+    ("GET", "/console/alerts"): SCOPED,
+    ("POST", "/simulator/api/media"): OUTSIDE,
     ("GET", "/api/held"): SCOPED,
     ("POST", "/api/held/{conversation_id}/handover"): SCOPED,
     ("GET", "/api/events"): STREAM,
@@ -120,6 +128,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/admin/saved-replies/{reply_id}"): {
         "language": "nl", "title": "overgenomen", "body": "overgenomen"},
     ("POST", "/api/auth/helpline"): {"helpline": "zeeland"},
+    ("POST", "/api/conversations/{conversation_id}/alerts"): {"text": "pas op"},
 }
 LAST = {("POST", "/api/auth/logout"), ("POST", "/api/auth/password")}
 ROLES = ["volunteer", "partner", "coordinator", "admin", "national"]
@@ -157,6 +166,9 @@ def zeeland_world(client: TestClient) -> dict[str, str]:
     assert volunteer.post(f"/api/conversations/{conversation.id}/claim").status_code == 200
     assert volunteer.post(f"/api/conversations/{conversation.id}/messages",
                           {"body": "antwoord-uit-zeeland"}).status_code == 201
+    alert = volunteer.post(f"/api/conversations/{conversation.id}/alerts",
+                           {"text": "ZeeWaarschuwing-55 witte bus"})
+    assert alert.status_code == 201, alert.text
     admin = agent_in(client, "admin", zeeland, "Zee-Beheer")
     reply = admin.post("/api/admin/saved-replies", {
         "language": "nl", "title": "ZeeTitel-77", "body": "ZeeTekst-77"})
@@ -169,6 +181,10 @@ def zeeland_world(client: TestClient) -> dict[str, str]:
         "texts": "zeeland-geheim-4242", "answer": "antwoord-uit-zeeland",
         "reply_title": "ZeeTitel-77", "alias": "Zee-Vrijwilliger", "admin_alias": "Zee-Beheer",
         "coordinator": coordinator.user_id,
+        "alert_id": alert.json()["id"], "alert_text": "ZeeWaarschuwing-55",
+        # No photo in Zeeland's conversation: the conversation id already
+        # belongs to Zeeland, so the route must refuse before the media id.
+        "media_id": "no-such-media",
     }
 
 
@@ -177,7 +193,7 @@ def concrete(path: str, world: dict[str, str]) -> str:
 
 
 def shows_zeeland(body: bytes, world: dict[str, str]) -> list[str]:
-    secrets = [v for k, v in world.items() if k != "helpline"]
+    secrets = [v for k, v in world.items() if k not in ("helpline", "media_id")]
     return [s for s in secrets if s.encode() in body]
 
 

@@ -88,7 +88,14 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/api/conversations/{conversation_id}/referrals"): RESPONDER,
     ("POST", "/api/conversations/{conversation_id}/notes"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/labels"): RESPONDER,
+    ("GET", "/api/conversations/{conversation_id}/media/{media_id}"): RESPONDER,
+    ("POST", "/api/conversations/{conversation_id}/attachments"): RESPONDER,
     ("PUT", "/api/conversations/{conversation_id}/content-warning"): RESPONDER,
+    # safety alerts: volunteers draft, a second volunteer or a coordinator approves
+    ("POST", "/api/conversations/{conversation_id}/alerts"): frozenset({V}),
+    ("GET", "/api/alerts"): frozenset({V, C}),
+    ("POST", "/api/alerts/{alert_id}/approve"): frozenset({V, C}),
+    ("POST", "/api/alerts/{alert_id}/discard"): frozenset({V, C}),
     ("GET", "/api/held"): frozenset({C}),
     ("POST", "/api/held/{conversation_id}/handover"): frozenset({C}),
     ("GET", "/api/events"): ANY,
@@ -101,6 +108,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/console/conversations/{conversation_id}"): RESPONDER,
     ("GET", "/console/accounts"): ADMIN,
     ("GET", "/console/held"): frozenset({C}),
+    ("GET", "/console/alerts"): frozenset({V, C}),
     # statistics (coordinators and admins; never message text)
     ("GET", "/api/stats"): STATS,
     ("GET", "/api/stats.csv"): STATS,
@@ -115,6 +123,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/simulator/api/scripts"): SIMULATOR,
     ("POST", "/simulator/api/messages"): SIMULATOR,
     ("GET", "/simulator/api/messages"): SIMULATOR,
+    ("POST", "/simulator/api/media"): SIMULATOR,
     ("GET", "/simulator/api/events"): SIMULATOR,
 }
 # Endless server-sent event streams: only refusals are checked here (an
@@ -127,7 +136,7 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
          ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held"),
          ("GET", "/console/stats/transparency"), ("GET", "/console/helpline"),
-         ("GET", "/console/helplines"), ("GET", "/console/national")}
+         ("GET", "/console/helplines"), ("GET", "/console/national"), ("GET", "/console/alerts")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 

@@ -19,7 +19,17 @@ from helpline.outbound.messages import (
     MessageCatalogError,
 )
 from routing.commands import LANGUAGE_NAMES
-from routing.model import Pending, ReferralProposed, Reply, State, TexterMessage, Tick
+from routing.model import (
+    AcceptSwitch,
+    Action,
+    OfferSwitch,
+    Pending,
+    ReferralProposed,
+    Reply,
+    State,
+    TexterMessage,
+    Tick,
+)
 from routing.policy import decide_unguarded
 from routing.policy_file import default_policy
 
@@ -56,7 +66,21 @@ PARAMS: dict[str, set[str]] = {
     "help": set(),
     "hours": {"opening_hours", "partner_hours"},
     "partner_hours": {"partner", "hours"},
+    # Move to Signal: the offer's params come from the service (channel_switch.offer).
+    "switch_offer": {"number", "link", "code", "hours"},
+    "switch_unavailable": set(),
+    "switch_already": set(),
+    "switch_moved": set(),
+    "switch_refused": set(),
+    "switch_refused_known": set(),
+    "alerts_on": {"per_week"},
+    "alerts_off": set(),
+    # Rendered by the service for each subscriber (alert_broadcast).
+    "safety_alert": {"text"},
 }
+SERVICE_PARAMS = {"switch_offer": (("number", "+31600000099"),
+                                   ("link", "https://signal.me/#p/+31600000099"),
+                                   ("code", "K7P4-9XQ2"), ("hours", "24"))}
 BUTTON_KEYS = {
     "button_peer",
     "button_social_work",
@@ -86,6 +110,10 @@ def _replies() -> list[Reply]:
         State(is_new_texter=False, conversation="open", pending=Pending("erase", asked)),
         State(is_new_texter=False, conversation="open", pending=Pending("language", asked)),
         State(is_new_texter=False, conversation="open", active_referrals=frozenset({"pmw"})),
+        State(channel="signal"),
+        State(is_new_texter=False, conversation="open", channel="signal"),
+        State(is_new_texter=False, conversation="open", channel="webchat"),
+        State(is_new_texter=False, conversation="open", alerts=True),
     ]
     texts = [
         "hoi",
@@ -106,13 +134,16 @@ def _replies() -> list[Reply]:
         "INTREKKEN",
         "ik word bedreigd",
         "pl",
+        "SIGNAL",
+        "SIGNAL K7P4-9XQ2",
+        "MELDINGEN",
     ]
     events = [*(TexterMessage(t) for t in texts), ReferralProposed("pmw"), Tick()]
     replies: list[Reply] = []
     for state, event, now in itertools.product(states, events, moments):
         for late in (timedelta(0), POLICY.consent_timeout):
             actions = decide_unguarded(state, event, now=now + late, policy=POLICY)
-            replies += [a for a in actions if isinstance(a, Reply)]
+            replies += _with_nested(actions)
     # Closed for a long time: no opening to promise.
     closed = replace(
         POLICY,
@@ -124,7 +155,20 @@ def _replies() -> list[Reply]:
     return replies
 
 
-REPLIES = _replies()
+def _with_nested(actions: list[Action]) -> list[Reply]:
+    """The replies, and those an action carries for the service to choose
+    from (with the params the service adds)."""
+    out: list[Reply] = []
+    for a in actions:
+        nested = ([a.offer, a.unavailable] if isinstance(a, OfferSwitch)
+                  else [a.moved, a.refused] if isinstance(a, AcceptSwitch) else [a])
+        for r in nested:
+            if isinstance(r, Reply):
+                out.append(replace(r, params=r.params + SERVICE_PARAMS.get(r.key, ())))
+    return out
+
+
+REPLIES = [*_replies(), Reply("safety_alert", (("text", "AB-**-** bij de Ringbaan"),))]
 
 
 def test_decide_uses_exactly_the_declared_keys_and_params() -> None:

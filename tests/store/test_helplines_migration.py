@@ -1,4 +1,4 @@
-"""Migration 0005_helplines (issue 17) on a populated one-helpline database, SQLite and
+"""Migration 0008_helplines (issue 17) on a populated one-helpline database, SQLite and
 PostgreSQL: nothing is lost and everything lands in the default helpline.
 
 How the database before the migration is populated: the real app (at head) takes
@@ -26,7 +26,7 @@ from tests.conftest import FakeClock, make_settings
 from tests.console.conv_helpers import make_agent, texter_writes
 from tests.console.helpers import make_user
 
-MIGRATION = "0005_helplines"
+MIGRATION = "0008_helplines"
 # Whatever main's migrations before this one are: the revision it revises.
 BEFORE = str(ScriptDirectory.from_config(alembic_config(make_engine("sqlite://")))
              .get_revision(MIGRATION).down_revision)

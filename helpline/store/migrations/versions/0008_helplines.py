@@ -4,12 +4,12 @@ Creates `helplines` (with the default helpline every existing row moves
 into: the numbers and policy of a one-helpline installation stay in its
 settings, which keep applying to it) and `memberships`, and gives every
 root row of a helpline's data a non-null `helpline_id`: texters,
-conversations, accounts, saved replies, alerts, the audit log and the
+conversations, accounts, saved replies, alerts, safety alerts, the audit log and the
 statistics tables (where it joins the primary key). Rows hanging off a
 texter or conversation reach the helpline through that parent.
 
-Revision ID: 0005_helplines
-Revises: 0004_safety
+Revision ID: 0008_helplines
+Revises: 0007_safety
 Create Date: 2026-12-04 02:03:27
 """
 
@@ -21,15 +21,15 @@ from alembic import op
 
 import helpline.store.models
 
-revision: str = "0005_helplines"
-down_revision: str | None = "0004_safety"
+revision: str = "0008_helplines"
+down_revision: str | None = "0007_safety"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 DEFAULT = "default"
 _ID = sqlmodel.sql.sqltypes.AutoString(length=32)
 # Tables whose rows belong to a helpline, with a foreign key to it.
-_OWNED = ("texters", "conversations", "users", "saved_replies", "alerts")
+_OWNED = ("texters", "conversations", "users", "saved_replies", "alerts", "safety_alerts")
 _STATS = {
     "stat_counts": ("period", "bucket", "metric", "dimension", "key"),
     "stat_published": ("period", "bucket", "metric", "dimension", "key"),
@@ -141,4 +141,4 @@ def _rebuild_with_owner_key(table: str, key: tuple[str, ...]) -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("0005_helplines is not reversible: rows of other helplines would be lost")
+    raise NotImplementedError("0008_helplines is not reversible: rows of other helplines would be lost")

@@ -1,0 +1,102 @@
+"""Media files made in the test, each carrying distinctive needles where a
+careless store would keep them (EXIF GPS and camera, Ogg comments, MP4 user data).
+
+No file is downloaded: the photo is drawn with Pillow, the voice note is a real
+Ogg Opus stream (RFC 7845 headers, 3-byte Opus silence frames as WebRTC sends
+them) paged by mutagen, the M4A is the smallest ISO BMFF box tree that holds a
+`udta` location box.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+from mutagen.ogg import OggPage
+from PIL import Image
+
+CAMERA_NEEDLE = "NeedleCam-7f3a91"
+GPS_LATITUDE = (51.0, 33.0, 20.5)  # Tilburg
+OGG_NEEDLE = "NEEDLE-VOICE-TITLE-55e1"
+MP4_NEEDLE = b"+51.5555+005.0913/NEEDLE-MP4"
+# In the pixel-free part of the photo's original bytes (its EXIF block): a scan
+# for it finds the original anywhere it was kept.
+DISTINCTIVE = CAMERA_NEEDLE.encode()
+
+
+def jpeg_with_gps(size: tuple[int, int] = (64, 48), orientation: int = 6) -> bytes:
+    image = Image.new("RGB", size, (200, 30, 30))
+    for x in range(size[0] // 2):
+        image.putpixel((x, 0), (0, 0, 255))  # marks the top-left, to check rotation
+    exif = Image.Exif()
+    exif[0x010F] = CAMERA_NEEDLE  # Make
+    exif[0x0110] = "Model-X"  # Model
+    exif[0x0112] = orientation  # Orientation: 6 = rotate 90 degrees clockwise to view
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = GPS_LATITUDE
+    gps[3] = "E"
+    gps[4] = (5.0, 5.0, 30.0)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes(), quality=90)
+    return out.getvalue()
+
+
+def big_jpeg(megabytes: float = 1.0) -> bytes:
+    """A photo of about `megabytes` (noise compresses badly), with GPS EXIF."""
+    import os
+
+    side = int((megabytes * 1024 * 1024 / 3) ** 0.5 * 1.6)
+    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    exif = Image.Exif()
+    exif[0x010F] = CAMERA_NEEDLE
+    exif.get_ifd(0x8825)[2] = GPS_LATITUDE
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes(), quality=95)
+    return out.getvalue()
+
+
+def ogg_opus_voice_note(seconds: int = 1) -> bytes:
+    serial = 0x5EED
+    head = b"OpusHead" + struct.pack("<BBHIhB", 1, 1, 312, 48000, 0, 0)
+    vendor = b"helpline-test"
+    comment = f"TITLE={OGG_NEEDLE}".encode()
+    tags = (
+        b"OpusTags" + struct.pack("<I", len(vendor)) + vendor + struct.pack("<I", 1)
+        + struct.pack("<I", len(comment)) + comment
+    )
+    pages = []
+    for sequence, (packet, position) in enumerate(((head, 0), (tags, 0))):
+        page = OggPage()
+        page.serial, page.sequence, page.position = serial, sequence, position
+        page.first = sequence == 0
+        page.packets = [packet]
+        pages.append(page)
+    audio = OggPage()
+    audio.serial, audio.sequence = serial, 2
+    frames = 50 * seconds
+    audio.position = 312 + 960 * frames
+    audio.last = True
+    audio.packets = [b"\xf8\xff\xfe"] * frames
+    pages.append(audio)
+    return b"".join(page.write() for page in pages)
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def m4a_with_location() -> bytes:
+    ftyp = _box(b"ftyp", b"M4A \x00\x00\x00\x00M4A isom")
+    mvhd = _box(b"mvhd", bytes(100))
+    udta = _box(b"udta", _box(b"\xa9xyz", MP4_NEEDLE))
+    moov = _box(b"moov", mvhd + udta)
+    mdat = _box(b"mdat", b"\x00" * 32)
+    return ftyp + moov + mdat
+
+
+def pdf_document() -> bytes:
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
