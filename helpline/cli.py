@@ -195,6 +195,27 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return user_add(args, load_settings())
 
 
+@command("helpline add")
+def cmd_helpline_add(args: argparse.Namespace) -> int:
+    from helpline.ops.helpline_cli import helpline_add
+
+    return helpline_add(args, load_settings())
+
+
+@command("helpline list")
+def cmd_helpline_list(args: argparse.Namespace) -> int:
+    from helpline.ops.helpline_cli import helpline_list
+
+    return helpline_list(args, load_settings())
+
+
+@command("user grant")
+def cmd_user_grant(args: argparse.Namespace) -> int:
+    from helpline.ops.helpline_cli import user_grant
+
+    return user_grant(args, load_settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     from helpline.console.user_cli import add_parser as add_user_parser
 
     add_user_parser(sub)
+    from helpline.ops.helpline_cli import add_parser as add_helpline_parser
+
+    add_helpline_parser(sub)
     for extend in EXTENSIONS:
         extend(sub)
     return parser

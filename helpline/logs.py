@@ -50,6 +50,7 @@ ALLOWED_FIELDS = frozenset(
         "error",
         "port",
         "host",
+        "helpline",  # a helpline's slug: a region of the organisation, nobody's data
     }
 )
 

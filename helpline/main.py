@@ -75,7 +75,7 @@ def build_channels(services: Services, client: httpx.AsyncClient) -> None:
     if settings.signal_enabled and settings.signal_api_url:
         from helpline.channels.signal_cli import SignalCli
 
-        services.channels[ChannelName.SIGNAL] = SignalCli(
+        signal = SignalCli(
             api_url=settings.signal_api_url,
             number=settings.signal_number.get_secret_value() if settings.signal_number else "",
             webhook_token=(
@@ -85,6 +85,9 @@ def build_channels(services: Services, client: httpx.AsyncClient) -> None:
             ),
             client=client,
         )
+        signal.numbers = lambda: services.helplines.accounts("signal")
+        signal.known = lambda account: services.helplines.knows("signal", account)
+        services.channels[ChannelName.SIGNAL] = signal
     if settings.simulator or settings.demo:
         from helpline.channels.simulator import SimulatorChannel
 
@@ -119,11 +122,13 @@ async def poll_signal(services: Services, stop: asyncio.Event) -> None:
     pending: list[InboundEvent] = []
     while not stop.is_set():
         try:
-            if not pending:
-                pending = await channel.receive()
-            if pending:
-                await run_in_threadpool(intake.receive, services, "signal", pending)
-                pending = []
+            # Every helpline's number on the bridge, each its own queue there.
+            for number in sorted(services.helplines.accounts("signal")):
+                if not pending:
+                    pending = await channel.receive(number)
+                if pending:
+                    await run_in_threadpool(intake.receive, services, "signal", pending)
+                    pending = []
         except ServiceUnavailable:
             logs.event("signal.poll_store_retry", count=len(pending))
             await asyncio.sleep(2)
@@ -248,12 +253,13 @@ def _install_parts(app: FastAPI) -> None:
     from helpline.console import routes as console_routes
     from helpline.lifecycle import routes as lifecycle_routes
     from helpline.ops import simulator_routes
+    from helpline.stats import national_routes
     from helpline.stats import pages as stats_pages
     from helpline.stats import routes as stats_routes
     from helpline.webchat import routes as webchat_routes
 
-    for part in (console_routes, stats_routes, stats_pages, simulator_routes, lifecycle_routes,
-                 webchat_routes):
+    for part in (console_routes, stats_routes, stats_pages, national_routes, simulator_routes,
+                 lifecycle_routes, webchat_routes):
         part.install(app)
 
 

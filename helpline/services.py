@@ -12,6 +12,7 @@ from pathlib import Path
 from helpline.channels.base import Channel
 from helpline.config import Settings
 from helpline.crypto import BlindIndex, KeyRing
+from helpline.helplines import HelplineConfig, HelplineDirectory
 from helpline.live.bus import LiveBus
 from helpline.outbound.messages import MessageCatalog
 from helpline.store.db import Database, utcnow
@@ -40,15 +41,29 @@ class Services:
     db: Database
     vault: Vault
     index: BlindIndex
+    # The default helpline's policy (a one-helpline installation's only one);
+    # anything about one texter or conversation asks `policy_for` instead.
     policy: Policy
     catalog: MessageCatalog
+    helplines: HelplineDirectory = field(init=False)
     bus: LiveBus = field(default_factory=LiveBus)
     channels: dict[str, Channel] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     wakeup: Wakeup = field(default_factory=Wakeup)
 
+    def __post_init__(self) -> None:
+        self.helplines = HelplineDirectory(
+            self.settings, lambda: self.db, self.index, lambda: self.policy
+        )
+
     def now(self) -> datetime:
         return self.clock()
+
+    def helpline(self, helpline_id: str) -> HelplineConfig:
+        return self.helplines.get(helpline_id)
+
+    def policy_for(self, helpline_id: str) -> Policy:
+        return self.helplines.get(helpline_id).policy
 
 
 _CATALOGS: dict[str, MessageCatalog] = {}
@@ -83,11 +98,13 @@ def build_services(
     ring = KeyRing(settings.master_key_bytes(), settings.previous_master_key_bytes())
     if policy is None:
         policy = load_policy(settings)
+    db = Database(settings.database_url)
+    index = BlindIndex(settings.index_key_bytes())
     return Services(
         settings=settings,
-        db=Database(settings.database_url),
+        db=db,
         vault=Vault(ring),
-        index=BlindIndex(settings.index_key_bytes()),
+        index=index,
         policy=policy,
         catalog=shared_catalog(),
         clock=clock,

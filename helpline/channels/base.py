@@ -112,6 +112,9 @@ class InboundMessage:
     sent_at: datetime
     choice: str | None = None
     aliases: tuple[str, ...] = ()
+    # The helpline's own address the delivery was sent to (WhatsApp
+    # `metadata.phone_number_id`, Signal `account`): it picks the helpline.
+    account: str | None = None
     media: MediaRef | None = None
     more_media: tuple[MediaRef, ...] = ()
     language: str | None = None
@@ -137,6 +140,7 @@ class DeliveryStatus:
     at: datetime
     error_code: str | None = None
     error_title: str | None = None
+    account: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -237,6 +241,9 @@ class OutboundMessage:
     template_language: str | None = None
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     reply_to_message_id: str | None = None
+    # The helpline's own address to send from (its WhatsApp phone number id,
+    # its Signal number); None: the adapter's configured one.
+    sender: str | None = None
     attachment: Attachment | None = None
 
     def __repr__(self) -> str:

@@ -47,7 +47,8 @@ import base64
 import hmac
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -155,6 +156,12 @@ class SignalCli:
         # The number goes into URL paths; "+" is kept literal as the bridge's
         # own examples do, anything else is escaped.
         self._number_path = quote(number, safe="+")
+        # The numbers of this installation's helplines on this bridge (one
+        # signal-cli-rest-api can hold several accounts). The app replaces
+        # both with its helpline directory's view; `known` may reload it.
+        own = {number} if number else set()
+        self.numbers: Callable[[], set[str]] = lambda: own
+        self.known: Callable[[str], bool] = lambda account: account in self.numbers()
 
     def __repr__(self) -> str:
         # The URL may carry credentials; the number identifies the helpline.
@@ -223,8 +230,9 @@ class SignalCli:
             return [Ignored(reason="signal.malformed")]
         if frame.exception is not None:
             return [Ignored(reason="signal.exception")]
-        if frame.account is not None and frame.account != self._number:
-            # One bridge can serve several accounts; only ours is ours to answer.
+        if frame.account is not None and not self.known(frame.account):
+            # One bridge can serve several accounts; only our helplines' are
+            # ours to answer.
             return [Ignored(reason="signal.other_account")]
         if not isinstance(frame.envelope, dict):
             return [Ignored(reason="signal.unsupported")]
@@ -232,7 +240,14 @@ class SignalCli:
             envelope = _Envelope.model_validate(frame.envelope)
         except ValidationError:
             return [Ignored(reason="signal.malformed")]
-        return self._parse_envelope(envelope)
+        events = self._parse_envelope(envelope)
+        if frame.account is None:
+            return events
+        return [
+            replace(event, account=frame.account)
+            if isinstance(event, InboundMessage | DeliveryStatus) else event
+            for event in events
+        ]
 
     def _parse_envelope(self, envelope: _Envelope) -> list[InboundEvent]:
         if envelope.sync_message is not None:
@@ -241,7 +256,7 @@ class SignalCli:
         if isinstance(identifiers, Ignored):
             return [identifiers]
         sender, *aliases = identifiers
-        if self._number in identifiers:
+        if self.numbers().intersection(identifiers):
             return [Ignored(reason="signal.self")]
         if envelope.typing_message is not None:
             return [Ignored(reason="signal.typing")]
@@ -374,10 +389,12 @@ class SignalCli:
 
     # --- receive (normal/native mode) ----------------------------------------
 
-    async def receive(self) -> list[InboundEvent]:
-        """Poll `GET /v1/receive/{number}`: what it returns is gone from the
-        bridge, so the caller must store it before polling again."""
-        url = f"{self._api_url}/v1/receive/{self._number_path}"
+    async def receive(self, number: str | None = None) -> list[InboundEvent]:
+        """Poll `GET /v1/receive/{number}` (ours, or one helpline's): what it
+        returns is gone from the bridge, so the caller must store it before
+        polling again."""
+        path = self._number_path if number is None else quote(number, safe="+")
+        url = f"{self._api_url}/v1/receive/{path}"
         try:
             response = await self._client.get(url)
         except httpx.TimeoutException:
@@ -407,7 +424,8 @@ class SignalCli:
             raise ChannelSendError("fail", "signal:empty_message")
         # https://bbernhard.github.io/signal-cli-rest-api/#/Messages/post_v2_send
         payload: dict[str, object] = {
-            "message": text, "number": self._number, "recipients": [message.to],
+            "message": text, "number": message.sender or self._number,
+            "recipients": [message.to],
         }
         if message.attachment is not None:
             # "data:<MIME>;base64,<data>" as the API documents it, without a filename.
@@ -438,7 +456,8 @@ class SignalCli:
         if not target.isdigit():
             raise ChannelSendError("fail", "signal:bad_receipt_target")
         payload = {"receipt_type": "read", "recipient": message.to, "timestamp": int(target)}
-        await self._post(f"/v1/receipts/{self._number_path}", payload)
+        path = self._number_path if message.sender is None else quote(message.sender, safe="+")
+        await self._post(f"/v1/receipts/{path}", payload)
         return SendResult(provider_message_id="")
 
     async def _post(self, path: str, payload: Mapping[str, object]) -> httpx.Response:

@@ -64,6 +64,9 @@ VISITOR_RE = re.compile(r"^[0-9a-f]{64}$")
 MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,40}$")
 MAX_TEXT = 2000  # characters a visitor may send in one message
 PROVIDER_PREFIX = "wc."
+# The helpline the page at /chat belongs to: the default one, whose id is
+# helpline.store.columns.DEFAULT_HELPLINE_ID (adapters import no store module).
+PAGE_HELPLINE = "default"
 
 
 class WebChatDelivery(BaseModel):
@@ -199,6 +202,9 @@ class WebChatChannel:
                 sent_at=self._clock(),
                 choice=delivery.choice or None,
                 language=delivery.language,
+                # The page at /chat is the default helpline's (a page per
+                # helpline, /chat/{slug}, would name its own here).
+                account=PAGE_HELPLINE,
             )
         ]
 

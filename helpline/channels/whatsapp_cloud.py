@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 import httpx
@@ -51,10 +52,10 @@ from helpline.channels.base import (
     MediaRef,
     MediaSink,
     OutboundMessage,
-    SendOutcome,
     SendResult,
     SignatureInvalid,
 )
+from helpline.channels.whatsapp_errors import error_outcome
 from helpline.channels.whatsapp_payloads import (
     _IGNORED_TYPES,
     _STATUS_STATES,
@@ -73,6 +74,7 @@ from helpline.channels.whatsapp_payloads import (
     _Status,
     _timestamp,
     _Value,
+    phone_number_id,
 )
 from helpline.errors import HelplineError
 
@@ -95,54 +97,6 @@ class WebhookForbidden(HelplineError):
 
 
 # --- Error codes -----------------------------------------------------------
-# https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/
-# Grouped by what the outbox should do, not by Meta's categories.
-
-_HOLD_CODES: Final = frozenset({"131047"})  # re-engagement: outside the 24 h window
-_RETRY_CODES: Final = frozenset(
-    {
-        "1",  # API unknown
-        "2",  # API service (temporary)
-        "4",  # application request limit
-        "429",
-        "80007",  # WABA rate limit
-        "130429",  # throughput rate limit
-        "131000",  # something went wrong
-        "131016",  # service unavailable
-        "131048",  # spam rate limit
-        "131056",  # pair rate limit: one texter, too many messages too fast
-        "133004",  # server temporarily unavailable
-    }
-)
-# Nothing else on the channel will go through until a human fixes the account.
-_PAUSE_CODES: Final = frozenset(
-    {
-        "0",  # auth exception
-        "3",  # capability
-        "10",  # permission denied
-        "190",  # access token expired
-        "401",
-        "368",  # temporarily blocked for policy violations
-        "131031",  # account locked
-        "131042",  # payment problem
-        "133010",  # phone number not registered
-    }
-)
-
-
-def error_outcome(code: str | None) -> SendOutcome:
-    """What the outbox should do about a Meta error code (sync or from a `failed` status)."""
-    if code is None:
-        return "fail"
-    if code in _HOLD_CODES:
-        return "hold"
-    if code in _RETRY_CODES:
-        return "retry"
-    if code in _PAUSE_CODES or (code.isdigit() and 200 <= int(code) <= 299):
-        return "pause"
-    return "fail"
-
-
 class WhatsAppCloud:
     """One WhatsApp Business phone number on the Cloud API."""
 
@@ -251,7 +205,14 @@ class WhatsAppCloud:
             events.append(self._parse_message(raw_message, contact))
         for raw_status in value.statuses:
             events.append(self._parse_status(raw_status))
-        return events
+        account = phone_number_id(value.metadata)
+        if account is None:
+            return events
+        return [
+            replace(event, account=account)
+            if isinstance(event, InboundMessage | DeliveryStatus) else event
+            for event in events
+        ]
 
     @staticmethod
     def _only_contact(raw_contacts: list[Any]) -> _Contact | None:
@@ -331,14 +292,16 @@ class WhatsAppCloud:
     # POST /{phone_number_id}/messages -> {"messages": [{"id": "wamid.HBgL..."}], ...}
     # Errors: {"error": {"message": "...", "code": 131047, "error_subcode": ..., ...}}
     async def send(self, message: OutboundMessage) -> SendResult:
-        if not self._access_token or not self._phone_number_id:
+        if not self._access_token or not (message.sender or self._phone_number_id):
             raise ChannelSendError("pause", "whatsapp:not_configured")
         payload = self._payload(message)
+        # The helpline's own number sends (and uploads the attachment).
+        sender = message.sender or self._phone_number_id or ""
         if message.attachment is not None:
             payload = await whatsapp_media.attachment_payload(
-                self._media_api(), self._phone_number_id, message, payload
+                self._media_api(), sender, message, payload
             )
-        url = f"{self._api_url}/{self._phone_number_id}/messages"
+        url = f"{self._api_url}/{sender}/messages"
         try:
             response = await self._client.post(
                 url,

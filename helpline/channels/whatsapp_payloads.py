@@ -56,6 +56,8 @@ class _Change(_Model):
 #                 "user_id": "NL.1234567890"}],
 #   "messages": [...], "statuses": [...], "errors": [...]}
 class _Value(_Model):
+    # {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"}
+    metadata: Any = None
     contacts: list[Any] = Field(default_factory=list)
     messages: list[Any] = Field(default_factory=list)
     statuses: list[Any] = Field(default_factory=list)
@@ -264,6 +266,13 @@ def _content(message: _Message) -> tuple[MessageKind, str | None, str | None] | 
     return MessageKind.UNSUPPORTED, None, None
 
 
+def phone_number_id(metadata: Any) -> str | None:
+    """Our business number's id in a change's `metadata` (which helpline it
+    was sent to), or None when absent or not a string."""
+    if not isinstance(metadata, dict):
+        return None
+    value = metadata.get("phone_number_id")
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 def _media_ref(message: _Message) -> MediaRef | None:

@@ -14,10 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from helpline.console import audit, auth, sessions
-from helpline.console.deps import PARTNER, ROLES
+from helpline.console.deps import NATIONAL, PARTNER, ROLES
 from helpline.errors import Conflict, HelplineError, NotFound
 from helpline.services import Services
-from helpline.store.models import User, new_id
+from helpline.store.models import DEFAULT_HELPLINE_ID, User, new_id
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 
@@ -41,12 +41,19 @@ def random_alias() -> str:
     return f"{secrets.choice(BIRDS)}-{secrets.randbelow(90) + 10}"
 
 
-def check_role(services: Services, role: str, partner_id: str | None) -> None:
+def check_role(
+    services: Services, role: str, partner_id: str | None,
+    helpline_id: str = DEFAULT_HELPLINE_ID,
+) -> None:
     if role not in ROLES:
         raise AccountInvalid(f"role must be one of {', '.join(ROLES)}")
+    if role == NATIONAL and helpline_id != DEFAULT_HELPLINE_ID:
+        # National figures span every helpline: the installation grants them.
+        raise AccountInvalid("national accounts are made by the installation's admins")
+    policy = services.policy_for(helpline_id)
     if role == PARTNER:
-        if not partner_id or services.policy.partner(partner_id) is None:
-            known = ", ".join(p.id for p in services.policy.partners) or "none"
+        if not partner_id or policy.partner(partner_id) is None:
+            known = ", ".join(p.id for p in policy.partners) or "none"
             raise AccountInvalid(f"a partner account needs --partner, one of: {known}")
     elif partner_id:
         raise AccountInvalid("only partner accounts belong to a partner")
@@ -62,14 +69,17 @@ def create_user(
     totp_secret: str | None = None,
     *,
     actor_id: str | None = None,
+    helpline_id: str = DEFAULT_HELPLINE_ID,
 ) -> tuple[User, str]:
-    """Create an account; returns it with its TOTP secret (new unless given)."""
+    """Create an account of `helpline_id`; returns it with its TOTP secret
+    (new unless given)."""
     handle = auth.normalise_username(username)
     if not USERNAME.match(handle):
         raise AccountInvalid(
             "a username has 3 to 64 characters: letters, digits, dot, dash, underscore"
         )
-    check_role(services, role, partner_id)
+    services.helpline(helpline_id)  # UnknownHelpline (404) for a wrong id
+    check_role(services, role, partner_id, helpline_id)
     if alias is not None and not 1 <= len(alias.strip()) <= 64:
         raise AccountInvalid("an alias has 1 to 64 characters")
     if totp_secret is not None:
@@ -92,6 +102,7 @@ def create_user(
             key_row, _ = services.vault.create_key(session, now)
             user = User(
                 id=new_id(),
+                helpline_id=helpline_id,
                 username=handle,
                 alias=chosen,
                 role=role,
@@ -105,7 +116,8 @@ def create_user(
             user.totp_secret = auth.seal_totp(services, session, user, secret)
             session.add(user)
             session.flush()
-            audit.record(session, actor_id, audit.USER_CREATE, user.id, now)
+            audit.record(session, actor_id, audit.USER_CREATE, user.id, now,
+                         helpline_id=helpline_id)
     except IntegrityError:
         raise Conflict("username or alias taken") from None
     return user, secret
@@ -119,17 +131,22 @@ def _free_alias(session: Session) -> str:
     return f"{secrets.choice(BIRDS)}-{secrets.token_hex(3)}"
 
 
-def _get(session: Session, user_id: str) -> User:
+def _get(session: Session, user_id: str, helpline_id: str) -> User:
+    """An account of `helpline_id`; another helpline's is not found (an
+    admin manages the accounts of their own region only)."""
     user = session.get(User, user_id)
-    if user is None:
+    if user is None or user.helpline_id != helpline_id:
         raise NotFound()
     return user
 
 
-def set_disabled(services: Services, actor_id: str, user_id: str, disabled: bool) -> User:
+def set_disabled(
+    services: Services, actor_id: str, user_id: str, disabled: bool,
+    helpline_id: str = DEFAULT_HELPLINE_ID,
+) -> User:
     now = services.now()
     with services.db.session() as session:
-        user = _get(session, user_id)
+        user = _get(session, user_id, helpline_id)
         if disabled and user.id == actor_id:
             raise Conflict("you cannot disable your own account")
         user.disabled = disabled
@@ -137,31 +154,35 @@ def set_disabled(services: Services, actor_id: str, user_id: str, disabled: bool
         if disabled:
             sessions.revoke_all(session, user.id)
         audit.record(session, actor_id, audit.USER_DISABLE if disabled else audit.USER_ENABLE,
-                     user.id, now)
+                     user.id, now, helpline_id=helpline_id)
     return user
 
 
-def reset_totp(services: Services, actor_id: str, user_id: str) -> tuple[User, str]:
+def reset_totp(
+    services: Services, actor_id: str, user_id: str, helpline_id: str = DEFAULT_HELPLINE_ID
+) -> tuple[User, str]:
     """A new secret (the old authenticator stops working); sessions end."""
     now = services.now()
     secret = auth.new_totp_secret()
     with services.db.session() as session:
-        user = _get(session, user_id)
+        user = _get(session, user_id, helpline_id)
         user.totp_secret = auth.seal_totp(services, session, user, secret)
         user.totp_last_step = 0
         session.add(user)
         sessions.revoke_all(session, user.id)
-        audit.record(session, actor_id, audit.USER_RESET_TOTP, user.id, now)
+        audit.record(session, actor_id, audit.USER_RESET_TOTP, user.id, now,
+                     helpline_id=helpline_id)
     return user, secret
 
 
 def change_role(
-    services: Services, actor_id: str, user_id: str, role: str, partner_id: str | None
+    services: Services, actor_id: str, user_id: str, role: str, partner_id: str | None,
+    helpline_id: str = DEFAULT_HELPLINE_ID,
 ) -> User:
-    check_role(services, role, partner_id)
+    check_role(services, role, partner_id, helpline_id)
     now = services.now()
     with services.db.session() as session:
-        user = _get(session, user_id)
+        user = _get(session, user_id, helpline_id)
         if user.id == actor_id and role != user.role:
             raise Conflict("you cannot change your own role")
         user.role = role
@@ -170,10 +191,12 @@ def change_role(
         # A session carries the role it was opened with in no way, but end
         # them anyway: whoever holds the browser should sign in again.
         sessions.revoke_all(session, user.id)
-        audit.record(session, actor_id, audit.USER_ROLE, user.id, now)
+        audit.record(session, actor_id, audit.USER_ROLE, user.id, now, helpline_id=helpline_id)
     return user
 
 
-def list_users(services: Services) -> list[User]:
+def list_users(services: Services, helpline_id: str = DEFAULT_HELPLINE_ID) -> list[User]:
+    """The accounts of one helpline (those it made, not members from elsewhere)."""
     with services.db.session() as session:
-        return list(session.exec(select(User).order_by(col(User.created_at), col(User.id))))
+        return list(session.exec(select(User).where(User.helpline_id == helpline_id)
+                                 .order_by(col(User.created_at), col(User.id))))

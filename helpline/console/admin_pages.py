@@ -16,8 +16,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from helpline.console import accounts, audit, pages
 from helpline.console.admin_routes import user_json
-from helpline.console.deps import ADMIN, ROLES, OptionalUser
+from helpline.console.deps import ADMIN, NATIONAL, ROLES, OptionalUser
 from helpline.http import ServicesDep
+from helpline.store.models import DEFAULT_HELPLINE_ID
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 AUDIT_PAGE = 50
@@ -38,10 +39,11 @@ def accounts_page(
         return pages.to_sign_in(request)
     if user.role != ADMIN:
         return pages.not_for_role(request, user)
-    people = accounts.list_users(services)
+    people = accounts.list_users(services, user.helpline_id)
     alias_of = {p.id: p.alias for p in people}
     with services.db.session() as session:
-        rows, cursor = audit.page(session, before_id=before, limit=AUDIT_PAGE)
+        rows, cursor = audit.page(session, before_id=before, limit=AUDIT_PAGE,
+                                  helpline_id=user.helpline_id)
         entries = [
             {
                 "at": row.at.isoformat(),
@@ -54,14 +56,16 @@ def accounts_page(
             for row in rows
         ]
     lang = pages.page_language(user, request)
+    policy = services.policy_for(user.helpline_id)
     return pages.render(
         request,
         "accounts.html",
         user,
         people=[account_view(p, user.user_id) for p in people],
-        roles=ROLES,
-        partners=[(p.id, p.name.get(lang) or p.name.get(services.policy.default_language)
-                   or p.id) for p in services.policy.partners],
+        # The national role spans helplines: only the installation grants it.
+        roles=[r for r in ROLES if r != NATIONAL or user.helpline_id == DEFAULT_HELPLINE_ID],
+        partners=[(p.id, p.name.get(lang) or p.name.get(policy.default_language)
+                   or p.id) for p in policy.partners],
         entries=entries,
         older=cursor,
         paged=before is not None,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import segno
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from helpline.console import accounts, audit, auth
@@ -82,31 +82,33 @@ def reply_json(reply: SavedReply) -> dict[str, Any]:
 
 @router.get("/api/admin/users")
 def list_users(admin: CurrentAdmin, services: ServicesDep) -> dict[str, Any]:
-    return {"items": [user_json(u) for u in accounts.list_users(services)]}
+    return {"items": [user_json(u) for u in accounts.list_users(services, admin.helpline_id)]}
 
 
 @router.post("/api/admin/users", status_code=201)
 async def create_user(body: NewUser, admin: CurrentAdmin, services: ServicesDep) -> dict[str, Any]:
     user, secret = await run_in_threadpool(
         accounts.create_user, services, body.username, body.role, body.password,
-        body.alias, body.partner, None, actor_id=admin.user_id,
+        body.alias, body.partner, None, actor_id=admin.user_id, helpline_id=admin.helpline_id,
     )
     return secret_json(user, secret)
 
 
 @router.post("/api/admin/users/{user_id}/disable")
 def disable_user(user_id: str, admin: CurrentAdmin, services: ServicesDep) -> dict[str, Any]:
-    return {"user": user_json(accounts.set_disabled(services, admin.user_id, user_id, True))}
+    return {"user": user_json(accounts.set_disabled(services, admin.user_id, user_id, True,
+                                                         admin.helpline_id))}
 
 
 @router.post("/api/admin/users/{user_id}/enable")
 def enable_user(user_id: str, admin: CurrentAdmin, services: ServicesDep) -> dict[str, Any]:
-    return {"user": user_json(accounts.set_disabled(services, admin.user_id, user_id, False))}
+    return {"user": user_json(accounts.set_disabled(services, admin.user_id, user_id, False,
+                                                         admin.helpline_id))}
 
 
 @router.post("/api/admin/users/{user_id}/reset-totp")
 def reset_totp(user_id: str, admin: CurrentAdmin, services: ServicesDep) -> dict[str, Any]:
-    user, secret = accounts.reset_totp(services, admin.user_id, user_id)
+    user, secret = accounts.reset_totp(services, admin.user_id, user_id, admin.helpline_id)
     return secret_json(user, secret)
 
 
@@ -114,23 +116,32 @@ def reset_totp(user_id: str, admin: CurrentAdmin, services: ServicesDep) -> dict
 def change_role(
     user_id: str, body: RoleChange, admin: CurrentAdmin, services: ServicesDep
 ) -> dict[str, Any]:
-    user = accounts.change_role(services, admin.user_id, user_id, body.role, body.partner)
+    user = accounts.change_role(services, admin.user_id, user_id, body.role, body.partner,
+                                admin.helpline_id)
     return {"user": user_json(user)}
 
 
 # ------------------------------------------------------------------ saved replies
 
 
-def _check_language(services: ServicesDep, language: str) -> None:
-    if language not in services.policy.languages:
+def _check_language(services: ServicesDep, language: str, helpline_id: str) -> None:
+    if language not in services.policy_for(helpline_id).languages:
         raise LanguageUnknown()
+
+
+def _own_reply(session: Session, reply_id: str, helpline_id: str) -> SavedReply:
+    reply = session.get(SavedReply, reply_id)
+    if reply is None or reply.helpline_id != helpline_id:
+        raise NotFound()
+    return reply
 
 
 @router.get("/api/admin/saved-replies")
 def list_saved_replies(admin: CurrentAdmin, services: ServicesDep) -> dict[str, Any]:
     with services.db.session() as session:
         rows = session.exec(
-            select(SavedReply).order_by(col(SavedReply.language), col(SavedReply.title))
+            select(SavedReply).where(SavedReply.helpline_id == admin.helpline_id)
+            .order_by(col(SavedReply.language), col(SavedReply.title))
         )
         return {"items": [reply_json(r) for r in rows]}
 
@@ -139,14 +150,15 @@ def list_saved_replies(admin: CurrentAdmin, services: ServicesDep) -> dict[str, 
 def create_saved_reply(
     body: SavedReplyIn, admin: CurrentAdmin, services: ServicesDep
 ) -> dict[str, Any]:
-    _check_language(services, body.language)
+    _check_language(services, body.language, admin.helpline_id)
     now = services.now()
     with services.db.session() as session:
-        reply = SavedReply(language=body.language, title=body.title, body=body.body,
-                           created_at=now, updated_at=now)
+        reply = SavedReply(helpline_id=admin.helpline_id, language=body.language,
+                           title=body.title, body=body.body, created_at=now, updated_at=now)
         session.add(reply)
         session.flush()
-        audit.record(session, admin.user_id, audit.SAVED_REPLY_CREATE, reply.id, now)
+        audit.record(session, admin.user_id, audit.SAVED_REPLY_CREATE, reply.id, now,
+                     helpline_id=admin.helpline_id)
         return reply_json(reply)
 
 
@@ -154,16 +166,15 @@ def create_saved_reply(
 def update_saved_reply(
     reply_id: str, body: SavedReplyIn, admin: CurrentAdmin, services: ServicesDep
 ) -> dict[str, Any]:
-    _check_language(services, body.language)
+    _check_language(services, body.language, admin.helpline_id)
     now = services.now()
     with services.db.session() as session:
-        reply = session.get(SavedReply, reply_id)
-        if reply is None:
-            raise NotFound()
+        reply = _own_reply(session, reply_id, admin.helpline_id)
         reply.language, reply.title, reply.body = body.language, body.title, body.body
         reply.updated_at = now
         session.add(reply)
-        audit.record(session, admin.user_id, audit.SAVED_REPLY_UPDATE, reply.id, now)
+        audit.record(session, admin.user_id, audit.SAVED_REPLY_UPDATE, reply.id, now,
+                     helpline_id=admin.helpline_id)
         return reply_json(reply)
 
 
@@ -173,11 +184,10 @@ def delete_saved_reply(
 ) -> dict[str, str]:
     now = services.now()
     with services.db.session() as session:
-        reply = session.get(SavedReply, reply_id)
-        if reply is None:
-            raise NotFound()
+        reply = _own_reply(session, reply_id, admin.helpline_id)
         session.delete(reply)
-        audit.record(session, admin.user_id, audit.SAVED_REPLY_DELETE, reply_id, now)
+        audit.record(session, admin.user_id, audit.SAVED_REPLY_DELETE, reply_id, now,
+                     helpline_id=admin.helpline_id)
     return {"status": "deleted"}
 
 
@@ -192,7 +202,8 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     with services.db.session() as session:
-        rows, cursor = audit.page(session, before_id=before, limit=limit)
+        rows, cursor = audit.page(session, before_id=before, limit=limit,
+                                  helpline_id=admin.helpline_id)
         return {
             "items": [
                 {"id": r.id, "at": r.at.isoformat(), "actor": r.actor_id, "action": r.action,

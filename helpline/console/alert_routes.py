@@ -88,4 +88,4 @@ def alerts_page(request: Request, user: OptionalUser, services: ServicesDep) -> 
     listing = safety_alerts.list_alerts(services, user)
     return pages.render(request, "alerts.html", user, alerts=listing["items"],
                         subscribers=listing["subscribers"],
-                        per_week=services.policy.alerts_per_week)
+                        per_week=services.policy_for(user.helpline_id).alerts_per_week)

@@ -39,10 +39,10 @@ from sqlmodel import Session, col, func, select
 
 from helpline import logs
 from helpline.config import Settings
-from helpline.console import audit, sessions
+from helpline.console import audit, memberships, sessions
 from helpline.errors import HelplineError
 from helpline.services import Services
-from helpline.store.models import LoginFailure, User
+from helpline.store.models import DEFAULT_HELPLINE_ID, LoginFailure, User
 
 PASSWORD_MIN = 12
 PASSWORD_MAX = 128
@@ -268,9 +268,11 @@ def sign_in(
         user = session.exec(select(User).where(User.username == handle)).first()
         user_id = user.id if user is not None else None
         password_hash = user.password_hash if user is not None else None
+        # Sign-ins are in the log of the account's own helpline.
+        home = user.helpline_id if user is not None else DEFAULT_HELPLINE_ID
         if is_throttled(session, acct, addr, now):
             throttled = True
-            audit.record(session, user_id, audit.LOGIN_THROTTLED, None, now)
+            audit.record(session, user_id, audit.LOGIN_THROTTLED, None, now, helpline_id=home)
         else:
             throttled = False
     if throttled:
@@ -295,7 +297,7 @@ def sign_in(
             used = step is None and code_was_used(secret, code, now, user.totp_last_step)
         if user is None or user.disabled or step is None:
             record_failure(session, acct, addr, now)
-            audit.record(session, user_id, audit.LOGIN_FAILURE, None, now)
+            audit.record(session, user_id, audit.LOGIN_FAILURE, None, now, helpline_id=home)
             failed = True
         else:
             failed = False
@@ -313,19 +315,24 @@ def sign_in(
             forget_old_failures(session, now)
             sessions.purge_expired(session, now)
             token = sessions.start_session(services, session, user, now)
-            audit.record(session, user.id, audit.LOGIN_SUCCESS, user.id, now)
+            audit.record(session, user.id, audit.LOGIN_SUCCESS, user.id, now, helpline_id=home)
+            roles = memberships.roles_of(session, user)
+            active, choosing = memberships.active_role(roles, None)
             signed_in = SignedIn(
                 token=token,
                 user=sessions.SessionUser(
                     user_id=user.id,
                     username=user.username,
-                    role=user.role,
+                    role="" if choosing else active.role,
                     alias=user.alias,
-                    partner_id=user.partner_id,
+                    partner_id=None if choosing else active.partner_id,
                     ui_language=user.ui_language,
                     session_id=sessions.session_id_for(token),
                     csrf_token=sessions.csrf_token_for(services, token),
                     signed_in_at=now,
+                    helpline_id=active.helpline_id,
+                    choosing=choosing,
+                    helpline_count=len(roles),
                 ),
             )
     if failed:
@@ -356,13 +363,15 @@ def change_password(
         user = session.get(User, me.user_id)
         if user is None or new_hash is None:
             record_failure(session, acct, addr, now)
-            audit.record(session, me.user_id, audit.LOGIN_FAILURE, me.user_id, now)
+            audit.record(session, me.user_id, audit.LOGIN_FAILURE, me.user_id, now,
+                         helpline_id=user.helpline_id if user else DEFAULT_HELPLINE_ID)
         else:
             user.password_hash = new_hash
             user.password_changed_at = now
             session.add(user)
             sessions.revoke_all(session, user.id, except_id=me.session_id)
-            audit.record(session, user.id, audit.PASSWORD_CHANGE, user.id, now)
+            audit.record(session, user.id, audit.PASSWORD_CHANGE, user.id, now,
+                         helpline_id=user.helpline_id)
     if new_hash is None:
         raise WrongPassword()
     logs.event("auth.password_changed", user=me.user_id)

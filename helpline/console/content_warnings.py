@@ -38,7 +38,7 @@ def set_content_warning(
             conversation.content_warning = on
             audit_action(services, session, actor, SET if on else CLEARED, conversation.id)
         # "claim" is the kind every open list and page already re-reads on.
-        event = LiveEvent(kind="claim", conversation=conversation.id, queue=conversation.queue)
+        event = LiveEvent.of(conversation, "claim", queue=conversation.queue)
     if changed:
         publish(services, [event])
         logs.event("console.content_warning", conversation=conversation_id,

@@ -79,6 +79,9 @@ class Actor(Protocol):
     @property
     def partner_id(self) -> str | None: ...
 
+    @property
+    def helpline_id(self) -> str: ...
+
 
 class BadRequest(HelplineError):
     status_code = 400
@@ -176,13 +179,16 @@ def listed(actor: Actor) -> ColumnElement[bool]:
     """What appears in the actor's lists: for a volunteer also what a colleague
     holds, shown without content (`held_by_colleague`)."""
     require_reader(actor)
+    # The actor's helpline first: nothing of another helpline is ever listed,
+    # whatever the queue or claim says (issue 17).
+    mine = col(Conversation.helpline_id) == actor.helpline_id
     if actor.role == "partner":
         partner = actor.partner_id or ""
-        return and_(col(Conversation.queue) == partner, _accepted_referral(partner))
-    return or_(
+        return and_(mine, col(Conversation.queue) == partner, _accepted_referral(partner))
+    return and_(mine, or_(
         col(Conversation.queue).in_(PEER_QUEUES),
         col(Conversation.claimed_by_id) == actor.user_id,
-    )
+    ))
 
 
 def visible(actor: Actor) -> ColumnElement[bool]:
@@ -192,13 +198,13 @@ def visible(actor: Actor) -> ColumnElement[bool]:
     require_reader(actor)
     if actor.role == "partner":
         return listed(actor)
-    return or_(
+    return and_(col(Conversation.helpline_id) == actor.helpline_id, or_(
         and_(
             col(Conversation.queue).in_(PEER_QUEUES),
             col(Conversation.claimed_by_id).is_(None),
         ),
         col(Conversation.claimed_by_id) == actor.user_id,
-    )
+    ))
 
 
 def held_by_colleague(actor: Actor, conversation: Conversation) -> bool:
@@ -290,7 +296,8 @@ def publish(services: Services, events: list[LiveEvent]) -> None:
 def audit_action(
     services: Services, session: Session, actor: Actor, action: str, object_ref: str | None
 ) -> None:
-    audit.record(session, actor.user_id, action, object_ref, services.now())
+    audit.record(session, actor.user_id, action, object_ref, services.now(),
+                 helpline_id=actor.helpline_id)
 
 
 def clean_text(text: object, limit: int) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from helpline import logs
+from helpline.console import memberships
 from helpline.console.conversation_access import (
     Actor,
     ClaimedByColleague,
@@ -29,12 +30,15 @@ from helpline.store.models import (
 )
 
 
-def _held_count(session: Session, user_id: str) -> int:
+def _held_count(session: Session, user_id: str, helpline_id: str) -> int:
+    """Open conversations held in one helpline (the limit is per helpline:
+    its policy sets it)."""
     return int(
         session.exec(
             select(func.count())
             .select_from(Conversation)
-            .where(Conversation.claimed_by_id == user_id, Conversation.status != "closed")
+            .where(Conversation.claimed_by_id == user_id, Conversation.status != "closed",
+                   Conversation.helpline_id == helpline_id)
         ).one()
     )
 
@@ -56,12 +60,12 @@ def claim(services: Services, actor: Actor, conversation_id: str) -> dict[str, A
         if conversation.claimed_by_id not in (None, actor.user_id):
             raise ClaimedByColleague()
         if conversation.claimed_by_id is None:
-            limit = services.policy.max_conversations_per_volunteer
-            if _held_count(session, actor.user_id) >= limit:
+            limit = services.policy_for(actor.helpline_id).max_conversations_per_volunteer
+            if _held_count(session, actor.user_id, actor.helpline_id) >= limit:
                 raise TooManyConversations(limit)
             conversation.claimed_by_id = actor.user_id
             conversation.claimed_at = now
-        event = LiveEvent(kind="claim", conversation=conversation.id, queue=conversation.queue)
+        event = LiveEvent.of(conversation, "claim", queue=conversation.queue)
     publish(services, [event])
     logs.event("console.claim", conversation=conversation_id, user=actor.user_id)
     return {"id": conversation_id, "claimed_by": actor.alias}
@@ -74,7 +78,7 @@ def release(services: Services, actor: Actor, conversation_id: str) -> dict[str,
             raise NotClaimed()
         conversation.claimed_by_id = None
         conversation.claimed_at = None
-        event = LiveEvent(kind="release", conversation=conversation.id, queue=conversation.queue)
+        event = LiveEvent.of(conversation, "release", queue=conversation.queue)
     publish(services, [event])
     logs.event("console.release", conversation=conversation_id, user=actor.user_id)
     return {"id": conversation_id, "claimed_by": None}
@@ -90,20 +94,25 @@ def transfer(
             raise ConversationClosed()
         if conversation.claimed_by_id != actor.user_id:
             raise NotClaimed()
+        # A colleague in the same role, of the same partner, in this helpline.
         target = session.exec(
-            select(User).where(User.alias == to_alias, col(User.disabled).is_(False))
+            select(User).where(
+                User.alias == to_alias, col(User.disabled).is_(False),
+                memberships.in_helpline(
+                    actor.helpline_id, actor.role,
+                    partner_id=actor.partner_id if actor.role == "partner" else None,
+                ),
+            )
         ).first()
-        if target is None or target.id == actor.user_id or target.role != actor.role:
-            raise UnknownColleague()
-        if actor.role == "partner" and target.partner_id != actor.partner_id:
+        if target is None or target.id == actor.user_id:
             raise UnknownColleague()
         _lock_user(session, target.id)
-        limit = services.policy.max_conversations_per_volunteer
-        if _held_count(session, target.id) >= limit:
+        limit = services.policy_for(actor.helpline_id).max_conversations_per_volunteer
+        if _held_count(session, target.id, actor.helpline_id) >= limit:
             raise TooManyConversations(limit, colleague=True)
         conversation.claimed_by_id = target.id
         conversation.claimed_at = now
-        event = LiveEvent(kind="claim", conversation=conversation.id, queue=conversation.queue)
+        event = LiveEvent.of(conversation, "claim", queue=conversation.queue)
         target_alias = target.alias
         audit_action(services, session, actor, "conversation.transfer", conversation.id)
     publish(services, [event])
@@ -122,7 +131,7 @@ def close(services: Services, actor: Actor, conversation_id: str) -> dict[str, A
             conversation.closed_at = now
             conversation.waiting_since = None
             counting.record_closed(services, session, conversation, now)
-        event = LiveEvent(kind="close", conversation=conversation.id, queue=conversation.queue)
+        event = LiveEvent.of(conversation, "close", queue=conversation.queue)
         audit_action(services, session, actor, "conversation.close", conversation.id)
     publish(services, [event])
     logs.event("console.close", conversation=conversation_id, user=actor.user_id)

@@ -39,7 +39,8 @@ def propose_referral(
         conversation = load(session, actor, conversation_id, for_update=True)
         if actor.role != "volunteer":
             raise ReferralNotPossible()
-        if not isinstance(partner, str) or services.policy.partner(partner) is None:
+        policy = services.policy_for(conversation.helpline_id)
+        if not isinstance(partner, str) or policy.partner(partner) is None:
             raise UnknownPartner()
         note_text = None
         if note is not None and not (isinstance(note, str) and not note.strip()):
@@ -52,7 +53,7 @@ def propose_referral(
         state = build_state(session, texter, conversation, is_new_texter=False,
                             had_conversation=True)
         actions = routing.decide(
-            state, routing.model.ReferralProposed(partner), now=now, policy=services.policy
+            state, routing.model.ReferralProposed(partner), now=now, policy=policy
         )
         if not any(isinstance(a, routing.model.AskConsent) for a in actions):
             raise ReferralNotPossible()

@@ -40,7 +40,7 @@ def send_message(
     services: Services, actor: Actor, conversation_id: str, body: object
 ) -> dict[str, Any]:
     text = clean_text(body, MAX_BODY)
-    if services.policy.sign_replies_with_alias:
+    if services.policy_for(actor.helpline_id).sign_replies_with_alias:
         text = f"{text}\n— {actor.alias}"
     now = services.now()
     with services.db.session() as session:
@@ -64,7 +64,7 @@ def send_message(
         texter.last_activity_at = now
         audit_action(services, session, actor, "message.reply", conversation.id)
         result = message_dict(services, key, message, {actor.user_id: actor.alias})
-        event = LiveEvent(kind="message", conversation=conversation.id, message=message.id,
+        event = LiveEvent.of(conversation, "message", message=message.id,
                           queue=conversation.queue)
     publish(services, [event])
     services.wakeup.set()
@@ -103,7 +103,7 @@ def retry_message(
         message.status_at = now
         authors = aliases_of(session, {message.author_id or ""})
         result = message_dict(services, key, message, authors)
-        event = LiveEvent(kind="status", conversation=conversation.id, message=message.id,
+        event = LiveEvent.of(conversation, "status", message=message.id,
                           state=message.status, queue=conversation.queue)
     publish(services, [event])
     services.wakeup.set()

@@ -170,7 +170,7 @@ def saved_replies(
     services: ServicesDep,
     language: str | None = Query(default=None, max_length=8),
 ) -> dict[str, Any]:
-    return {"items": svc.saved_replies(services, language)}
+    return {"items": svc.saved_replies(services, language, user.helpline_id)}
 
 
 @router.get("/colleagues")

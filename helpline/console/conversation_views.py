@@ -17,6 +17,7 @@ from sqlalchemy import case, func, literal, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
+from helpline.console import memberships
 from helpline.console.conversation_access import (
     MESSAGE_LIMIT,
     PAGE_SIZE,
@@ -383,9 +384,12 @@ def get_conversation(services: Services, actor: Actor, conversation_id: str) -> 
     return detail
 
 
-def saved_replies(services: Services, language: str | None) -> list[dict[str, str]]:
+def saved_replies(
+    services: Services, language: str | None, helpline_id: str
+) -> list[dict[str, str]]:
     with services.db.read_session() as session:
-        query = select(SavedReply).order_by(col(SavedReply.title))
+        query = (select(SavedReply).where(SavedReply.helpline_id == helpline_id)
+                 .order_by(col(SavedReply.title)))
         if language:
             query = query.where(SavedReply.language == language)
         return [
@@ -431,11 +435,14 @@ def colleagues(services: Services, actor: Actor) -> list[str]:
     """Aliases a conversation can be transferred to."""
     require_reader(actor)
     with services.db.read_session() as session:
+        # Colleagues in the actor's role in the actor's helpline only.
         query = select(User.alias).where(
-            User.role == actor.role, col(User.disabled).is_(False), User.id != actor.user_id
+            memberships.in_helpline(
+                actor.helpline_id, actor.role,
+                partner_id=actor.partner_id if actor.role == "partner" else None,
+            ),
+            col(User.disabled).is_(False), User.id != actor.user_id,
         )
-        if actor.role == "partner":
-            query = query.where(User.partner_id == actor.partner_id)
         return sorted(session.exec(query).all())
 
 

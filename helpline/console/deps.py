@@ -29,12 +29,19 @@ VOLUNTEER = "volunteer"
 PARTNER = "partner"
 COORDINATOR = "coordinator"
 ADMIN = "admin"
-ROLES = (VOLUNTEER, PARTNER, COORDINATOR, ADMIN)
+# Sees the combined, suppressed statistics of every helpline and nothing
+# else: no helpline's own figures, accounts or conversations (issue 17).
+NATIONAL = "national"
+ROLES = (VOLUNTEER, PARTNER, COORDINATOR, ADMIN, NATIONAL)
 
 
 class NotSignedIn(HelplineError):
     status_code = 401
     public_message = "not signed in"
+
+
+class ChooseHelpline(Forbidden):
+    public_message = "choose a helpline first"
 
 
 def session_token(request: Request, services: ServicesDep) -> str | None:
@@ -67,6 +74,8 @@ def require_roles(*roles: str) -> Callable[[SessionUser], SessionUser]:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
 
     def dependency(user: Annotated[SessionUser, Depends(current_user)]) -> SessionUser:
+        if user.choosing:
+            raise ChooseHelpline()
         if user.role not in roles:
             raise Forbidden()
         return user
@@ -85,16 +94,19 @@ CurrentResponder = Annotated[SessionUser, Depends(require_roles(VOLUNTEER, PARTN
 CurrentCoordinator = Annotated[SessionUser, Depends(require_roles(COORDINATOR))]
 CurrentStatsReader = Annotated[SessionUser, Depends(require_roles(COORDINATOR, ADMIN))]
 CurrentAdmin = Annotated[SessionUser, Depends(require_roles(ADMIN))]
+CurrentNational = Annotated[SessionUser, Depends(require_roles(NATIONAL))]
 SessionToken = Annotated[str | None, Depends(session_token)]
 
 __all__ = [
     "ADMIN",
     "COORDINATOR",
+    "NATIONAL",
     "PARTNER",
     "ROLES",
     "VOLUNTEER",
     "CurrentAdmin",
     "CurrentCoordinator",
+    "CurrentNational",
     "CurrentPartner",
     "CurrentResponder",
     "CurrentStatsReader",

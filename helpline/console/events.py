@@ -28,7 +28,7 @@ from helpline.console.conversation_access import (
     require_reader,
     visible_conversation,
 )
-from helpline.console.deps import CurrentUser
+from helpline.console.deps import ChooseHelpline, CurrentUser
 from helpline.http import ServicesDep
 from helpline.live.bus import LiveEvent
 from helpline.services import Services
@@ -42,6 +42,9 @@ def _allowed(services: Services, user: sessions.SessionUser, event: LiveEvent) -
     if event.conversation is None:
         # Operational alerts (a paused channel) concern everyone on duty.
         return event.kind == "alert"
+    if event.helpline is not None and event.helpline != user.helpline_id:
+        return False
+    # The query scopes to the user's helpline too (an event without one).
     return visible_conversation(services, user, event.conversation)
 
 
@@ -65,7 +68,11 @@ class Filter:
     def fast(self, event: LiveEvent) -> bool | None:
         if event.conversation is None:
             return event.kind == "alert"
-        if self.user.role == "volunteer" and event.queue in PEER_QUEUES:
+        if event.helpline is not None and event.helpline != self.user.helpline_id:
+            # Another helpline's conversation: never, whatever its queue.
+            return False
+        if (self.user.role == "volunteer" and event.queue in PEER_QUEUES
+                and event.helpline == self.user.helpline_id):
             return True
         hit = self._cache.get(event.conversation)
         if hit is not None and time.monotonic() - hit[0] < self.TTL:
@@ -157,6 +164,8 @@ async def stream(
 async def events(
     request: Request, user: CurrentUser, services: ServicesDep
 ) -> StreamingResponse:
+    if user.choosing:
+        raise ChooseHelpline()
     if user.role in ("volunteer", "partner"):
         require_reader(user)
     return StreamingResponse(

@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from helpline import logs
+from helpline.console import memberships
 from helpline.console.conversation_access import (
     PEER_QUEUES,
     Actor,
@@ -46,6 +47,7 @@ def held(services: Services, actor: Actor) -> list[dict[str, Any]]:
         rows = session.exec(
             select(Conversation)
             .where(
+                Conversation.helpline_id == actor.helpline_id,
                 col(Conversation.claimed_by_id).is_not(None),
                 col(Conversation.queue).in_(PEER_QUEUES),
                 Conversation.status != "closed",
@@ -72,7 +74,8 @@ def volunteers(services: Services, actor: Actor) -> list[str]:
     _require_coordinator(actor)
     with services.db.read_session() as session:
         return sorted(session.exec(
-            select(User.alias).where(User.role == "volunteer", col(User.disabled).is_(False))
+            select(User.alias).where(memberships.in_helpline(actor.helpline_id, "volunteer"),
+                                     col(User.disabled).is_(False))
         ).all())
 
 
@@ -86,6 +89,7 @@ def hand_over(
         conversation = session.exec(
             select(Conversation).where(
                 Conversation.id == conversation_id,
+                Conversation.helpline_id == actor.helpline_id,
                 col(Conversation.queue).in_(PEER_QUEUES),
             )
         ).first()
@@ -100,16 +104,17 @@ def hand_over(
             target = session.exec(
                 select(User).where(
                     User.alias == to_alias,
-                    User.role == "volunteer",
+                    memberships.in_helpline(actor.helpline_id, "volunteer"),
                     col(User.disabled).is_(False),
                 )
             ).first()
             if target is None:
                 raise UnknownColleague()
-            limit = services.policy.max_conversations_per_volunteer
+            limit = services.policy_for(actor.helpline_id).max_conversations_per_volunteer
             held_now = session.exec(
                 select(Conversation.id).where(
-                    Conversation.claimed_by_id == target.id, Conversation.status != "closed"
+                    Conversation.claimed_by_id == target.id, Conversation.status != "closed",
+                    Conversation.helpline_id == actor.helpline_id,
                 )
             ).all()
             if len(held_now) >= limit and conversation.id not in held_now:
@@ -119,7 +124,7 @@ def hand_over(
             target_alias = target.alias
             kind = "claim"
         audit_action(services, session, actor, "conversation.handover", conversation.id)
-        event = LiveEvent(kind=kind, conversation=conversation.id, queue=conversation.queue)
+        event = LiveEvent.of(conversation, kind, queue=conversation.queue)
     publish(services, [event])
     logs.event("console.handover", conversation=conversation_id, user=actor.user_id)
     return {"id": conversation_id, "claimed_by": target_alias}

@@ -6,6 +6,34 @@ from __future__ import annotations
 
 STRINGS: dict[str, dict[str, str]] = {
     "nl": {
+        "nav_helpline": "Kies je hulplijn",
+        "nav_national": "Landelijke cijfers",
+        "helpline_choice_title": "Kies je hulplijn",
+        "helpline_choice_intro": (
+            "Je account werkt voor meer dan één hulplijn. Kies waar je nu werkt: je ziet "
+            "alleen de gesprekken, mensen en cijfers van die hulplijn."
+        ),
+        "helpline_active": "actieve hulplijn",
+        "switch_helpline": "Wissel van hulplijn",
+        "helplines_title": "Hulplijnen",
+        "helplines_intro": (
+            "Elke regio is een eigen hulplijn: eigen nummers, beleid, mensen en gesprekken. "
+            "Niemand van de ene hulplijn ziet iets van een andere."
+        ),
+        "helpline_name": "Naam",
+        "helpline_slug": "Korte naam (slug)",
+        "helpline_threshold": "Drempel statistieken",
+        "helpline_new": "Nieuwe hulplijn",
+        "helpline_whatsapp": "WhatsApp phone number id (leeg: geen)",
+        "helpline_signal": "Signal-nummer (leeg: geen)",
+        "helpline_policy": "Beleidsbestand (TOML; leeg: dat van de installatie)",
+        "helpline_add": "Hulplijn toevoegen",
+        "role_national": "landelijk coördinator",
+        "national_title": "Landelijke cijfers",
+        "national_intro": (
+            "Alle hulplijnen samen. Een regio met minder dan de drempel telt niet mee in "
+            "het landelijke cijfer, zodat niemand een klein aantal kan terugrekenen."
+        ),
         "nav_label": "Pagina's",
         "nav_stats": "Statistieken",
         "nav_accounts": "Accounts",
@@ -64,6 +92,34 @@ STRINGS: dict[str, dict[str, str]] = {
         "saved": "Opgeslagen",
     },
     "en": {
+        "nav_helpline": "Choose your helpline",
+        "nav_national": "National figures",
+        "helpline_choice_title": "Choose your helpline",
+        "helpline_choice_intro": (
+            "Your account works for more than one helpline. Choose where you work now: you "
+            "see only that helpline's conversations, people and figures."
+        ),
+        "helpline_active": "active helpline",
+        "switch_helpline": "Switch helpline",
+        "helplines_title": "Helplines",
+        "helplines_intro": (
+            "Every region is a helpline of its own: its own numbers, policy, people and "
+            "conversations. Nobody of one helpline sees anything of another."
+        ),
+        "helpline_name": "Name",
+        "helpline_slug": "Short name (slug)",
+        "helpline_threshold": "Statistics threshold",
+        "helpline_new": "New helpline",
+        "helpline_whatsapp": "WhatsApp phone number id (empty: none)",
+        "helpline_signal": "Signal number (empty: none)",
+        "helpline_policy": "Policy file (TOML; empty: the installation's)",
+        "helpline_add": "Add helpline",
+        "role_national": "national coordinator",
+        "national_title": "National figures",
+        "national_intro": (
+            "All helplines together. A region below the threshold is left out of the "
+            "national figure, so nobody can work a small count back out."
+        ),
         "nav_label": "Pages",
         "nav_stats": "Statistics",
         "nav_accounts": "Accounts",

@@ -9,7 +9,7 @@ nobody is shown a link that answers 403.
 
 from __future__ import annotations
 
-from helpline.console.deps import ADMIN, COORDINATOR, PARTNER, VOLUNTEER
+from helpline.console.deps import ADMIN, COORDINATOR, NATIONAL, PARTNER, VOLUNTEER
 
 QUEUE = "/console"
 STATS = "/console/stats"
@@ -17,6 +17,9 @@ ACCOUNTS = "/console/accounts"
 HELD = "/console/held"
 ALERTS = "/console/alerts"
 SIGN_IN = "/console/login"
+CHOOSE_HELPLINE = "/console/helpline"
+NATIONAL_STATS = "/console/national"
+HELPLINES = "/console/helplines"
 
 # (string key in the page strings, path), in the order the header shows them.
 NAV: dict[str, tuple[tuple[str, str], ...]] = {
@@ -24,6 +27,9 @@ NAV: dict[str, tuple[tuple[str, str], ...]] = {
     PARTNER: (("queue", QUEUE),),
     COORDINATOR: (("nav_stats", STATS), ("nav_held", HELD), ("nav_alerts", ALERTS)),
     ADMIN: (("nav_accounts", ACCOUNTS), ("nav_stats", STATS)),
+    NATIONAL: (("nav_national", NATIONAL_STATS),),
+    # Signed in with roles in several helplines, none chosen yet: no role.
+    "": (("nav_helpline", CHOOSE_HELPLINE),),
 }
 
 
@@ -34,4 +40,6 @@ def home_for(role: str) -> str:
 
 
 def nav_for(role: str | None) -> tuple[tuple[str, str], ...]:
-    return NAV.get(role or "", ())
+    if role is None:
+        return ()
+    return NAV.get(role, ())

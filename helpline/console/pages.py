@@ -304,20 +304,24 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     lang = page_language(user, request)
-    prompt = wellbeing.shift_prompt(request.app.state.services, user, lang)
+    services: Services = request.app.state.services
+    prompt = wellbeing.shift_prompt(services, user, lang)
+    # The header names the helpline the page shows (none before a choice).
+    helpline_name = (services.helpline(user.helpline_id).name
+                     if user is not None and not user.choosing else None)
     return templates.TemplateResponse(
         request,
         name,
-        {"t": strings(lang), "lang": lang, "user": user, "shift_prompt": prompt, **context},
+        {"t": strings(lang), "lang": lang, "user": user, "shift_prompt": prompt,
+         "helpline_name": helpline_name, **context},
         status_code=status_code,
     )
 
 
-def _partners(services: Services, lang: str) -> list[tuple[str, str]]:
-    default = services.policy.default_language
-    return [
-        (p.id, p.name.get(lang) or p.name.get(default) or p.id) for p in services.policy.partners
-    ]
+def _partners(services: Services, lang: str, helpline_id: str) -> list[tuple[str, str]]:
+    policy = services.policy_for(helpline_id)
+    default = policy.default_language
+    return [(p.id, p.name.get(lang) or p.name.get(default) or p.id) for p in policy.partners]
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -376,14 +380,14 @@ def conversation_page(
         return render(request, "not_found.html", user, status_code=exc.status_code)
     svc.record_open(services, user, conversation_id)
     lang = page_language(user, request)
-    language = detail.get("language") or services.policy.default_language
+    language = detail.get("language") or services.policy_for(user.helpline_id).default_language
     return render(
         request,
         "conversation.html",
         user,
         c=detail,
         labels=svc.LABELS,
-        partners=_partners(services, lang) if user.role == "volunteer" else [],
-        saved=svc.saved_replies(services, language),
+        partners=_partners(services, lang, user.helpline_id) if user.role == "volunteer" else [],
+        saved=svc.saved_replies(services, language, user.helpline_id),
         colleagues=svc.colleagues(services, user),
     )

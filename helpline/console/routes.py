@@ -12,9 +12,16 @@ from helpline.console.csrf import CsrfMiddleware
 
 def install(app: FastAPI) -> None:
     app.add_middleware(CsrfMiddleware, services=app.state.services)
-    from helpline.console import admin_pages, admin_routes, auth_routes, held_pages
+    from helpline.console import (
+        admin_pages,
+        admin_routes,
+        auth_routes,
+        held_pages,
+        helpline_routes,
+    )
 
     app.include_router(auth_routes.router)
+    app.include_router(helpline_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(admin_pages.router)
     app.include_router(held_pages.router)

@@ -88,8 +88,8 @@ def draft(services: Services, actor: Actor, conversation_id: str, text: object) 
         texter = session.get(Texter, conversation.texter_id)
         masked = mask(cleaned, (texter.pseudonym,) if texter else ())
         data_key, key = services.vault.create_key(session, now)
-        alert = SafetyAlert(data_key_id=data_key.id, body=b"", drafted_by_id=actor.user_id,
-                            created_at=now)
+        alert = SafetyAlert(helpline_id=conversation.helpline_id, data_key_id=data_key.id,
+                            body=b"", drafted_by_id=actor.user_id, created_at=now)
         alert.body = services.vault.seal(key, masked, "safety_alerts", "body", alert.id)
         session.add(alert)
         audit_action(services, session, actor, "alert.draft", alert.id)
@@ -101,25 +101,26 @@ def approve(services: Services, actor: Actor, alert_id: str) -> dict[str, Any]:
     _require(actor, APPROVERS)
     now = services.now()
     with services.db.session() as session:
-        alert = _load(session, alert_id, for_update=True)
+        alert = _load(session, actor, alert_id, for_update=True)
         if alert.state != "draft":
             raise NotADraft()
         if alert.drafted_by_id == actor.user_id:
             raise FourEyes()
-        limit = services.policy.alerts_per_week
+        limit = services.policy_for(actor.helpline_id).alerts_per_week
         sent = session.exec(
             select(func.count()).select_from(SafetyAlert).where(
+                SafetyAlert.helpline_id == actor.helpline_id,
                 col(SafetyAlert.sent_at) > now - timedelta(days=7))
         ).one()
         if int(sent) >= limit:
             raise WeeklyLimit(limit)
         text = _text(services, session, alert) or ""
-        alert.recipients = broadcast(services, session, alert.id, text, now)
+        alert.recipients = broadcast(services, session, alert.id, text, now, alert.helpline_id)
         alert.state = "sent"
         alert.approved_by_id = actor.user_id
         alert.sent_at = now
         session.add(alert)
-        counting.record_alert_sent(services, session, now)
+        counting.record_alert_sent(services, session, now, alert.helpline_id)
         audit_action(services, session, actor, "alert.approve", alert.id)
         session.flush()
         answer = _json(services, session, alert)
@@ -131,7 +132,7 @@ def discard(services: Services, actor: Actor, alert_id: str) -> dict[str, Any]:
     """The drafter or a coordinator drops a draft; its text is destroyed."""
     _require(actor, APPROVERS)
     with services.db.session() as session:
-        alert = _load(session, alert_id, for_update=True)
+        alert = _load(session, actor, alert_id, for_update=True)
         if alert.state != "draft":
             raise NotADraft()
         if actor.role != "coordinator" and alert.drafted_by_id != actor.user_id:
@@ -148,20 +149,24 @@ def list_alerts(services: Services, actor: Actor) -> dict[str, Any]:
     _require(actor, APPROVERS)
     with services.db.read_session() as session:
         alerts = session.exec(
-            select(SafetyAlert).order_by(col(SafetyAlert.created_at).desc(),
-                                         col(SafetyAlert.id)).limit(LIST_LIMIT)
+            select(SafetyAlert).where(SafetyAlert.helpline_id == actor.helpline_id)
+            .order_by(col(SafetyAlert.created_at).desc(), col(SafetyAlert.id)).limit(LIST_LIMIT)
         ).all()
         return {
             "items": [_json(services, session, a, actor=actor) for a in alerts],
-            "subscribers": len(subscribers(session)),
+            "subscribers": len(subscribers(session, actor.helpline_id)),
         }
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def _load(session: Session, alert_id: str, *, for_update: bool = False) -> SafetyAlert:
-    query = select(SafetyAlert).where(SafetyAlert.id == alert_id)
+def _load(
+    session: Session, actor: Actor, alert_id: str, *, for_update: bool = False
+) -> SafetyAlert:
+    # Another helpline's alert is not found, like one that does not exist.
+    query = select(SafetyAlert).where(SafetyAlert.id == alert_id,
+                                      SafetyAlert.helpline_id == actor.helpline_id)
     if for_update and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     alert = session.exec(query).first()

@@ -25,8 +25,9 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from helpline.config import Settings
+from helpline.console import memberships
 from helpline.services import Services
-from helpline.store.models import ConsoleSession, User
+from helpline.store.models import DEFAULT_HELPLINE_ID, ConsoleSession, User
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
@@ -73,6 +74,12 @@ class SessionUser:
     csrf_token: str
     # The session's own start (sessions.created_at), for the end-of-shift prompt.
     signed_in_at: datetime | None = None
+    # The helpline the user works in now (issue 17): every console query is
+    # scoped to it. `choosing`: roles in several helplines and none picked
+    # yet; nothing but the choice is open until then.
+    helpline_id: str = DEFAULT_HELPLINE_ID
+    choosing: bool = False
+    helpline_count: int = 1  # how many helplines the account may work in
 
     def has_role(self, *roles: str) -> bool:
         return self.role in roles
@@ -116,16 +123,23 @@ def load(services: Services, token: str | None) -> SessionUser | None:
         if now - row.last_seen_at >= TOUCH_INTERVAL:
             row.last_seen_at = now
             session.add(row)
+        roles = memberships.roles_of(session, user)
+        active, choosing = memberships.active_role(roles, row.helpline_id)
         return SessionUser(
             user_id=user.id,
             username=user.username,
-            role=user.role,
+            # No role at all until a helpline is chosen: every role check
+            # refuses, and every page sends the user to the choice.
+            role="" if choosing else active.role,
             alias=user.alias,
-            partner_id=user.partner_id,
+            partner_id=None if choosing else active.partner_id,
             ui_language=user.ui_language,
             session_id=sid,
             csrf_token=csrf_token_for(services, token),
             signed_in_at=row.created_at,
+            helpline_id=active.helpline_id,
+            choosing=choosing,
+            helpline_count=len(roles),
         )
 
 

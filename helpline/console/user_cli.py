@@ -48,9 +48,13 @@ def user_add(args: argparse.Namespace, settings: Settings) -> int:
     engine.dispose()
     services = build_services(settings)
     try:
+        helpline = services.helplines.by_slug(args.helpline)
+        if helpline is None:
+            raise accounts.AccountInvalid(f"no helpline with slug {args.helpline!r}")
         user, secret = accounts.create_user(
             services, args.username, args.role, password,
             alias=args.alias, partner_id=args.partner, totp_secret=args.totp_secret,
+            helpline_id=helpline.id,
         )
     except HelplineError as exc:
         print(f"helpline: {exc}", file=sys.stderr)
@@ -70,9 +74,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add = user_sub.add_parser("add", help="create an account; prints the TOTP provisioning URI")
     add.add_argument("--username", required=True)
     add.add_argument("--role", required=True,
-                     choices=["volunteer", "partner", "coordinator", "admin"])
+                     choices=["volunteer", "partner", "coordinator", "admin", "national"])
+    add.add_argument("--helpline", default="default",
+                     help="slug of the account's helpline (default: the default helpline)")
     add.add_argument("--partner", help="partner id from the policy (partner role only)")
     add.add_argument("--alias", help="name colleagues see (default: a random neutral alias)")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from standard input instead of prompting")
     add.add_argument("--totp-secret", help="use this base32 TOTP secret instead of a new one")
+    grant = user_sub.add_parser("grant", help="give an account a role in a further helpline")
+    grant.add_argument("--username", required=True)
+    grant.add_argument("--helpline", required=True, help="slug of the helpline")
+    grant.add_argument("--role", required=True,
+                       choices=["volunteer", "partner", "coordinator", "admin"])
+    grant.add_argument("--partner", help="partner id from that helpline's policy")

@@ -12,23 +12,27 @@ from __future__ import annotations
 
 from helpline.console.sessions import SessionUser
 from helpline.services import Services
+from helpline.store.models import DEFAULT_HELPLINE_ID
 
 READER_ROLES = ("volunteer", "partner")
 SHIFT_END = "/console/shift-end"
 
 
-def support_text(services: Services, language: str) -> str:
-    support = services.policy.support
-    return support.get(language) or support.get(services.policy.default_language) or ""
+def support_text(
+    services: Services, language: str, helpline_id: str = DEFAULT_HELPLINE_ID
+) -> str:
+    policy = services.policy_for(helpline_id)
+    support = policy.support
+    return support.get(language) or support.get(policy.default_language) or ""
 
 
 def shift_prompt(services: Services, user: SessionUser | None, language: str) -> str | None:
     """The support text once a reader has been signed in for a shift, else None."""
     if user is None or user.role not in READER_ROLES or user.signed_in_at is None:
         return None
-    if services.now() - user.signed_in_at < services.policy.shift_length:
+    if services.now() - user.signed_in_at < services.policy_for(user.helpline_id).shift_length:
         return None
-    return support_text(services, language) or None
+    return support_text(services, language, user.helpline_id) or None
 
 
 def after_sign_out(role: str | None, language: str) -> str:

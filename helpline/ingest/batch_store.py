@@ -31,7 +31,7 @@ what they would have read alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -44,6 +44,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col
 
 from helpline.channels.base import InboundEvent, InboundMessage
+from helpline.helplines import HelplineConfig
+from helpline.ingest.texters import blind_indexes
 from helpline.services import Services
 from helpline.store.models import Conversation, DataKey, DedupKey, Texter, naive_utc
 from routing import model as r
@@ -158,6 +160,9 @@ class Batch:
 
     blinds: dict[int, list[str]]  # id(event) -> its blind-index values, sender's first
     dedup: dict[int, str]  # id(event) -> its dedup key
+    # id(event) -> the helpline it was sent to; a message to no helpline's
+    # number is absent (dropped, never stored under a guess)
+    helplines: dict[int, HelplineConfig] = field(default_factory=dict)
     new_keys: set[str] = field(default_factory=set)
     known: dict[str, Known] = field(default_factory=dict)  # blind index -> texter
     pending: Pending = field(default_factory=Pending)
@@ -192,14 +197,19 @@ class Batch:
 
 
 def prepare(
-    services: Services, deliveries: Sequence[tuple[str, list[InboundEvent]]]
+    services: Services,
+    deliveries: Sequence[tuple[str, list[InboundEvent]]],
+    helpline_of: Callable[[InboundMessage], HelplineConfig | None],
 ) -> Batch:
-    """The batch's keyed hashes, computed before its transaction begins."""
-    messages = _messages(deliveries)
+    """The batch's keyed hashes, computed before its transaction begins, each
+    in the blind-index domain of the helpline the message was sent to."""
+    helplines = {id(m): h for m in _messages(deliveries) if (h := helpline_of(m)) is not None}
+    messages = [m for m in _messages(deliveries) if id(m) in helplines]
     return Batch(
-        blinds={id(m): blinds_of(services, m) for m in messages},
+        blinds={id(m): blind_indexes(helplines[id(m)], m) for m in messages},
         dedup={id(m): services.index.tag("dedup", f"{m.channel.value}:{m.provider_message_id}")
                for m in messages},
+        helplines=helplines,
     )
 
 
@@ -226,19 +236,9 @@ def load(session: Session, batch: Batch, now: datetime) -> None:
                                                     bool(held), bool(referred))
 
 
-def blinds_of(services: Services, event: InboundMessage) -> list[str]:
-    """The delivery's blind-index values, the sender's first, without repeats."""
-    out: list[str] = []
-    for identifier in (event.sender, *event.aliases):
-        blind = services.index.compute(event.channel.value, identifier)
-        if blind not in out:
-            out.append(blind)
-    return out
-
-
 def _messages(deliveries: Iterable[tuple[str, list[InboundEvent]]]) -> list[InboundMessage]:
     return [event for _channel, events in deliveries for event in events
             if isinstance(event, InboundMessage)]
 
 
-__all__ = ["DEFERRABLE", "Batch", "Known", "Pending", "blinds_of", "load", "prepare"]
+__all__ = ["DEFERRABLE", "Batch", "Known", "Pending", "load", "prepare"]

@@ -10,16 +10,12 @@ outbox) → commit. The simulator and the Signal poll receiver call it directly.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, insert, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, SQLModel, col, select
+from sqlalchemy import bindparam, text
+from sqlmodel import Session, SQLModel, select
 
 import routing
 from helpline import logs
@@ -30,12 +26,12 @@ from helpline.channels.base import (
     InboundEvent,
     InboundMessage,
 )
+from helpline.helplines import HelplineConfig
 from helpline.ingest import batch_store
-from helpline.ingest.pseudonyms import new_pseudonym
+from helpline.ingest.texters import FoundTexter, find_or_create_texter
 from helpline.live.bus import LiveEvent
 from helpline.media import fetch as media_fetch
 from helpline.outbound.conversations import (
-    current_conversation,
     latest_conversation,
     open_conversation,
     release_held,
@@ -45,11 +41,8 @@ from helpline.outbound.status import apply_status
 from helpline.services import Services
 from helpline.stats import counting
 from helpline.store.models import (
-    Conversation,
-    DataKey,
     Referral,
     Texter,
-    TexterIdentifier,
     new_id,
 )
 
@@ -83,23 +76,36 @@ def receive_many(
     *,
     practice: bool = False,
     before_commit: Callable[[Session], None] | None = None,
+    helpline_id: str | None = None,
 ) -> list[IntakeResult]:
     """Store several deliveries in one transaction: all of them or, on any
     error, none. Each is handled exactly as it would be alone, in order, so a
     later one sees what an earlier one stored. `before_commit` runs last in
-    the same transaction (the inbox deletes the rows it came from)."""
+    the same transaction (the inbox deletes the rows it came from).
+
+    Each message goes to the helpline whose number it was sent to (or
+    `helpline_id`, for the simulator, which has no numbers); one sent to a
+    number of no helpline here is dropped, never filed under a guess."""
     results = [IntakeResult() for _ in deliveries]
-    batch = batch_store.prepare(services, deliveries)
+    batch = batch_store.prepare(
+        services, deliveries, lambda event: _helpline_of(services, event, helpline_id)
+    )
     with services.db.session() as session:
         if not services.db.is_sqlite:
             _lock_texters_in_order(session, batch)
         batch_store.load(session, batch, services.now())
         for (channel, events), result in zip(deliveries, results, strict=True):
             now = services.now()
-            for event in events:
-                if isinstance(event, InboundMessage):
-                    _message(services, session, event, now, result, practice, batch)
-                elif isinstance(event, DeliveryStatus):
+            for item in events:
+                event = item
+                if isinstance(item, InboundMessage):
+                    helpline = batch.helplines.get(id(item))
+                    if helpline is not None:
+                        _message(services, session, item, helpline, now, result, practice,
+                                 batch)
+                        continue
+                    event = Ignored(reason=f"{channel}.foreign_number")
+                if isinstance(event, DeliveryStatus):
                     # A status is about a message we sent: the batch's pending
                     # inbound rows and activity times are nothing it reads.
                     live = apply_status(services, session, event, now)
@@ -139,6 +145,14 @@ def receive_many(
 _LOCK_TEXTERS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
+def _helpline_of(
+    services: Services, event: InboundMessage, forced: str | None
+) -> HelplineConfig | None:
+    if forced is not None:
+        return services.helpline(forced)
+    return services.helplines.for_account(event.channel.value, event.account)
+
+
 def _lock_texters_in_order(session: Session, batch: batch_store.Batch) -> None:
     """PostgreSQL: lock the batch's texters up front, in one order for every
     process. Otherwise each message locks its texter's row as it comes, and
@@ -164,52 +178,11 @@ _ACTIVE_REFERRALS = select(Referral.partner_id).where(
     Referral.conversation_id == bindparam("conversation"), Referral.state == "accepted"
 )
 
-_TEXTER_LOCKED = select(Texter).where(Texter.blind_index == bindparam("blind")).with_for_update()
-# The texter, their wrapped data key and their open conversation (if any) in
-# one round trip: the three lookups every message needs.
-_TEXTER_WITH_KEY = (
-    select(Texter, DataKey.wrapped, Conversation)
-    .outerjoin(DataKey, col(DataKey.id) == Texter.data_key_id)
-    .outerjoin(
-        Conversation,
-        and_(col(Conversation.texter_id) == Texter.id, col(Conversation.status) != "closed"),
-    )
-    .where(Texter.blind_index == bindparam("blind"))
-    .order_by(col(Conversation.created_at).desc())
-    .limit(1)
-)
-_TEXTER_WITH_KEY_LOCKED = _TEXTER_WITH_KEY.with_for_update(of=Texter)
-# The same, for a texter found through one of their further identifiers.
-_TEXTER_BY_ID_WITH_KEY = (
-    select(Texter, DataKey.wrapped, Conversation)
-    .outerjoin(DataKey, col(DataKey.id) == Texter.data_key_id)
-    .outerjoin(
-        Conversation,
-        and_(col(Conversation.texter_id) == Texter.id, col(Conversation.status) != "closed"),
-    )
-    .where(Texter.id == bindparam("texter"))
-    .order_by(col(Conversation.created_at).desc())
-    .limit(1)
-)
-_TEXTER_BY_ID_WITH_KEY_LOCKED = _TEXTER_BY_ID_WITH_KEY.with_for_update(of=Texter)
-# Which texter each of a delivery's blind-index values already belongs to:
-# a primary value (texters) wins over a linked one (texter_identifiers).
-_KNOWN_PRIMARY = select(_TEXTERS.c.blind_index, _TEXTERS.c.id).where(
-    _TEXTERS.c.blind_index.in_(bindparam("blinds", expanding=True))
-)
-_KNOWN_LINKED = select(_IDENTIFIERS.c.blind_index, _IDENTIFIERS.c.texter_id).where(
-    _IDENTIFIERS.c.blind_index.in_(bindparam("blinds", expanding=True))
-)
-_LINK = {
-    name: insert_(TexterIdentifier).on_conflict_do_nothing()
-    for name, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
-
-
 def _message(
     services: Services,
     session: Session,
     event: InboundMessage,
+    helpline: HelplineConfig,
     now: datetime,
     result: IntakeResult,
     practice: bool,
@@ -235,9 +208,10 @@ def _message(
         # What this reads must be what it would read alone.
         batch.pending.write(session)
         texter, key, is_new, previous = find_or_create_texter(
-            services, session, event, now, practice=practice, blinds=batch.blinds[id(event)]
+            services, session, event, now, practice=practice, helpline=helpline,
+            blinds=batch.blinds[id(event)],
         )
-    if event.language in services.policy.languages and event.language != texter.language:
+    if event.language in helpline.policy.languages and event.language != texter.language:
         texter.language = event.language  # chosen on the chat page, not guessed
     had_any = previous is not None or (
         not is_new and latest_conversation(session, texter) is not None)
@@ -259,7 +233,7 @@ def _message(
             "author_kind": "texter",
             "status": "received",
             "created_at": now,
-            "provider_message_id": _receipt_target(services, key, event, message_id),
+            "provider_message_id": _receipt_target(helpline, services, key, event, message_id),
         },
     )
     batch.pending.touch(texter, conversation, now)
@@ -285,7 +259,7 @@ def _message(
         state,
         routing.model.TexterMessage(text=event.text, kind=event.kind.value, choice=event.choice),
         now=now,
-        policy=services.policy,
+        policy=helpline.policy,
     )
     if not all(isinstance(action, batch_store.DEFERRABLE) for action in decision):
         batch.pending.write(session)  # an erasure deletes the texter's rows
@@ -298,8 +272,7 @@ def _message(
     result.stored += 1
     result.outbound = result.outbound or effects.outbound
     result.live.append(
-        LiveEvent(kind="message", conversation=conversation.id, message=message_id,
-                  queue=conversation.queue)
+        LiveEvent.of(conversation, "message", message=message_id, queue=conversation.queue)
     )
     result.live.extend(effects.live)
     logs.event("intake.stored", conversation=conversation.id, message=message_id,
@@ -321,154 +294,18 @@ def _follow_address(
 
 
 def _receipt_target(
-    services: Services, key: bytes, event: InboundMessage, message_id: str
+    helpline: HelplineConfig, services: Services, key: bytes, event: InboundMessage,
+    message_id: str,
 ) -> bytes | None:
     """The id a WhatsApp read receipt would name, sealed (a wamid is base64 of
     a structure holding the sender's number); nothing at all unless the
     policy turns read receipts on, and never for Signal, whose receipts are
     not sent."""
-    if not services.policy.read_receipts or event.channel is not ChannelName.WHATSAPP:
+    if not helpline.policy.read_receipts or event.channel is not ChannelName.WHATSAPP:
         return None
     return services.vault.seal(
         key, event.provider_message_id, "messages", "provider_message_id", message_id
     )
 
 
-class FoundTexter(NamedTuple):
-    texter: Texter
-    key: bytes
-    is_new: bool
-    current: Conversation | None  # their open conversation, if any
-
-
-def find_or_create_texter(
-    services: Services,
-    session: Session,
-    event: InboundMessage,
-    now: datetime,
-    *,
-    practice: bool = False,
-    blinds: list[str] | None = None,
-) -> FoundTexter:
-    """Look the texter up by blind index; create them (new data key, random
-    pseudonym, sealed reply address) at first contact.
-
-    A person may show several identifiers (a WhatsApp number and BSUIDs, a
-    Signal UUID and number), not always the same ones: whichever of them a
-    delivery carries finds the one texter, and any of them not yet known is
-    linked to that texter here, so the next delivery with only that one finds
-    them too (one conversation, one pseudonym, and erasure that covers all)."""
-    blinds = blinds or batch_store.blinds_of(services, event)
-    blind = blinds[0]
-    postgres = session.get_bind().dialect.name == "postgresql"
-    found: tuple[Texter, bytes, Conversation | None] | None = None
-    known: dict[str, str] = {}
-    # PostgreSQL: FOR UPDATE serialises concurrent messages of one texter (one
-    # open conversation). SQLite's BEGIN IMMEDIATE already does.
-    row = session.exec(
-        _TEXTER_WITH_KEY_LOCKED if postgres else _TEXTER_WITH_KEY, params={"blind": blind}
-    ).first()
-    if row is not None and len(blinds) == 1:
-        found = row  # the common case: one identifier, already the texter's own
-    else:
-        known = _known_identifiers(session, blinds)
-        owner = known.get(blind) or next((known[b] for b in blinds if b in known), None)
-        if row is not None:
-            found = row
-        elif owner is not None:
-            found = session.exec(
-                _TEXTER_BY_ID_WITH_KEY_LOCKED if postgres else _TEXTER_BY_ID_WITH_KEY,
-                params={"texter": owner},
-            ).first()
-    if found is not None:
-        texter, wrapped, conversation = found
-        if known or len(blinds) > 1:
-            _link(session, texter, blinds, known, now)
-        key = services.vault.unwrap(wrapped, texter.data_key_id)
-        _follow_address(services, texter, key, event)
-        return FoundTexter(texter, key, False, conversation)
-
-    data_key, key = services.vault.create_key(session, now)
-    texter_id = new_id()
-    values = {
-        "id": texter_id,
-        "blind_index": blind,
-        "pseudonym": _free_pseudonym(session),
-        "data_key_id": data_key.id,
-        "channel": event.channel.value,
-        "reply_address": services.vault.seal(
-            key, event.reply_to, "texters", "reply_address", texter_id
-        ),
-        "created_at": now,
-        "last_activity_at": now,
-        "practice": practice,
-    }
-    session.flush()
-    if postgres:
-        # Two processes may create the same texter, or pick the same random
-        # pseudonym, at the same moment: ON CONFLICT on any unique column, then
-        # find out which of the two it was.
-        for _attempt in range(20):
-            stmt = pg_insert(Texter).values(**values).on_conflict_do_nothing()
-            if session.execute(stmt.returning(col(Texter.id))).first() is not None:
-                break
-            existing = session.exec(_TEXTER_LOCKED, params={"blind": blind}).first()
-            if existing is not None:
-                session.execute(delete(DataKey).where(DataKey.id == data_key.id))  # type: ignore[arg-type]
-                key = services.vault.key(session, existing.data_key_id)
-                return FoundTexter(existing, key, False, current_conversation(session, existing))
-            values["pseudonym"] = _free_pseudonym(session)
-        else:
-            raise RuntimeError("no free pseudonym")
-    else:
-        session.connection().execute(insert(_TEXTERS), values)
-    texter = session.exec(select(Texter).where(Texter.id == texter_id)).one()
-    if len(blinds) > 1:
-        _link(session, texter, blinds, known, now)
-    logs.event("intake.texter_created", texter=texter.id, channel=event.channel.value)
-    return FoundTexter(texter, key, True, None)
-
-
-def _known_identifiers(session: Session, blinds: list[str]) -> dict[str, str]:
-    connection = session.connection()
-    known: dict[str, str] = {
-        blind: texter for blind, texter in connection.execute(_KNOWN_LINKED, {"blinds": blinds})
-    }
-    for blind, texter in connection.execute(_KNOWN_PRIMARY, {"blinds": blinds}):
-        known[blind] = texter
-    return known
-
-
-def _link(
-    session: Session, texter: Texter, blinds: list[str], known: dict[str, str], now: datetime
-) -> None:
-    """Link the delivery's identifiers that nobody holds yet to this texter.
-    One that already belongs to another texter (two texters made before they
-    were ever seen together) is left where it is: merging two people's
-    conversations on a guess could show one person's words to another."""
-    if not known and len(blinds) > 1:
-        known = _known_identifiers(session, blinds)
-    missing = [b for b in blinds if b not in known and b != texter.blind_index]
-    if missing:
-        stmt = _LINK[session.get_bind().dialect.name]
-        session.connection().execute(
-            stmt, [{"blind_index": b, "texter_id": texter.id, "created_at": now} for b in missing]
-        )
-        logs.event("intake.identifier_linked", texter=texter.id, count=len(missing))
-    if any(owner != texter.id for owner in known.values()):
-        logs.event("intake.identifier_elsewhere", logging.WARNING, texter=texter.id)
-
-
-_PSEUDONYM_TAKEN = select(_TEXTERS.c.id).where(_TEXTERS.c.pseudonym == bindparam("p")).limit(1)
-
-
-def _free_pseudonym(session: Session) -> str:
-    connection = session.connection()
-    for attempt in range(40):
-        candidate = new_pseudonym(2 if attempt < 10 else 3 if attempt < 25 else 4)
-        if connection.execute(_PSEUDONYM_TAKEN, {"p": candidate}).first() is None:
-            return candidate
-    raise RuntimeError("no free pseudonym")
-
-
-__all__ = ["IntakeResult", "find_or_create_texter", "receive"]
+__all__ = ["FoundTexter", "IntakeResult", "find_or_create_texter", "receive"]

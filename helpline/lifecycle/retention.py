@@ -42,6 +42,7 @@ from helpline.media import store as media_store
 from helpline.services import Services
 from helpline.stats import counting
 from helpline.store.models import (
+    DEFAULT_HELPLINE_ID,
     Conversation,
     DataKey,
     DedupKey,
@@ -96,17 +97,21 @@ def erase_texter(
             lambda _session: media_store.delete_files(settings, files), once=True,
         )
     if goodbye is not None:
-        queue_detached(services, session, channel, goodbye[0], goodbye[1], now)
+        sender = services.helpline(texter.helpline_id).account(channel)
+        queue_detached(services, session, channel, goodbye[0], goodbye[1], now, sender)
     logs.event("lifecycle.erased", texter=texter_id)
 
 
 def queue_detached(
-    services: Services, session: Session, channel: str, to: str, text: str, now: datetime
+    services: Services, session: Session, channel: str, to: str, text: str, now: datetime,
+    sender: str | None = None,
 ) -> None:
     data_key, key = services.vault.create_key(session, now)
     item_id = new_id()
+    # The texter's row is gone by the time this is sent: the helpline's own
+    # number to send from travels sealed with the address.
     payload = services.vault.seal(
-        key, json.dumps({"to": to, "text": text}), "outbox", "payload", item_id
+        key, json.dumps({"to": to, "text": text, "from": sender}), "outbox", "payload", item_id
     )
     session.flush()
     session.add(
@@ -126,20 +131,28 @@ def queue_detached(
     services.wakeup.set()
 
 
-def _audit(session: Session, now: datetime, actor_id: str | None, action: str) -> None:
-    """A content-free audit record: who, what kind of erasure, when. No
-    pseudonym or conversation id: those would keep a trace of the person."""
+def _audit(
+    session: Session, now: datetime, actor_id: str | None, action: str, helpline_id: str
+) -> None:
+    """A content-free audit record: who, what kind of erasure, when, in which
+    helpline's log. No pseudonym or conversation id: those would keep a
+    trace of the person."""
     from helpline.console.audit import record
 
-    record(session, actor_id, action, None, now)
+    record(session, actor_id, action, None, now, helpline_id=helpline_id)
 
 
-def audit_texter_erasure(session: Session, now: datetime) -> None:
+def audit_texter_erasure(
+    session: Session, now: datetime, helpline_id: str = DEFAULT_HELPLINE_ID
+) -> None:
     """For the texter's own command (effects.py): actor is the texter, unnamed."""
-    _audit(session, now, None, TEXTER_ERASE_SELF)
+    _audit(session, now, None, TEXTER_ERASE_SELF, helpline_id)
 
 
-def erase_conversation_texter(services: Services, conversation_id: str, actor_id: str) -> bool:
+def erase_conversation_texter(
+    services: Services, conversation_id: str, actor_id: str,
+    helpline_id: str = DEFAULT_HELPLINE_ID,
+) -> bool:
     """Admin action: erase the texter of a conversation, now. The texter gets
     the usual "erased" confirmation when the channel can still reach them.
     Raises NotFound for an unknown conversation (or one already erased)."""
@@ -148,7 +161,8 @@ def erase_conversation_texter(services: Services, conversation_id: str, actor_id
     now = services.now()
     with services.db.session() as session:
         conversation = session.get(Conversation, conversation_id)
-        if conversation is None:
+        if conversation is None or conversation.helpline_id != helpline_id:
+            # Another helpline's conversation is not there for this admin.
             raise NotFound()
         # Lock the texter as intake does, so a message arriving right now
         # cannot add a row between our deletes (PostgreSQL).
@@ -158,11 +172,12 @@ def erase_conversation_texter(services: Services, conversation_id: str, actor_id
             raise NotFound()
         farewell = None
         if window_open(texter, now) and not texter.stopped:
-            language = texter.language or services.policy.default_language
+            language = (texter.language
+                        or services.policy_for(texter.helpline_id).default_language)
             farewell = services.catalog.render("erased", language, {})
         counting.record_erasure(services, session, texter, now)
         erase_texter(services, session, texter, now, farewell=farewell)
-        _audit(session, now, actor_id, TEXTER_ERASE)
+        _audit(session, now, actor_id, TEXTER_ERASE, helpline_id)
     logs.event("lifecycle.admin_erased", user=actor_id)
     return True
 

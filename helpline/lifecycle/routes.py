@@ -23,7 +23,7 @@ async def erase_conversation(
     conversation_id: str, admin: CurrentAdmin, services: ServicesDep
 ) -> dict[str, str]:
     await run_in_threadpool(erase_conversation_texter, services, conversation_id[:64],
-                            admin.user_id)
+                            admin.user_id, admin.helpline_id)
     services.wakeup.set()
     return {"status": "erased"}
 

@@ -13,7 +13,15 @@ import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
+
+
+class _Conversation(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def helpline_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -23,8 +31,23 @@ class LiveEvent:
     message: str | None = None
     queue: str | None = None
     state: str | None = None
+    # The helpline of the conversation: a stream of another helpline drops
+    # the event without asking the database (issue 17). Never sent to a
+    # browser (`to_json` leaves it out; the page knows its own helpline).
+    helpline: str | None = None
+
+    @classmethod
+    def of(cls, conversation: _Conversation, kind: str, **fields: str | None) -> LiveEvent:
+        """An event about a conversation, tagged with its helpline."""
+        return cls(kind=kind, conversation=conversation.id, helpline=conversation.helpline_id,
+                   **fields)
 
     def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items()
+                           if v is not None and k != "helpline"})
+
+    def to_wire(self) -> str:
+        """For NOTIFY between processes: everything, the helpline included."""
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
 
     @classmethod
@@ -36,6 +59,7 @@ class LiveEvent:
             message=data.get("message"),
             queue=data.get("queue"),
             state=data.get("state"),
+            helpline=data.get("helpline"),
         )
 
 

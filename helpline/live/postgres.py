@@ -62,7 +62,7 @@ class PgFanOut:
 
     def forward(self, event: LiveEvent) -> None:
         """`LiveBus` forwarder: called after a commit, from any thread."""
-        payload = event.to_json()
+        payload = event.to_wire()
         with self._lock:
             for attempt in range(2):
                 try:

@@ -25,12 +25,14 @@ from helpline.outbound.conversations import (
     queue_outbound,
 )
 from helpline.services import Services
-from helpline.store.models import AlertDelivery, OutboxItem, Texter
+from helpline.store.models import DEFAULT_HELPLINE_ID, AlertDelivery, OutboxItem, Texter
 
 
-def subscribers(session: Session) -> list[Texter]:
+def subscribers(session: Session, helpline_id: str = DEFAULT_HELPLINE_ID) -> list[Texter]:
+    """One helpline's subscribers: a region's warning reaches its own texters."""
     return list(session.exec(
         select(Texter).where(
+            Texter.helpline_id == helpline_id,
             col(Texter.alerts_since).is_not(None),
             col(Texter.stopped).is_(False),
             col(Texter.practice).is_(False),
@@ -39,12 +41,14 @@ def subscribers(session: Session) -> list[Texter]:
 
 
 def broadcast(
-    services: Services, session: Session, alert_id: str, text: str, now: datetime
+    services: Services, session: Session, alert_id: str, text: str, now: datetime,
+    helpline_id: str = DEFAULT_HELPLINE_ID,
 ) -> int:
-    """Queue the alert for every subscriber in the caller's transaction;
-    returns how many."""
-    spacing = timedelta(seconds=60 / services.policy.alert_sends_per_minute)
-    recipients = subscribers(session)
+    """Queue the alert for every subscriber of the helpline in the caller's
+    transaction; returns how many."""
+    policy = services.policy_for(helpline_id)
+    spacing = timedelta(seconds=60 / policy.alert_sends_per_minute)
+    recipients = subscribers(session, helpline_id)
     for n, texter in enumerate(recipients):
         key = services.vault.key(session, texter.data_key_id)
         conversation = (
@@ -52,7 +56,7 @@ def broadcast(
             or latest_conversation(session, texter)
             or open_conversation(session, texter, now)
         )
-        language = texter.language or services.policy.default_language
+        language = texter.language or policy.default_language
         body = services.catalog.render("safety_alert", language, {"text": text})
         message = queue_outbound(services, session, texter=texter, conversation=conversation,
                                  text=body, key=key, now=now, author_kind="bot")

@@ -67,10 +67,11 @@ def offer(
 ) -> dict[str, str] | None:
     """A fresh code for this WhatsApp texter (any earlier one stops working),
     and the params of the offer; None when the helpline has no Signal number."""
-    number = services.settings.signal_number
-    if number is None or not services.settings.signal_enabled or texter.channel != "whatsapp":
+    # The texter's own helpline's Signal number: a Zeeland texter moves to
+    # Zeeland's Signal, never to another region's.
+    digits = services.helpline(texter.helpline_id).signal_number
+    if digits is None or not services.settings.signal_enabled or texter.channel != "whatsapp":
         return None
-    digits = number.get_secret_value()
     code = new_code()
     session.execute(delete(SwitchCode).where(col(SwitchCode.texter_id) == texter.id))
     session.execute(delete(SwitchCode).where(col(SwitchCode.expires_at) <= now))
@@ -108,7 +109,10 @@ def accept(
         return None
     session.delete(row)  # used, or expired: either way it never works again
     target = session.get(Texter, row.texter_id)
-    if row.expires_at <= now or target is None or target.channel != "whatsapp":
+    if (row.expires_at <= now or target is None or target.channel != "whatsapp"
+            or target.helpline_id != newcomer.helpline_id):
+        # A code works only at the helpline that gave it: another region's
+        # Signal number never takes over this helpline's texter.
         session.flush()
         logs.event("switch.refused", texter=newcomer.id)
         return None

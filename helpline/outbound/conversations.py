@@ -56,6 +56,7 @@ def latest_conversation(session: Session, texter: Texter) -> Conversation | None
 
 def open_conversation(session: Session, texter: Texter, now: datetime) -> Conversation:
     conversation = Conversation(
+        helpline_id=texter.helpline_id,
         texter_id=texter.id,
         channel=texter.channel,
         created_at=now,

@@ -91,7 +91,8 @@ class Effects:
 
     @property
     def language(self) -> str:
-        return self.texter.language or self.services.policy.default_language
+        return (self.texter.language
+                or self.services.policy_for(self.texter.helpline_id).default_language)
 
     def apply(self, actions: list[r.Action]) -> None:
         for index, action in enumerate(actions):
@@ -148,7 +149,7 @@ class Effects:
                 counting.record_erasure(self.services, self.session, self.texter, self.now)
                 erase_texter(self.services, self.session, self.texter, self.now,
                              farewell=self.farewell)
-                audit_texter_erasure(self.session, self.now)
+                audit_texter_erasure(self.session, self.now, self.texter.helpline_id)
                 self.erased = True
                 self.outbound = self.outbound or self.farewell is not None
             case r.OfferSwitch(offer=offer, unavailable=unavailable):
@@ -210,7 +211,7 @@ class Effects:
         self.outbound = True
         self.live.append(
             # The queue lets a console stream decide without a database read.
-            LiveEvent(kind="message", conversation=self.conversation.id, message=message.id,
+            LiveEvent.of(self.conversation, "message", message=message.id,
                       queue=self.conversation.queue)
         )
 
@@ -252,8 +253,7 @@ class Effects:
         self.session.add(referral)
         counting.record_referral(self.services, self.session, self.conversation, partner,
                                  "proposed")
-        self.live.append(LiveEvent(kind="referral", conversation=self.conversation.id,
-                                   state="asked"))
+        self.live.append(LiveEvent.of(self.conversation, "referral", state="asked"))
 
     def _answer(self, partner: str, state: str) -> None:
         referral = self.session.exec(
@@ -277,7 +277,7 @@ class Effects:
             self.conversation.claimed_at = None
             self.conversation.waiting_since = self.now
         self.live.append(
-            LiveEvent(kind="referral", conversation=self.conversation.id, queue=partner,
+            LiveEvent.of(self.conversation, "referral", queue=partner,
                       state=state)
         )
 
@@ -298,6 +298,6 @@ class Effects:
             self.conversation.claimed_by_id = None
             self.conversation.claimed_at = None
         self.live.append(
-            LiveEvent(kind="referral", conversation=self.conversation.id, queue="peer",
+            LiveEvent.of(self.conversation, "referral", queue="peer",
                       state="withdrawn")
         )

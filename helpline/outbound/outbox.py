@@ -121,7 +121,7 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
     if item.payload is not None and item.data_key_id is not None:
         key = vault.key(session, item.data_key_id)
         data = json.loads(vault.open(key, item.payload, "outbox", "payload", item.id))
-        return OutboundMessage(to=data["to"], text=data["text"])
+        return OutboundMessage(to=data["to"], text=data["text"], sender=data.get("from"))
     if item.texter_id is None:
         return None
     texter = session.get(Texter, item.texter_id)
@@ -129,9 +129,12 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
         return None
     key = vault.key(session, texter.data_key_id)
     to = vault.open(key, texter.reply_address, "texters", "reply_address", texter.id)
+    # Replies leave from the number of the helpline the texter wrote to.
+    sender = services.helpline(texter.helpline_id).account(item.channel)
     if item.kind == "template":
         return OutboundMessage(
             to=to,
+            sender=sender,
             kind="template",
             template_name=services.settings.whatsapp_template,
             template_language=services.settings.whatsapp_template_language,
@@ -143,7 +146,8 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
         target = vault.open(
             key, message.provider_message_id, "messages", "provider_message_id", message.id
         )
-        return OutboundMessage(to=to, kind="read_receipt", reply_to_message_id=target)
+        return OutboundMessage(to=to, kind="read_receipt", reply_to_message_id=target,
+                               sender=sender)
     if message is None or message.body is None:
         return None
     text = vault.open(key, message.body, "messages", "body", message.id)
@@ -153,7 +157,8 @@ def _build(services: Services, session: Session, item: OutboxItem) -> OutboundMe
         attachment = _attachment(services, session, message, key)
         if attachment is None:
             return None
-    return OutboundMessage(to=to, kind="text", text=text, buttons=buttons, attachment=attachment)
+    return OutboundMessage(to=to, kind="text", text=text, buttons=buttons, attachment=attachment,
+                           sender=sender)
 
 
 def _attachment(

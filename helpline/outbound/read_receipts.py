@@ -39,10 +39,10 @@ def queue_on_open(
 ) -> bool:
     """Queue the read receipt a volunteer's opening calls for, in the caller's
     transaction; True when one was queued (the caller wakes the worker)."""
-    if not services.policy.read_receipts:
-        return False
     conversation = session.get(Conversation, conversation_id)
     if conversation is None or conversation.channel != ChannelName.WHATSAPP:
+        return False
+    if not services.policy_for(conversation.helpline_id).read_receipts:
         return False
     newest_query = (
         select(Message)

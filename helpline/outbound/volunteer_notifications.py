@@ -23,7 +23,7 @@ from helpline import logs
 from helpline.lifecycle.retention import queue_detached
 from helpline.services import Services
 from helpline.stats import counting
-from helpline.store.models import Conversation, User, VolunteerNotifier
+from helpline.store.models import DEFAULT_HELPLINE_ID, Conversation, User, VolunteerNotifier
 
 CHECK_EVERY = timedelta(minutes=1)
 TEXTS = {
@@ -51,11 +51,16 @@ def in_quiet_hours(notifier: VolunteerNotifier, local: time) -> bool:
     return local >= start or local < end  # across midnight, 22:00-08:00
 
 
-def waiting_count(services: Services, session: Session, now: datetime) -> int:
-    """Open, unclaimed peer-queue conversations waiting longer than the policy says."""
-    since = now - timedelta(minutes=services.policy.notify_waiting_minutes)
+def waiting_count(
+    services: Services, session: Session, now: datetime, helpline_id: str = DEFAULT_HELPLINE_ID
+) -> int:
+    """Open, unclaimed peer-queue conversations of one helpline waiting longer
+    than its policy says (a volunteer hears only of their own helpline's queue)."""
+    policy = services.helpline(helpline_id).policy
+    since = now - timedelta(minutes=policy.notify_waiting_minutes)
     return int(session.exec(
         select(func.count()).select_from(Conversation).where(
+            Conversation.helpline_id == helpline_id,
             Conversation.queue == "peer",
             Conversation.status != "closed",
             col(Conversation.claimed_by_id).is_(None),
@@ -80,28 +85,36 @@ def tick(services: Services, *, force: bool = False) -> int:
     repeat = timedelta(minutes=services.policy.notify_repeat_minutes)
     sent = 0
     with services.db.session() as session:
-        waiting = waiting_count(services, session, now)
-        if waiting == 0:
-            return 0
+        waiting: dict[str, int] = {}
         rows = session.exec(
             select(VolunteerNotifier, User)
             .join(User, col(User.id) == VolunteerNotifier.user_id)
             .where(User.role == "volunteer", col(User.disabled).is_(False))
         ).all()
+        notified: dict[str, int] = {}
         for notifier, user in rows:
             if notifier.last_sent_at is not None and now - notifier.last_sent_at < repeat:
                 continue
             if in_quiet_hours(notifier, local):
                 continue
+            if user.helpline_id not in waiting:
+                waiting[user.helpline_id] = waiting_count(services, session, now,
+                                                          user.helpline_id)
+            count = waiting[user.helpline_id]
+            if count == 0:
+                continue
             key = services.vault.key(session, user.data_key_id)
             to = services.vault.open(key, notifier.signal_target, "volunteer_notifiers",
                                      "signal_target", user.id)
-            queue_detached(services, session, "signal", to, text_for(user.ui_language, waiting),
-                           now)
+            sender = services.helpline(user.helpline_id).account("signal")
+            queue_detached(services, session, "signal", to, text_for(user.ui_language, count),
+                           now, sender)
             notifier.last_sent_at = now
             session.add(notifier)
             sent += 1
-        counting.record_volunteer_notifications(services, session, now, sent)
+            notified[user.helpline_id] = notified.get(user.helpline_id, 0) + 1
+        for helpline_id, number in notified.items():
+            counting.record_volunteer_notifications(services, session, now, number, helpline_id)
     if sent:
         logs.event("notify.volunteers", count=sent)
     return sent

@@ -53,6 +53,7 @@ from helpline.stats.cells import (
     buckets_for,
 )
 from helpline.store.models import (
+    DEFAULT_HELPLINE_ID,
     Conversation,
     StatCount,
     StatPartition,
@@ -92,13 +93,13 @@ def _upserts(
     counts_table: Table = StatCount.__table__  # type: ignore[attr-defined]
     counts = dialect_insert(counts_table)
     counts = counts.on_conflict_do_update(
-        index_elements=["period", "bucket", "metric", "dimension", "key"],
+        index_elements=["helpline_id", "period", "bucket", "metric", "dimension", "key"],
         set_={"count": counts_table.c.count + counts.excluded.count},
     )
     parts_table: Table = StatPartition.__table__  # type: ignore[attr-defined]
     parts = dialect_insert(parts_table)
     parts = parts.on_conflict_do_update(
-        index_elements=["partition"], set_={"version": parts_table.c.version + 1}
+        index_elements=["helpline_id", "partition"], set_={"version": parts_table.c.version + 1}
     )
     return counts, parts
 
@@ -109,11 +110,14 @@ def _upserts(
 _UPSERTS = {"postgresql": _upserts(pg_insert), "sqlite": _upserts(sqlite_insert)}
 
 
-def add_counts(session: Session, counts: Mapping[CellId, int]) -> None:
-    """Add to stored counts (upsert). Rows go in sorted order, so two
-    transactions touching the same rows lock them in the same order."""
+def add_counts(
+    session: Session, counts: Mapping[CellId, int], helpline_id: str = DEFAULT_HELPLINE_ID
+) -> None:
+    """Add to one helpline's stored counts (upsert). Rows go in sorted order,
+    so two transactions touching the same rows lock them in the same order."""
     rows = [
-        {"period": p, "bucket": b, "metric": m, "dimension": d, "key": k, "count": n}
+        {"helpline_id": helpline_id, "period": p, "bucket": b, "metric": m, "dimension": d,
+         "key": k, "count": n}
         for (p, b, m, d, k), n in sorted(counts.items())
         if n
     ]
@@ -125,7 +129,8 @@ def add_counts(session: Session, counts: Mapping[CellId, int]) -> None:
     # Same transaction: the published figures of these years are now stale.
     parts = sorted({partition_of(cell) for cell, n in counts.items() if n})
     connection.execute(upsert_parts, [
-        {"partition": p, "version": 1, "published_version": 0, "group_key": "",
+        {"helpline_id": helpline_id, "partition": p, "version": 1, "published_version": 0,
+         "group_key": "",
          "threshold": 0, "cost_ms": 0} for p in parts
     ])
 
@@ -137,16 +142,16 @@ def partition_of(cell: CellId) -> str:
 
 def _bump(
     services: Services, session: Session, moment: datetime,
-    items: Iterable[tuple[str, str, str]],
+    items: Iterable[tuple[str, str, str]], helpline_id: str,
 ) -> None:
     counts: dict[CellId, int] = {}
     wanted = sorted(set(items))
     if not wanted:
         return
-    for period, bucket in buckets_for(moment, services.policy):
+    for period, bucket in buckets_for(moment, services.policy_for(helpline_id)):
         for metric, dimension, key in wanted:
             counts[(period, bucket, metric, dimension, key)] = 1
-    add_counts(session, counts)
+    add_counts(session, counts, helpline_id)
 
 
 def observe_conversation(
@@ -165,13 +170,14 @@ def observe_conversation(
             (CONVERSATIONS, "channel", _key(conversation.channel)),
             (CONVERSATIONS, "queue", _key(conversation.queue)),
         ]
-        if not hours.is_open(conversation.created_at, services.policy):
+        if not hours.is_open(conversation.created_at,
+                             services.policy_for(conversation.helpline_id)):
             items.append((OUTSIDE_HOURS, ALL, ALL))
     if language and _mark(conversation, "l"):
         items.append((CONVERSATIONS, "language", _key(language)))
     if conversation.priority == "urgent" and _mark(conversation, "u"):
         items.append((URGENT, ALL, ALL))
-    _bump(services, session, conversation.created_at, items)
+    _bump(services, session, conversation.created_at, items, conversation.helpline_id)
 
 
 def record_label(
@@ -183,7 +189,8 @@ def record_label(
         return
     key = _key(topic)
     if _mark(conversation, f"t:{key}"):
-        _bump(services, session, conversation.created_at, [(CONVERSATIONS, "topic", key)])
+        _bump(services, session, conversation.created_at,
+              [(CONVERSATIONS, "topic", key)], conversation.helpline_id)
 
 
 def record_media(
@@ -197,7 +204,8 @@ def record_media(
         return
     key = _key(kind)
     if _mark(conversation, f"m:{key}"):
-        _bump(services, session, conversation.created_at, [(CONVERSATIONS, "media", key)])
+        _bump(services, session, conversation.created_at, [(CONVERSATIONS, "media", key)],
+              conversation.helpline_id)
 
 
 def record_referral(
@@ -211,7 +219,8 @@ def record_referral(
         raise StatsError(f"unknown referral stage {stage!r}")
     key = _key(partner)
     if _mark(conversation, f"r{stage[0]}:{key}"):
-        _bump(services, session, conversation.created_at, [(metric, "partner", key)])
+        _bump(services, session, conversation.created_at,
+              [(metric, "partner", key)], conversation.helpline_id)
 
 
 def wait_bin(minutes: float) -> str:
@@ -228,7 +237,8 @@ def record_first_answer(
         return
     if _mark(conversation, "w"):
         minutes = (now - conversation.created_at).total_seconds() / 60
-        _bump(services, session, conversation.created_at, [(WAIT, "bin", wait_bin(minutes))])
+        _bump(services, session, conversation.created_at,
+              [(WAIT, "bin", wait_bin(minutes))], conversation.helpline_id)
 
 
 def record_closed(
@@ -237,7 +247,8 @@ def record_closed(
     """A conversation closed (or is about to be deleted): never answered by a
     human if no answer was counted."""
     if _newly_never_answered(conversation):
-        _bump(services, session, conversation.created_at, [(NEVER_ANSWERED, ALL, ALL)])
+        _bump(services, session, conversation.created_at,
+              [(NEVER_ANSWERED, ALL, ALL)], conversation.helpline_id)
 
 
 def _newly_never_answered(conversation: Conversation) -> bool:
@@ -263,14 +274,17 @@ def record_removed(
     ).scalars().all()
     # One upsert for the whole batch, not one per conversation: a retention
     # purge removes thousands of texters at a time.
-    counts: dict[CellId, int] = {}
+    counts: dict[str, dict[CellId, int]] = {}
     for conversation in conversations:
         if not _newly_never_answered(conversation):
             continue
-        for period, bucket in buckets_for(conversation.created_at, services.policy):
+        mine = counts.setdefault(conversation.helpline_id, {})
+        policy = services.policy_for(conversation.helpline_id)
+        for period, bucket in buckets_for(conversation.created_at, policy):
             cell = (period, bucket, NEVER_ANSWERED, ALL, ALL)
-            counts[cell] = counts.get(cell, 0) + 1
-    add_counts(session, counts)
+            mine[cell] = mine.get(cell, 0) + 1
+    for helpline_id, cells in sorted(counts.items()):
+        add_counts(session, cells, helpline_id)
 
 
 def record_erasure(
@@ -280,7 +294,7 @@ def record_erasure(
     the bucket of the request; retention is not a request and is not counted."""
     if texter.practice:
         return
-    _bump(services, session, now, [(ERASURE_REQUESTS, ALL, ALL)])
+    _bump(services, session, now, [(ERASURE_REQUESTS, ALL, ALL)], texter.helpline_id)
 
 
 def record_alert_subscription(
@@ -289,16 +303,19 @@ def record_alert_subscription(
     """A texter subscribed to safety alerts (counted when it happens; who, never)."""
     if texter.practice:
         return
-    _bump(services, session, now, [(ALERT_SUBSCRIPTIONS, ALL, ALL)])
+    _bump(services, session, now, [(ALERT_SUBSCRIPTIONS, ALL, ALL)], texter.helpline_id)
 
 
-def record_alert_sent(services: Services, session: Session, now: datetime) -> None:
+def record_alert_sent(
+    services: Services, session: Session, now: datetime, helpline_id: str = DEFAULT_HELPLINE_ID
+) -> None:
     """A safety alert went out (one count per alert, not per recipient)."""
-    _bump(services, session, now, [(ALERTS_SENT, ALL, ALL)])
+    _bump(services, session, now, [(ALERTS_SENT, ALL, ALL)], helpline_id)
 
 
 def record_volunteer_notifications(
-    services: Services, session: Session, now: datetime, count: int
+    services: Services, session: Session, now: datetime, count: int,
+    helpline_id: str = DEFAULT_HELPLINE_ID,
 ) -> None:
     """Content-free notifications sent to volunteers (how many, never to whom)."""
     if count <= 0:
@@ -306,4 +323,4 @@ def record_volunteer_notifications(
     counts: dict[CellId, int] = {}
     for period, bucket in buckets_for(now, services.policy):
         counts[(period, bucket, VOLUNTEER_NOTIFICATIONS, ALL, ALL)] = count
-    add_counts(session, counts)
+    add_counts(session, counts, helpline_id)

@@ -35,15 +35,19 @@ BREAKDOWNS = ("channel", "language", "topic", "media", "queue")
 
 @dataclass(frozen=True)
 class Scope:
-    """Whose figures: `None` is the whole installation (today: its one helpline)."""
+    """Whose figures: one helpline's, or `None`: the national figures (every
+    helpline together, helpline.stats.national)."""
 
     helpline: str | None = None
 
 
 def figures(services: Services, scope: Scope) -> dict[cells.CellId, int | str]:
     """The published values of a scope."""
-    # One helpline per installation today: every published value is its own.
-    return publishing.current(services)
+    from helpline.stats import national
+
+    if scope.helpline is None:
+        return national.current(services)
+    return publishing.current(services, scope.helpline)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from helpline.console.deps import OptionalUser
 from helpline.console.sessions import SessionUser
 from helpline.errors import HelplineError
 from helpline.http import ServicesDep
-from helpline.services import Services
 from helpline.stats import cells, dashboard, suppression, transparency
 from helpline.stats.page_strings import STRINGS
 from helpline.stats.routes import STATS_ROLES, _period, _year
 from routing.commands import LANGUAGE_NAMES
+from routing.model import Policy
 
 templates = console_pages.templates
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -49,31 +49,31 @@ def bucket_label(t: dict[str, str], period: str, bucket: str) -> str:
         return bucket
 
 
-def key_label(t: dict[str, str], services: Services, lang: str, dimension: str, key: str) -> str:
+def key_label(t: dict[str, str], policy: Policy, lang: str, dimension: str, key: str) -> str:
     if dimension == "topic":
         return t.get(f"label_{key}", key)
     if dimension == "language":
         return LANGUAGE_NAMES.get(key, t.get(f"k_{key}", key))
     if dimension in ("queue", "partner"):
-        for partner in services.policy.partners:
+        for partner in policy.partners:
             if partner.id == key:
                 return partner.name.get(lang) or partner.name.get(
-                    services.policy.default_language) or key
+                    policy.default_language) or key
     return t.get(f"k_{key}", key)
 
 
-def row_label(t: dict[str, str], services: Services, lang: str, row: suppression.Row) -> str:
+def row_label(t: dict[str, str], policy: Policy, lang: str, row: suppression.Row) -> str:
     metric = t.get(f"m_{row.metric}", row.metric)
     if row.dimension == cells.ALL:
         return metric
     if row.dimension == "quantile":
         return f"{metric}: {t.get(f'k_{row.key}', row.key)}"
     dimension = t.get(f"d_{row.dimension}", row.dimension)
-    return f"{metric}: {dimension} {key_label(t, services, lang, row.dimension, row.key)}"
+    return f"{metric}: {dimension} {key_label(t, policy, lang, row.dimension, row.key)}"
 
 
 def all_figures(
-    values: dashboard.Values, period: str, t: dict[str, str], services: Services, lang: str
+    values: dashboard.Values, period: str, t: dict[str, str], policy: Policy, lang: str
 ) -> dict[str, Any]:
     """Every published figure of the last buckets: rows are what, columns when."""
     rows = suppression.rows_for(values, period)
@@ -85,7 +85,7 @@ def all_figures(
             continue
         ident = (row.metric, row.dimension, row.key)
         lines.setdefault(ident, {})[row.bucket] = str(row.value)
-        labels[ident] = row_label(t, services, lang, row)
+        labels[ident] = row_label(t, policy, lang, row)
     return {
         "buckets": buckets,
         "lines": [{"label": labels[i], "cells": [lines[i].get(b, "0") for b in buckets]}
@@ -114,11 +114,14 @@ async def stats_page(
     if bucket is not None and not dashboard.valid_bucket(period, bucket):
         raise BadBucket()
     chosen_year = _year(year, services)
-    scope = dashboard.Scope()
+    # The active helpline's figures only: its own threshold, its partners.
+    scope = dashboard.Scope(helpline=user.helpline_id)
+    policy = services.policy_for(user.helpline_id)
     values = await run_in_threadpool(dashboard.figures, services, scope)
-    k = services.policy.stats_threshold
+    k = policy.stats_threshold
     board = dashboard.build(values, period, bucket, k)
-    summary = await run_in_threadpool(transparency.transparency, services, chosen_year)
+    summary = await run_in_threadpool(transparency.transparency, services, chosen_year,
+                                      user.helpline_id)
     # The inbox backlog: counts and an age, nothing about anyone (so not
     # subject to the small-count threshold; it says how the system runs).
     backlog = await run_in_threadpool(request.app.state.inbox.backlog)
@@ -128,11 +131,11 @@ async def stats_page(
         "t": t, "lang": lang, "user": user, "period": period, "k": k,
         "board": board,
         "bl": lambda b: bucket_label(t, period, b),
-        "kl": lambda d, key: key_label(t, services, lang, d, key),
-        "kl_for": lambda d: lambda key: key_label(t, services, lang, d, key),
-        "table": all_figures(values, period, t, services, lang),
+        "kl": lambda d, key: key_label(t, policy, lang, d, key),
+        "kl_for": lambda d: lambda key: key_label(t, policy, lang, d, key),
+        "table": all_figures(values, period, t, policy, lang),
         "summary": summary,
-        "summary_lines": [(row_label(t, services, lang, r), str(r.value))
+        "summary_lines": [(row_label(t, policy, lang, r), str(r.value))
                           for r in summary.figures],
         "inbox": backlog,
         "inbox_stalled": backlog.stalled(services.settings.inbox_max_age_seconds),
@@ -152,14 +155,16 @@ async def transparency_page(
         return console_pages.to_sign_in(request)
     if user.role not in STATS_ROLES:
         return console_pages.not_for_role(request, user)
-    summary = await run_in_threadpool(transparency.transparency, services, _year(year, services))
+    summary = await run_in_threadpool(transparency.transparency, services, _year(year, services),
+                                      user.helpline_id)
     lang = _language(user)
     t = strings(lang)
+    policy = services.policy_for(user.helpline_id)
     return templates.TemplateResponse(request, "transparency.html", {
-        "t": t, "lang": lang, "user": user, "k": services.policy.stats_threshold,
+        "t": t, "lang": lang, "user": user, "k": policy.stats_threshold,
         "summary": summary,
         "today": services.now().date().isoformat(),
-        "summary_lines": [(row_label(t, services, lang, r), str(r.value))
+        "summary_lines": [(row_label(t, policy, lang, r), str(r.value))
                           for r in summary.figures],
     })
 

@@ -34,6 +34,7 @@ from helpline.stats.suppression import (
     suppress,
 )
 from helpline.store.models import (
+    DEFAULT_HELPLINE_ID,
     StatPartition,
     StatPublished,
 )
@@ -73,12 +74,12 @@ class _State:
                 or not self.group_key)
 
 
-def _states(session: Session, *, lock: bool = False) -> dict[str, _State]:
+def _states(session: Session, helpline_id: str, *, lock: bool = False) -> dict[str, _State]:
     query = select(
         StatPartition.partition, StatPartition.version,  # type: ignore[call-overload]
         StatPartition.published_version, StatPartition.group_key,
         StatPartition.published_at, StatPartition.threshold, StatPartition.cost_ms,
-    )
+    ).where(StatPartition.helpline_id == helpline_id)
     if lock:
         query = query.with_for_update()
     return {
@@ -131,19 +132,23 @@ def _group_keys(closure: set[str], comp_parts: Sequence[set[str]]) -> dict[str, 
     return {name: find(name) for name in closure}
 
 
-def refresh(services: Services, *, budget_ms: int | None = None) -> int:
+def refresh(
+    services: Services, *, budget_ms: int | None = None,
+    helpline_id: str = DEFAULT_HELPLINE_ID,
+) -> int:
     """Recompute and persist the published values of every stale year (and
-    the years connected to it). Returns how many years were published; 0 when
-    nothing was stale, when another process published first, or (with
-    `budget_ms`) when those years took longer than that the last time."""
-    k = services.policy.stats_threshold
+    the years connected to it) of one helpline, under its own threshold.
+    Returns how many years were published; 0 when nothing was stale, when
+    another process published first, or (with `budget_ms`) when those years
+    took longer than that the last time."""
+    k = services.policy_for(helpline_id).stats_threshold
     started = time.perf_counter()
     with services.db.session() as session:
-        states = _states(session)
+        states = _states(session, helpline_id)
         dirty = {name for name, state in states.items() if state.dirty(k)}
         if not dirty:
             return 0
-        counts = load_counts(session)
+        counts = load_counts(session, helpline_id)
         read_at = services.now()
     system = build_system(counts)
     parts = components(system)
@@ -171,7 +176,7 @@ def refresh(services: Services, *, budget_ms: int | None = None) -> int:
 
     table = StatPublished.__table__  # type: ignore[attr-defined]
     with services.db.session() as session:
-        now_states = _states(session, lock=True)
+        now_states = _states(session, helpline_id, lock=True)
         for name, state in states.items():
             again = now_states.get(name)
             if again is None or (again.published_version, again.group_key, again.threshold) != (
@@ -180,19 +185,21 @@ def refresh(services: Services, *, budget_ms: int | None = None) -> int:
                 logs.event("stats.refresh_superseded")
                 return 0
         session.execute(
-            table.delete().where(table.c.partition.in_(sorted(closure)))
+            table.delete().where(table.c.helpline_id == helpline_id,
+                                 table.c.partition.in_(sorted(closure)))
         )
         rows = [
-            {"period": c[0], "bucket": c[1], "metric": c[2], "dimension": c[3], "key": c[4],
+            {"helpline_id": helpline_id, "period": c[0], "bucket": c[1], "metric": c[2],
+             "dimension": c[3], "key": c[4],
              "partition": partition_of(c), "value": str(v)}
             for c, v in sorted(values.items())
         ]
         for start in range(0, len(rows), 500):
             session.execute(table.insert(), rows[start:start + 500])
         for name in sorted(closure):
-            row = session.get(StatPartition, name)
+            row = session.get(StatPartition, (helpline_id, name))
             if row is None:  # counts written without a version (hand-made data)
-                row = StatPartition(partition=name)
+                row = StatPartition(helpline_id=helpline_id, partition=name)
                 session.add(row)
             row.published_version = states[name].version if name in states else row.version
             row.group_key = groups[name]
@@ -215,28 +222,29 @@ class Snapshot:
 
 # Per process: the persisted values as last read, under the partition states
 # they were read with (a new publication anywhere changes the key).
-_cache: dict[tuple[int, str], tuple[object, dict[CellId, int | str]]] = {}
+_cache: dict[tuple[int, str, str], tuple[object, dict[CellId, int | str]]] = {}
 
 
 def _parse(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def snapshot(services: Services) -> Snapshot:
-    k = services.policy.stats_threshold
+def snapshot(services: Services, helpline_id: str = DEFAULT_HELPLINE_ID) -> Snapshot:
+    k = services.policy_for(helpline_id).stats_threshold
     with services.db.session() as session:
-        states = _states(session)
+        states = _states(session, helpline_id)
     dirty = [name for name, state in states.items() if state.dirty(k)]
     if dirty:
         if not any(state.published_at is not None for state in states.values()):
-            refresh(services)  # nothing published yet: there is no older answer to give
+            # Nothing published yet: there is no older answer to give.
+            refresh(services, helpline_id=helpline_id)
         elif max(states[name].cost_ms for name in dirty) <= INLINE_BUDGET_MS:
-            refresh(services, budget_ms=INLINE_BUDGET_MS)
+            refresh(services, budget_ms=INLINE_BUDGET_MS, helpline_id=helpline_id)
     with services.db.session() as session:
-        states = _states(session)
+        states = _states(session, helpline_id)
         key = (k, sorted((name, s.published_version, s.group_key, s.threshold, s.published_at)
                          for name, s in states.items()))
-        slot = (id(services), services.db.url)
+        slot = (id(services), services.db.url, helpline_id)
         cached = _cache.get(slot)
         if cached is not None and cached[0] == key:
             values = cached[1]
@@ -247,6 +255,7 @@ def snapshot(services: Services) -> Snapshot:
                     select(StatPublished.period, StatPublished.bucket,  # type: ignore[call-overload]
                            StatPublished.metric, StatPublished.dimension,
                            StatPublished.key, StatPublished.value)
+                    .where(StatPublished.helpline_id == helpline_id)
                 ).all()
             }
             _cache[slot] = (key, values)
@@ -256,9 +265,11 @@ def snapshot(services: Services) -> Snapshot:
     return Snapshot(values=values, as_of=as_of, stale=bool(stale_at))
 
 
-def current(services: Services) -> dict[CellId, int | str]:
-    """The published values (see `snapshot`)."""
-    return snapshot(services).values
+def current(
+    services: Services, helpline_id: str = DEFAULT_HELPLINE_ID
+) -> dict[CellId, int | str]:
+    """One helpline's published values (see `snapshot`)."""
+    return snapshot(services, helpline_id).values
 
 
 async def run_refresher(services: Services, stop: asyncio.Event) -> None:
@@ -266,16 +277,19 @@ async def run_refresher(services: Services, stop: asyncio.Event) -> None:
     never wait for a recomputation that takes seconds."""
     while not stop.is_set():
         try:
-            await asyncio.to_thread(refresh, services)
+            for helpline in services.helplines.all():
+                await asyncio.to_thread(refresh, services, helpline_id=helpline.id)
         except Exception as exc:  # noqa: BLE001 - retried next round; never stops the worker
             logs.event("stats.refresh_failed", logging.WARNING, error=type(exc).__name__)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=REFRESH_SECONDS)
 
 
-def report(services: Services, period: str) -> list[Row]:
+def report(
+    services: Services, period: str, helpline_id: str = DEFAULT_HELPLINE_ID
+) -> list[Row]:
     if period not in PERIODS:
         raise StatsError("period must be week or month")
-    return rows_for(current(services), period)
+    return rows_for(current(services, helpline_id), period)
 
 

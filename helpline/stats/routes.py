@@ -57,11 +57,11 @@ async def stats_json(
     services: ServicesDep,
     period: str = Query(default="week", max_length=8),
 ) -> JSONResponse:
-    snap = await run_in_threadpool(publishing.snapshot, services)
+    snap = await run_in_threadpool(publishing.snapshot, services, user.helpline_id)
     rows = suppression.rows_for(snap.values, _period(period))
     return JSONResponse({
         "period": period,
-        "threshold": services.policy.stats_threshold,
+        "threshold": services.policy_for(user.helpline_id).stats_threshold,
         # Figures are recomputed in the background after new events; until
         # then the last published ones are served, computed from the counts
         # as they were at as_of.
@@ -77,7 +77,8 @@ async def stats_csv(
     services: ServicesDep,
     period: str = Query(default="week", max_length=8),
 ) -> Response:
-    rows = await run_in_threadpool(publishing.report, services, _period(period))
+    rows = await run_in_threadpool(publishing.report, services, _period(period),
+                                   user.helpline_id)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["bucket", "metric", "dimension", "key", "value"])
@@ -96,7 +97,8 @@ async def transparency_json(
     services: ServicesDep,
     year: int | None = Query(default=None),
 ) -> JSONResponse:
-    summary = await run_in_threadpool(transparency.transparency, services, _year(year, services))
+    summary = await run_in_threadpool(transparency.transparency, services, _year(year, services),
+                                      user.helpline_id)
     return JSONResponse({
         "year": summary.year,
         "threshold": summary.threshold,

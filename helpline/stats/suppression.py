@@ -60,6 +60,7 @@ from helpline.stats.cells import (
     bucket_start,
 )
 from helpline.store.models import (
+    DEFAULT_HELPLINE_ID,
     StatCount,
 )
 
@@ -70,10 +71,11 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------ reading
 
 
-def load_counts(session: Session) -> dict[CellId, int]:
+def load_counts(session: Session, helpline_id: str = DEFAULT_HELPLINE_ID) -> dict[CellId, int]:
     rows = session.execute(
         select(StatCount.period, StatCount.bucket, StatCount.metric,  # type: ignore[call-overload]
                StatCount.dimension, StatCount.key, StatCount.count)
+        .where(StatCount.helpline_id == helpline_id)
     ).all()
     return {(r[0], r[1], r[2], r[3], r[4]): int(r[5]) for r in rows if r[5]}
 

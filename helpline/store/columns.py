@@ -1,6 +1,6 @@
-"""Column types and row-id helpers shared by the tables in
-`helpline.store.models`: times are stored as naive UTC and read back aware,
-person-linked content is bytes (an encrypted envelope), ids are random."""
+"""Column types and row-id helpers shared by every table module: times are
+stored as naive UTC and read back aware, person-linked content is bytes (an
+encrypted envelope), ids are random, and a root row names its helpline."""
 
 from __future__ import annotations
 
@@ -60,3 +60,20 @@ def ts(*, index: bool = False, nullable: bool = False) -> Any:
 
 def blob(*, nullable: bool = False) -> Any:
     return Field(default=None, sa_column=Column(LargeBinary(), nullable=nullable))
+
+
+# The helpline a one-helpline installation always had; migration 0009_helplines moves
+# every existing row into it, and it keeps the installation's own index key.
+DEFAULT_HELPLINE_ID = "default"
+
+
+def owner(*, index: bool = True, foreign: bool = True) -> Any:
+    """The helpline a row belongs to (issue 17). Rows hanging off a texter or
+    conversation (messages, notes, labels, referrals, outbox) reach it
+    through that parent instead of carrying a copy that could disagree."""
+    return Field(
+        default=DEFAULT_HELPLINE_ID,
+        max_length=32,
+        index=index,
+        foreign_key="helplines.id" if foreign else None,
+    )

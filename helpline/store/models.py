@@ -12,7 +12,16 @@ from datetime import datetime
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from helpline.store.columns import UTCDateTime, blob, naive_utc, new_id, ts
+from helpline.store.columns import (
+    DEFAULT_HELPLINE_ID,
+    UTCDateTime,
+    blob,
+    naive_utc,
+    new_id,
+    owner,
+    ts,
+)
+from helpline.store.helpline_tables import Helpline, Membership
 
 # The peer-safety tables (issue 18) live in their own module; importing it here
 # registers them wherever the models are imported (migrations, erasure, backup).
@@ -24,7 +33,10 @@ from helpline.store.safety_models import (
 )
 
 __all__ = [
+    "DEFAULT_HELPLINE_ID",
     "AlertDelivery",
+    "Helpline",
+    "Membership",
     "SafetyAlert",
     "SwitchCode",
     "UTCDateTime",
@@ -32,6 +44,7 @@ __all__ = [
     "blob",
     "naive_utc",
     "new_id",
+    "owner",
     "ts",
 ]
 
@@ -49,6 +62,7 @@ class DataKey(SQLModel, table=True):
 class Texter(SQLModel, table=True):
     __tablename__ = "texters"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     blind_index: str = Field(
         sa_column=Column(String(64), unique=True, nullable=False)
     )
@@ -87,6 +101,7 @@ class TexterIdentifier(SQLModel, table=True):
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     texter_id: str = Field(foreign_key="texters.id", index=True, max_length=32)
     channel: str = Field(max_length=16)
     queue: str = Field(default="peer", max_length=64, index=True)
@@ -243,6 +258,7 @@ class User(SQLModel, table=True):
 
     __tablename__ = "users"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     username: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     alias: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     role: str = Field(max_length=16)
@@ -309,6 +325,7 @@ class Alert(SQLModel, table=True):
 
     __tablename__ = "alerts"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     kind: str = Field(max_length=64)
     channel: str | None = Field(default=None, max_length=16)
     created_at: datetime = ts()
@@ -324,6 +341,7 @@ class StatCount(SQLModel, table=True):
     """
 
     __tablename__ = "stat_counts"
+    helpline_id: str = Field(default=DEFAULT_HELPLINE_ID, primary_key=True, max_length=32)
     period: str = Field(primary_key=True, max_length=8)  # week / month
     bucket: str = Field(primary_key=True, max_length=10)
     metric: str = Field(primary_key=True, max_length=32)
@@ -341,6 +359,7 @@ class StatPartition(SQLModel, table=True):
     the counts were read for publishing."""
 
     __tablename__ = "stat_partitions"
+    helpline_id: str = Field(default=DEFAULT_HELPLINE_ID, primary_key=True, max_length=32)
     partition: str = Field(primary_key=True, max_length=8)
     version: int = 0
     published_version: int = 0
@@ -356,6 +375,7 @@ class StatPublished(SQLModel, table=True):
     so no request has to recompute the suppression."""
 
     __tablename__ = "stat_published"
+    helpline_id: str = Field(default=DEFAULT_HELPLINE_ID, primary_key=True, max_length=32)
     period: str = Field(primary_key=True, max_length=8)  # week / month / year
     bucket: str = Field(primary_key=True, max_length=10)
     metric: str = Field(primary_key=True, max_length=32)
@@ -381,6 +401,9 @@ class ConsoleSession(SQLModel, table=True):
     __tablename__ = "sessions"
     id: str = Field(primary_key=True, max_length=64)
     user_id: str = Field(foreign_key="users.id", index=True, max_length=32)
+    # The helpline the user works in now (chosen after sign-in when they have
+    # roles in several); None until chosen.
+    helpline_id: str | None = Field(default=None, foreign_key="helplines.id", max_length=32)
     created_at: datetime = ts()
     last_seen_at: datetime = ts()
 
@@ -391,6 +414,7 @@ class AuditEntry(SQLModel, table=True):
 
     __tablename__ = "audit_log"
     id: int | None = Field(default=None, primary_key=True)
+    helpline_id: str = owner(foreign=False)
     at: datetime = ts(index=True)
     actor_id: str | None = Field(default=None, max_length=32, index=True)
     action: str = Field(max_length=64)
@@ -413,6 +437,7 @@ class SavedReply(SQLModel, table=True):
 
     __tablename__ = "saved_replies"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     language: str = Field(max_length=8, index=True)
     title: str = Field(max_length=120)
     body: str = Field(max_length=4000)
@@ -421,6 +446,9 @@ class SavedReply(SQLModel, table=True):
 
 
 __all__ = [
+    "UTCDateTime",
+    "naive_utc",
+    "DEFAULT_HELPLINE_ID",
     "Alert",
     "AuditEntry",
     "ChannelPause",
@@ -430,8 +458,10 @@ __all__ = [
     "DataKey",
     "DedupKey",
     "ErasedKey",
+    "Helpline",
     "LoginFailure",
     "MediaItem",
+    "Membership",
     "Message",
     "Note",
     "OutboxItem",

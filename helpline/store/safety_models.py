@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
-from helpline.store.columns import blob, new_id, ts
+from helpline.store.columns import blob, new_id, owner, ts
 
 
 class SwitchCode(SQLModel, table=True):
@@ -35,6 +35,7 @@ class SafetyAlert(SQLModel, table=True):
 
     __tablename__ = "safety_alerts"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    helpline_id: str = owner()
     data_key_id: str = Field(foreign_key="data_keys.id", max_length=32)
     body: bytes = blob()
     state: str = Field(default="draft", max_length=12)  # draft / sent / discarded

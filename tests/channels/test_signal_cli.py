@@ -91,6 +91,7 @@ def _msg(
         text=text,
         sent_at=_at(ts),
         aliases=aliases,
+        account=ACCOUNT,  # which of our numbers it came in on (the helpline)
         media=media,
     )
 
@@ -101,6 +102,7 @@ def _status(ts: int, state: str, at: int) -> DeliveryStatus:
         provider_message_id=str(ts),
         state=state,  # type: ignore[arg-type]
         at=_at(at),
+        account=ACCOUNT,
     )
 
 

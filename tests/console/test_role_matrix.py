@@ -32,8 +32,8 @@ PUBLIC = "public"
 WEBHOOK = "webhook"
 SIMULATOR = "simulator"
 WEBCHAT = "webchat"
-V, P, C, A = "volunteer", "partner", "coordinator", "admin"
-ANY = frozenset({V, P, C, A})
+V, P, C, A, N = "volunteer", "partner", "coordinator", "admin", "national"
+ANY = frozenset({V, P, C, A, N})
 RESPONDER = frozenset({V, P})
 ADMIN = frozenset({A})
 STATS = frozenset({C, A})
@@ -55,6 +55,10 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/api/auth/me"): ANY,
     ("POST", "/api/auth/password"): ANY,
     ("PUT", "/api/me/language"): ANY,
+    # choosing the helpline to work in (issue 17)
+    ("GET", "/api/auth/helplines"): ANY,
+    ("POST", "/api/auth/helpline"): ANY,
+    ("GET", "/console/helpline"): ANY,
     # admin
     ("GET", "/api/admin/users"): ADMIN,
     ("POST", "/api/admin/users"): ADMIN,
@@ -68,6 +72,10 @@ TABLE: dict[tuple[str, str], Access] = {
     ("DELETE", "/api/admin/saved-replies/{reply_id}"): ADMIN,
     ("GET", "/api/admin/audit"): ADMIN,
     ("POST", "/api/admin/conversations/{conversation_id}/erase"): ADMIN,
+    # the installation's helplines (admins of the default helpline)
+    ("GET", "/api/admin/helplines"): ADMIN,
+    ("POST", "/api/admin/helplines"): ADMIN,
+    ("GET", "/console/helplines"): ADMIN,
     # conversations (volunteers and partner workers; per-conversation checks inside)
     ("GET", "/api/saved-replies"): RESPONDER,
     ("GET", "/api/colleagues"): RESPONDER,
@@ -112,6 +120,9 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/api/stats/transparency"): STATS,
     ("GET", "/console/stats"): STATS,
     ("GET", "/console/stats/transparency"): STATS,
+    # national figures: every helpline together, suppressed (issue 17)
+    ("GET", "/api/stats/national"): frozenset({N}),
+    ("GET", "/console/national"): frozenset({N}),
     # simulator (a texter's phone; off unless HELPLINE_SIMULATOR)
     ("GET", "/simulator"): SIMULATOR,
     ("GET", "/simulator/api/scripts"): SIMULATOR,
@@ -136,7 +147,8 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 # answered 401, so a plain visit logs no error in the browser.
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
          ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held"),
-         ("GET", "/console/stats/transparency"), ("GET", "/console/alerts")}
+         ("GET", "/console/stats/transparency"), ("GET", "/console/helpline"),
+         ("GET", "/console/helplines"), ("GET", "/console/national"), ("GET", "/console/alerts")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 
@@ -177,7 +189,7 @@ def session_routes() -> list[tuple[str, str, Access]]:
     return sorted(rows, key=lambda r: ((r[0], r[1]) in LAST, r[1], r[0]))
 
 
-@pytest.mark.parametrize("role", ["anonymous", V, P, C, A])
+@pytest.mark.parametrize("role", ["anonymous", V, P, C, A, N])
 def test_every_route_admits_exactly_the_roles_in_the_table(
     app: FastAPI, client: TestClient, role: str
 ) -> None:

@@ -273,11 +273,11 @@ def test_signal_message_is_stored_and_sync_message_is_not(app: FastAPI, client: 
 def test_two_new_texters_drawing_the_same_pseudonym_at_once_both_get_stored(
     app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import helpline.ingest.intake
+    import helpline.ingest.texters
     from helpline.ingest.pseudonyms import new_pseudonym
 
     draws = iter(["Tulp-11", "Tulp-11"])
-    monkeypatch.setattr(helpline.ingest.intake, "new_pseudonym",
+    monkeypatch.setattr(helpline.ingest.texters, "new_pseudonym",
                         lambda digits=2: next(draws, None) or new_pseudonym(digits))
     statuses: list[int] = []
 

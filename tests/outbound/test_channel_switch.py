@@ -328,3 +328,28 @@ def test_an_erased_texter_leaves_no_code_behind(
     signal(client, f"SIGNAL {code}")
     send_all(app)
     assert "fout, verlopen of al gebruikt" in platforms.signal_sends()[-1]["message"]
+
+
+def test_a_code_works_only_at_the_helpline_that_gave_it(
+    app: FastAPI, client: TestClient, platforms: Platforms
+) -> None:
+    from tests.two_helplines import ZEELAND_SIGNAL, add_zeeland, post_signal, signal_to
+
+    add_zeeland(app)
+    whatsapp(client, "SIGNAL")  # to Tilburg (the default helpline's number)
+    send_all(app)
+    code = offered_code(platforms)
+    assert "+31600000099" in platforms.whatsapp_texts()[-1]  # Tilburg's own Signal number
+
+    clock = app.state.services.clock
+    assert post_signal(client, signal_to(ZEELAND_SIGNAL, code, uuid=OTHER_UUID,
+                                         timestamp=int(clock.now.timestamp() * 1000))) == 200
+    send_all(app)
+    services = services_of(app)
+    with services.db.session() as s:
+        tilburg = s.exec(select(Texter).where(Texter.channel == "whatsapp")).one()
+        assert tilburg.helpline_id == "default"
+        zeeland = s.exec(select(Texter).where(Texter.channel == "signal")).one()
+        assert zeeland.helpline_id != "default"  # a Zeeland stranger, nothing moved
+        assert s.exec(select(func.count()).select_from(Conversation).where(
+            Conversation.texter_id == tilburg.id)).one() == 1

@@ -213,7 +213,8 @@ def test_the_statistics_table_holds_no_identifier(app: FastAPI, client: TestClie
     conversation, texter = only_conversation(app)
     services = services_of(app)
     columns = {c["name"] for c in inspect(services.db.engine).get_columns("stat_counts")}
-    assert columns == {"period", "bucket", "metric", "dimension", "key", "count"}
+    # The helpline is an organisation (issue 17), not a person.
+    assert columns == {"helpline_id", "period", "bucket", "metric", "dimension", "key", "count"}
     with services.db.session() as session:
         rows = session.execute(text("SELECT * FROM stat_counts")).all()
     flat = " ".join(str(v) for row in rows for v in row)

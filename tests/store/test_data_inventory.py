@@ -21,9 +21,17 @@ from helpline.store.migrate import upgrade
 
 INVENTORY: dict[str, dict[str, str]] = {
     "alembic_version": {"version_num": "plain"},
+    # A helpline's own business numbers and name (issue 17): the
+    # organisation's public contact points, nobody's personal data.
+    "helplines": {"id": "plain", "slug": "plain", "name": "plain",
+                  "whatsapp_phone_number_id": "plain", "signal_number": "plain",
+                  "policy": "plain", "created_at": "plain"},
+    "memberships": {"id": "plain", "user_id": "plain", "helpline_id": "plain", "role": "plain",
+                    "partner_id": "plain", "created_at": "plain"},
     "data_keys": {"id": "plain", "wrapped": "wrapped", "master_key_id": "plain",
                   "created_at": "plain"},
     "texters": {
+        "helpline_id": "plain",
         "id": "plain", "blind_index": "blind", "pseudonym": "plain", "data_key_id": "plain",
         "channel": "plain", "reply_address": "encrypted", "language": "plain",
         "stopped": "plain", "practice": "plain", "pending_kind": "plain",
@@ -31,7 +39,8 @@ INVENTORY: dict[str, dict[str, str]] = {
         "after_hours_notice_until": "plain", "created_at": "plain",
         "last_activity_at": "plain", "last_inbound_at": "plain", "alerts_since": "plain",
     },
-    "safety_alerts": {"id": "plain", "data_key_id": "plain", "body": "encrypted",
+    "safety_alerts": {"helpline_id": "plain", "id": "plain", "data_key_id": "plain",
+                      "body": "encrypted",
                       "state": "plain", "drafted_by_id": "plain", "approved_by_id": "plain",
                       "created_at": "plain", "sent_at": "plain", "recipients": "plain"},
     "alert_deliveries": {"id": "plain", "alert_id": "plain", "message_id": "plain",
@@ -40,6 +49,7 @@ INVENTORY: dict[str, dict[str, str]] = {
     "switch_codes": {"code_hash": "blind", "texter_id": "plain", "created_at": "plain",
                      "expires_at": "plain"},
     "conversations": {
+        "helpline_id": "plain",
         "id": "plain", "texter_id": "plain", "channel": "plain", "queue": "plain",
         "priority": "plain", "status": "plain", "claimed_by_id": "plain", "claimed_at": "plain",
         "created_at": "plain", "last_message_at": "plain", "waiting_since": "plain",
@@ -72,6 +82,7 @@ INVENTORY: dict[str, dict[str, str]] = {
     "dedup_keys": {"key": "blind", "created_at": "plain"},
     "erased_keys": {"key_id": "plain", "erased_on": "plain"},
     "users": {
+        "helpline_id": "plain",
         "id": "plain", "username": "plain", "alias": "plain", "role": "plain",
         "partner_id": "plain", "password_hash": "secret", "data_key_id": "plain",
         "totp_secret": "encrypted", "totp_last_step": "plain", "disabled": "plain",
@@ -91,24 +102,33 @@ INVENTORY: dict[str, dict[str, str]] = {
               "created_at": "plain"},
     "conversation_labels": {"id": "plain", "conversation_id": "plain", "texter_id": "plain",
                             "label": "plain", "created_at": "plain"},
-    "alerts": {"id": "plain", "kind": "plain", "channel": "plain", "created_at": "plain",
+    "alerts": {
+        "helpline_id": "plain",
+        "id": "plain", "kind": "plain", "channel": "plain", "created_at": "plain",
                "resolved_at": "plain"},
     "channel_pauses": {"channel": "plain", "until": "plain", "reason": "plain"},
-    "stat_counts": {"period": "aggregate", "bucket": "aggregate", "metric": "aggregate",
+    "stat_counts": {"helpline_id": "aggregate",
+        "period": "aggregate", "bucket": "aggregate", "metric": "aggregate",
                     "dimension": "aggregate", "key": "aggregate", "count": "aggregate"},
-    "stat_partitions": {"partition": "aggregate", "version": "aggregate",
+    "stat_partitions": {"helpline_id": "aggregate",
+        "partition": "aggregate", "version": "aggregate",
                         "published_version": "aggregate", "group_key": "aggregate",
                         "published_at": "aggregate", "threshold": "aggregate",
                         "cost_ms": "aggregate"},
-    "stat_published": {"period": "aggregate", "bucket": "aggregate", "metric": "aggregate",
+    "stat_published": {"helpline_id": "aggregate",
+        "period": "aggregate", "bucket": "aggregate", "metric": "aggregate",
                        "dimension": "aggregate", "key": "aggregate", "partition": "aggregate",
                        "value": "aggregate"},
-    "sessions": {"id": "blind", "user_id": "plain", "created_at": "plain",
+    "sessions": {"helpline_id": "plain", "id": "blind", "user_id": "plain", "created_at": "plain",
                  "last_seen_at": "plain"},
-    "audit_log": {"id": "plain", "at": "plain", "actor_id": "plain", "action": "plain",
+    "audit_log": {
+        "helpline_id": "plain",
+        "id": "plain", "at": "plain", "actor_id": "plain", "action": "plain",
                   "object_ref": "plain"},
     "login_failures": {"id": "plain", "scope": "plain", "key": "blind", "at": "plain"},
-    "saved_replies": {"id": "plain", "language": "plain", "title": "plain", "body": "plain",
+    "saved_replies": {
+        "helpline_id": "plain",
+        "id": "plain", "language": "plain", "title": "plain", "body": "plain",
                       "created_at": "plain", "updated_at": "plain"},
 }
 
@@ -117,7 +137,8 @@ FORBIDDEN = re.compile(
     r"(^|_)(ip|ip_address|remote_addr|user_agent|phone|number|msisdn|wa_id|uuid|"
     r"profile|name|email|address)($|_)"
 )
-ALLOWED_NAMES = {("users", "username"), ("texters", "reply_address")}
+ALLOWED_NAMES = {("users", "username"), ("texters", "reply_address"), ("helplines", "name"),
+                 ("helplines", "whatsapp_phone_number_id"), ("helplines", "signal_number")}
 
 
 def test_every_column_is_classified(database_url: str) -> None:
