@@ -470,11 +470,32 @@
       window.addEventListener(kind, function () { settled = true; }, { passive: true });
     });
 
+    // A live refresh must not stop a voice note that is playing or hide a
+    // photo the reader chose to see: unchanged messages are not rebuilt, and
+    // a stored file's element moves into the new list as it is.
+    let shownMessages = null;
+    function keepMedia(items) {
+      const kept = {};
+      list.querySelectorAll(".media[data-media]").forEach(function (box) {
+        if (!box.querySelector(".media-notice")) kept[box.dataset.media] = box;
+      });
+      items.forEach(function (li) {
+        li.querySelectorAll(".media[data-media]").forEach(function (box) {
+          const old = kept[box.dataset.media];
+          if (old && !box.querySelector(".media-notice")) box.replaceWith(old);
+        });
+      });
+    }
+
     function render(conv) {
       const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-      list.replaceChildren.apply(list, conv.messages.map(function (m) {
-        return messageItem(m, conv);
-      }));
+      const messages = JSON.stringify([conv.messages, conv.pseudonym, conv.claimed_by_me]);
+      if (messages !== shownMessages) {
+        const items = conv.messages.map(function (m) { return messageItem(m, conv); });
+        keepMedia(items);
+        list.replaceChildren.apply(list, items);
+        shownMessages = messages;
+      }
       claimState.textContent = conv.claimed_by ? T.claimed_by + " " + conv.claimed_by : T.unclaimed;
       claimState.dataset.claimedBy = conv.claimed_by || "";
       claimState.dataset.mine = conv.claimed_by_me ? "yes" : "no";

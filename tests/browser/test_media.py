@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.browser.conftest import Live, sign_in
+from tests.conftest import FAKE_NUMBER
 from tests.browser.test_console_e2e import wait_until, watch
 from tests.media import samples
 from tests.media.helpers import wa_media_payload
@@ -46,6 +47,15 @@ def test_a_voice_note_plays_and_a_photo_shows_after_the_click(
     image.wait_for()
     wait_until(lambda: page.evaluate(
         "document.querySelector('.media-image img').naturalWidth") == 48)
+
+    # A new message refreshes the list live: the shown photo stays shown and
+    # the voice note's player is the same element, not a fresh stopped one.
+    page.evaluate("window.__player = document.querySelector('.media-audio audio')")
+    live.texter_writes("Hoor je mij?", wa_id=FAKE_NUMBER)  # the same texter
+    page.locator(".msg .body", has_text="Hoor je mij?").wait_for()
+    assert page.evaluate(
+        "document.querySelector('.media-audio audio') === window.__player")
+    assert photo.locator("img.media-content").count() == 1
 
     assert all(url.startswith(live.base_url + "/") or url.startswith("data:")
                for url in seen["requests"]), seen["requests"]
