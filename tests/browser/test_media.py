@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.browser.conftest import Live, sign_in
-from tests.conftest import FAKE_NUMBER
 from tests.browser.test_console_e2e import wait_until, watch
+from tests.conftest import FAKE_NUMBER
 from tests.media import samples
 from tests.media.helpers import wa_media_payload
 
