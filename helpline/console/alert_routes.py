@@ -89,3 +89,14 @@ def alerts_page(request: Request, user: OptionalUser, services: ServicesDep) -> 
     return pages.render(request, "alerts.html", user, alerts=listing["items"],
                         subscribers=listing["subscribers"],
                         per_week=services.policy_for(user.helpline_id).alerts_per_week)
+
+
+@page_router.get("/notifications", response_class=HTMLResponse)
+def notifications_page(request: Request, user: OptionalUser, services: ServicesDep) -> Response:
+    """A volunteer's own notification settings (the number shown masked)."""
+    if user is None:
+        return pages.to_sign_in(request)
+    if user.role != "volunteer":
+        return pages.not_for_role(request, user)
+    return pages.render(request, "notifications.html", user,
+                        current=notification_settings.get(services, user))

@@ -16,6 +16,7 @@ STATS = "/console/stats"
 ACCOUNTS = "/console/accounts"
 HELD = "/console/held"
 ALERTS = "/console/alerts"
+NOTIFICATIONS = "/console/notifications"
 SIGN_IN = "/console/login"
 CHOOSE_HELPLINE = "/console/helpline"
 NATIONAL_STATS = "/console/national"
@@ -23,7 +24,7 @@ HELPLINES = "/console/helplines"
 
 # (string key in the page strings, path), in the order the header shows them.
 NAV: dict[str, tuple[tuple[str, str], ...]] = {
-    VOLUNTEER: (("queue", QUEUE), ("nav_alerts", ALERTS)),
+    VOLUNTEER: (("queue", QUEUE), ("nav_alerts", ALERTS), ("nav_notifications", NOTIFICATIONS)),
     PARTNER: (("queue", QUEUE),),
     COORDINATOR: (("nav_stats", STATS), ("nav_held", HELD), ("nav_alerts", ALERTS)),
     ADMIN: (("nav_accounts", ACCOUNTS), ("nav_stats", STATS)),

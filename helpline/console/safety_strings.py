@@ -27,6 +27,24 @@ STRINGS: dict[str, dict[str, str]] = {
         "shift_end_title": "Bedankt voor je dienst",
         "shift_end_intro": "Je bent uitgelogd.",
         "sign_in_again": "Opnieuw inloggen",
+        "nav_notifications": "Seintjes",
+        "notify_title": "Seintjes op je telefoon",
+        "notify_intro": (
+            "Krijg een seintje via Signal als er iemand langer wacht dan de hulplijn "
+            "afspreekt, tijdens je eigen uren. Het bericht noemt alleen hoeveel mensen "
+            "wachten: nooit een schuilnaam, een bericht of een partner. Je nummer wordt "
+            "versleuteld bewaard en hier alleen deels getoond; coördinatoren zien dat er "
+            "seintjes gaan, niet naar wie."
+        ),
+        "notify_current": "Nu ingesteld",
+        "notify_none": "Geen seintjes ingesteld.",
+        "notify_number": "Je Signal-nummer (met landcode, zoals +316…)",
+        "notify_quiet": "Stille uren (geen seintjes)",
+        "notify_from": "Van",
+        "notify_until": "Tot",
+        "notify_save": "Opslaan",
+        "notify_off": "Seintjes uitzetten",
+        "notify_saved": "Opgeslagen.",
         "nav_alerts": "Veiligheidsmeldingen",
         "alerts_title": "Veiligheidsmeldingen",
         "alerts_intro": (
@@ -87,6 +105,23 @@ STRINGS: dict[str, dict[str, str]] = {
         "shift_end_title": "Thank you for your shift",
         "shift_end_intro": "You are signed out.",
         "sign_in_again": "Sign in again",
+        "nav_notifications": "Notifications",
+        "notify_title": "Notifications on your phone",
+        "notify_intro": (
+            "Get a Signal message when someone waits longer than the helpline agreed, "
+            "during your own hours. It only says how many people are waiting: never a "
+            "pseudonym, a message or a partner. Your number is stored encrypted and shown "
+            "here only partly; coordinators see that notifications go out, not to whom."
+        ),
+        "notify_current": "Set now",
+        "notify_none": "No notifications set.",
+        "notify_number": "Your Signal number (with the country code, like +316…)",
+        "notify_quiet": "Quiet hours (no notifications)",
+        "notify_from": "From",
+        "notify_until": "Until",
+        "notify_save": "Save",
+        "notify_off": "Turn notifications off",
+        "notify_saved": "Saved.",
         "nav_alerts": "Safety alerts",
         "alerts_title": "Safety alerts",
         "alerts_intro": (

@@ -94,6 +94,7 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/alerts/{alert_id}/approve"): SCOPED,
     ("POST", "/api/alerts/{alert_id}/discard"): SCOPED,
     ("GET", "/console/alerts"): SCOPED,
+    ("GET", "/console/notifications"): SCOPED,
     ("POST", "/simulator/api/media"): OUTSIDE,
     ("GET", "/api/held"): SCOPED,
     ("POST", "/api/held/{conversation_id}/handover"): SCOPED,

@@ -53,7 +53,7 @@ def test_sign_in_names_the_roles_home_and_every_listed_page_answers_200(
 def test_the_header_shows_each_role_only_what_it_may_open(
     app: FastAPI, client: TestClient
 ) -> None:
-    expected = {"volunteer": ["/console", "/console/alerts"],
+    expected = {"volunteer": ["/console", "/console/alerts", "/console/notifications"],
                 "coordinator": ["/console/stats", "/console/held", "/console/alerts"],
                 "admin": ["/console/accounts", "/console/stats"]}
     for role, links in expected.items():

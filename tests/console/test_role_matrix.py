@@ -114,6 +114,7 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/console/accounts"): ADMIN,
     ("GET", "/console/held"): frozenset({C}),
     ("GET", "/console/alerts"): frozenset({V, C}),
+    ("GET", "/console/notifications"): frozenset({V}),
     # statistics (coordinators and admins; never message text)
     ("GET", "/api/stats"): STATS,
     ("GET", "/api/stats.csv"): STATS,
@@ -148,7 +149,8 @@ CREDENTIAL_CHECKS = {("POST", "/api/auth/login")}
 PAGES = {("GET", "/console"), ("GET", "/console/conversations/{conversation_id}"),
          ("GET", "/console/accounts"), ("GET", "/console/stats"), ("GET", "/console/held"),
          ("GET", "/console/stats/transparency"), ("GET", "/console/helpline"),
-         ("GET", "/console/helplines"), ("GET", "/console/national"), ("GET", "/console/alerts")}
+         ("GET", "/console/helplines"), ("GET", "/console/national"), ("GET", "/console/alerts"),
+         ("GET", "/console/notifications")}
 # Run last: they end the session the rest of the matrix uses.
 LAST = {("POST", "/api/auth/logout")}
 
