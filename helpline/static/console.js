@@ -13,6 +13,10 @@
   const T = stringsNode ? JSON.parse(stringsNode.textContent) : {};
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrf = csrfMeta ? csrfMeta.content : "";
+  // Set while signing out: the session ends under the live stream and any
+  // request in flight, and their "signed out" must not send the page to the
+  // sign-in form instead of where sign-out goes (the end-of-shift page).
+  let leaving = false;
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -33,7 +37,7 @@
       cache: "no-store",
     });
     if (response.status === 401 && page !== "login") {
-      window.location.assign("/console/login");
+      if (!leaving) window.location.assign("/console/login");
       throw new Error("signed out");
     }
     let data = null;
@@ -90,6 +94,7 @@
     const out = document.getElementById("sign-out");
     if (out) {
       out.addEventListener("click", async function () {
+        leaving = true;
         // The sign-in page in the language the user was reading.
         let next = "/console/login?lang=" + (document.documentElement.lang === "en" ? "en" : "nl");
         try {
@@ -139,7 +144,7 @@
       );
       source.addEventListener("signed_out", function () {
         source.close();
-        window.location.assign("/console/login");
+        if (!leaving) window.location.assign("/console/login");
       });
       source.onerror = function () {
         setLive(false);
