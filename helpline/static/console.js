@@ -648,6 +648,10 @@
 
   // ------------------------------------------------------------ start
 
+  // The page scripts (held.js, notifications.js) call the same request and
+  // error helpers instead of keeping copies (console.js is loaded first).
+  window.HelplineConsole = Object.freeze({ api: api, flash: flash });
+
   bindHeader();
   if (page === "login") loginPage();
   else if (page === "queue") queuePage();

@@ -5,35 +5,17 @@
 
 (function () {
   if (document.body.dataset.page !== "held") return;
-  const T = JSON.parse(document.getElementById("strings").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
-
-  function flash(message) {
-    const box = document.getElementById("flash");
-    box.textContent = T.error + ": " + message;
-    box.hidden = false;
-  }
+  const C = window.HelplineConsole;
 
   document.querySelectorAll("form.handover").forEach(function (form) {
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
       const to = form.elements.to.value;
-      const response = await fetch("/api/held/" + encodeURIComponent(form.dataset.id) + "/handover", {
-        method: "POST",
-        headers: { Accept: "application/json", "Content-Type": "application/json",
-                   "X-CSRF-Token": csrf },
-        body: JSON.stringify({ to: to === "" ? null : to }),
-        credentials: "same-origin",
-        cache: "no-store",
-      });
-      if (response.status === 401) { window.location.assign("/console/login"); return; }
-      if (!response.ok) {
-        let message = String(response.status);
-        try {
-          const data = await response.json();
-          if (data && typeof data.error === "string") message = data.error;
-        } catch (e) { /* keep the status */ }
-        flash(message);
+      try {
+        await C.api("POST", "/api/held/" + encodeURIComponent(form.dataset.id) + "/handover",
+          { to: to === "" ? null : to });
+      } catch (e) {
+        C.flash(e.message);
         return;
       }
       window.location.reload();

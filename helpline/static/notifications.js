@@ -5,32 +5,13 @@
 
 (function () {
   if (document.body.dataset.page !== "notifications") return;
-  const T = JSON.parse(document.getElementById("strings").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
-
-  function flash(message) {
-    const box = document.getElementById("flash");
-    box.textContent = T.error + ": " + message;
-    box.hidden = false;
-  }
+  const C = window.HelplineConsole;
 
   async function put(body) {
-    const response = await fetch("/api/me/notifications", {
-      method: "PUT",
-      headers: { Accept: "application/json", "Content-Type": "application/json",
-                 "X-CSRF-Token": csrf },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-      cache: "no-store",
-    });
-    if (response.status === 401) { window.location.assign("/console/login"); return; }
-    if (!response.ok) {
-      let message = String(response.status);
-      try {
-        const data = await response.json();
-        if (data && typeof data.error === "string") message = data.error;
-      } catch (e) { /* keep the status */ }
-      flash(message);
+    try {
+      await C.api("PUT", "/api/me/notifications", body);
+    } catch (e) {
+      C.flash(e.message);
       return;
     }
     window.location.reload();
