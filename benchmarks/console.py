@@ -50,6 +50,7 @@ from helpline.config import Settings  # noqa: E402
 from helpline.console import sessions  # noqa: E402
 from helpline.main import create_app  # noqa: E402
 from helpline.services import Services, build_services  # noqa: E402
+from helpline.store.columns import DEFAULT_HELPLINE_ID  # noqa: E402
 from helpline.store.db import make_engine  # noqa: E402
 from helpline.store.migrate import upgrade  # noqa: E402
 from helpline.store.models import Conversation, DataKey, Message, Texter, User, new_id  # noqa: E402
@@ -96,7 +97,9 @@ def settle(url: str) -> None:
         pg.execute("ANALYZE")
 
 
-def generate(services: Services, conversations: int, messages: int, seed: int = 7) -> float:
+def generate(services: Services, conversations: int, messages: int, seed: int = 7,
+             helpline_ids: tuple[str, ...] = (DEFAULT_HELPLINE_ID,)) -> float:
+    """Conversations go round-robin to `helpline_ids` (benchmarks/helplines.py)."""
     rng = random.Random(seed)
     engine = services.db.engine
     ring = services.vault.ring
@@ -113,8 +116,9 @@ def generate(services: Services, conversations: int, messages: int, seed: int = 
             keys.append({"id": key_id, "wrapped": ring.wrap(raw, key_id),
                          "master_key_id": ring.current_id, "created_at": now})
             last = now - timedelta(minutes=rng.randint(0, 60 * 24))
+            helpline_id = helpline_ids[n % len(helpline_ids)]
             texters.append({
-                "id": texter_id, "blind_index": secrets.token_hex(32),
+                "id": texter_id, "helpline_id": helpline_id, "blind_index": secrets.token_hex(32),
                 "pseudonym": f"Bench-{n}", "data_key_id": key_id, "channel": "whatsapp",
                 "reply_address": crypto.seal_text(raw, f"3160{n:07d}", table="texters",
                                                   column="reply_address", row_id=texter_id),
@@ -123,7 +127,8 @@ def generate(services: Services, conversations: int, messages: int, seed: int = 
                 "last_activity_at": last, "last_inbound_at": last,
             })
             convs.append({
-                "id": conv_id, "texter_id": texter_id, "channel": "whatsapp", "queue": "peer",
+                "id": conv_id, "helpline_id": helpline_id, "texter_id": texter_id,
+                "channel": "whatsapp", "queue": "peer",
                 "priority": "urgent" if rng.random() < 0.05 else "normal", "status": "open",
                 "created_at": last - timedelta(days=1), "last_message_at": last,
                 "waiting_since": last if rng.random() < 0.6 else None, "practice": False,
@@ -153,13 +158,15 @@ def generate(services: Services, conversations: int, messages: int, seed: int = 
     return time.perf_counter() - started
 
 
-def volunteer_session(services: Services, alias: str = "Bench") -> tuple[str, str]:
+def volunteer_session(services: Services, alias: str = "Bench",
+                      helpline_id: str = DEFAULT_HELPLINE_ID) -> tuple[str, str]:
     now = services.now()
     with services.db.session() as session:
         data_key, key = services.vault.create_key(session, now)
         suffix = secrets.token_hex(3)
         user = User(username=f"u-{alias}-{suffix}", alias=f"{alias}-{suffix}",
                     role="volunteer", password_hash="-", data_key_id=data_key.id,  # noqa: S106
+                    helpline_id=helpline_id,
                     totp_secret=b"", created_at=now, password_changed_at=now)
         user.totp_secret = services.vault.seal(key, "JBSWY3DPEHPK3PXP", "users", "totp_secret",
                                                user.id)

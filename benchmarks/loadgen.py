@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 SECRET = "bench-secret"
 
 
-def payload(n: int, run: str) -> bytes:
+def payload(n: int, run: str, phone_number_id: str = "1000000001") -> bytes:
     """A WhatsApp Cloud API text message webhook from one of 500 texters;
     message ids unique per (run, n)."""
     wa_id = f"3160{n % 500:07d}"
@@ -33,7 +33,7 @@ def payload(n: int, run: str) -> bytes:
         "object": "whatsapp_business_account",
         "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "1000000001"},
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
             "contacts": [{"profile": {"name": "Bench Texter"}, "wa_id": wa_id}],
             "messages": [{"from": wa_id, "id": f"wamid.BENCH{run}{n}",
                           "timestamp": str(int(time.time())), "type": "text",
