@@ -13,6 +13,11 @@ class HelplineError(Exception):
 
     status_code: int = 400
     public_message: str = "bad request"
+    # True where the message is a fixed sentence written for the signed-in
+    # reader of an admin form ("another helpline already has this number"):
+    # it is shown instead of `public_message`. Only for routes a stranger
+    # cannot reach, and never with the input quoted back.
+    explains: bool = False
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.public_message)

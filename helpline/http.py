@@ -219,7 +219,8 @@ async def helpline_error_handler(request: Request, exc: Exception) -> JSONRespon
     if exc.status_code >= 500:
         logs.event("http.error", status=exc.status_code, kind=type(exc).__name__,
                    path=request.url.path)
-    return SafeJSONResponse({**exc.details(), "error": exc.public_message},
+    said = str(exc) if exc.explains else exc.public_message
+    return SafeJSONResponse({**exc.details(), "error": said},
                             status_code=exc.status_code,
                             headers=headers)
 

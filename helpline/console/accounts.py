@@ -35,6 +35,11 @@ BIRDS = (
 class AccountInvalid(HelplineError):
     status_code = 400
     public_message = "invalid account data"
+    explains = True  # the rule broken, for the admin's form and the CLI
+
+
+class AccountConflict(Conflict):
+    explains = True
 
 
 def random_alias() -> str:
@@ -95,10 +100,10 @@ def create_user(
     try:
         with services.db.session() as session:
             if session.exec(select(User.id).where(User.username == handle)).first():
-                raise Conflict("username taken")
+                raise AccountConflict("username taken")
             chosen = alias.strip() if alias else _free_alias(session)
             if alias and session.exec(select(User.id).where(User.alias == chosen)).first():
-                raise Conflict("alias taken")
+                raise AccountConflict("alias taken")
             key_row, _ = services.vault.create_key(session, now)
             user = User(
                 id=new_id(),
@@ -119,7 +124,7 @@ def create_user(
             audit.record(session, actor_id, audit.USER_CREATE, user.id, now,
                          helpline_id=helpline_id)
     except IntegrityError:
-        raise Conflict("username or alias taken") from None
+        raise AccountConflict("username or alias taken") from None
     return user, secret
 
 
@@ -148,7 +153,7 @@ def set_disabled(
     with services.db.session() as session:
         user = _get(session, user_id, helpline_id)
         if disabled and user.id == actor_id:
-            raise Conflict("you cannot disable your own account")
+            raise AccountConflict("you cannot disable your own account")
         user.disabled = disabled
         session.add(user)
         if disabled:
@@ -184,7 +189,7 @@ def change_role(
     with services.db.session() as session:
         user = _get(session, user_id, helpline_id)
         if user.id == actor_id and role != user.role:
-            raise Conflict("you cannot change your own role")
+            raise AccountConflict("you cannot change your own role")
         user.role = role
         user.partner_id = partner_id if role == PARTNER else None
         session.add(user)

@@ -26,6 +26,11 @@ SIGNAL_NUMBER = re.compile(r"^\+[1-9][0-9]{6,16}$")
 class HelplineInvalid(HelplineError):
     status_code = 400
     public_message = "invalid helpline data"
+    explains = True  # the rule broken, for the installation admin's form
+
+
+class HelplineConflict(Conflict):
+    explains = True
 
 
 @dataclass(frozen=True)
@@ -72,11 +77,11 @@ def add_helpline(
     # helpline must not take them either.
     wanted = {spec.whatsapp_phone_number_id, spec.signal_number} - {None}
     if wanted & taken:
-        raise Conflict("another helpline already has this number")
+        raise HelplineConflict("another helpline already has this number")
     try:
         with services.db.session() as session:
             if session.exec(select(Helpline.id).where(Helpline.slug == spec.slug)).first():
-                raise Conflict("a helpline with this slug exists")
+                raise HelplineConflict("a helpline with this slug exists")
             row = Helpline(
                 slug=spec.slug, name=spec.name.strip(),
                 whatsapp_phone_number_id=spec.whatsapp_phone_number_id,
@@ -89,7 +94,7 @@ def add_helpline(
             audit.record(session, actor_id, audit.HELPLINE_CREATE, row.id, services.now())
             session.expunge(row)
     except IntegrityError:
-        raise Conflict("a helpline with this slug or number exists") from None
+        raise HelplineConflict("a helpline with this slug or number exists") from None
     services.helplines.reload()
     return row
 

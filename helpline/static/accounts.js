@@ -7,38 +7,10 @@
 (function () {
   if (document.body.dataset.page !== "accounts") return;
   const T = JSON.parse(document.getElementById("strings").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
-  async function api(method, path, body) {
-    const response = await fetch(path, {
-      method: method,
-      headers: { Accept: "application/json", "Content-Type": "application/json",
-                 "X-CSRF-Token": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "same-origin",
-      cache: "no-store",
-    });
-    if (response.status === 401) {
-      window.location.assign("/console/login");
-      throw new Error("signed out");
-    }
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = null; }
-    if (!response.ok) {
-      let message = String(response.status);
-      if (data && typeof data.error === "string") message = data.error;
-      else if (data && Array.isArray(data.detail)) message = T.error;
-      throw new Error(message);
-    }
-    return data;
-  }
-
-  function flash(message) {
-    const box = document.getElementById("flash");
-    box.textContent = T.error + ": " + message;
-    box.hidden = false;
-    box.scrollIntoView({ block: "nearest" });
-  }
+  // The request and error helpers are console.js's (loaded on every page).
+  const api = window.HelplineConsole.api;
+  const flash = window.HelplineConsole.flash;
 
   function fill(template, name) { return template.replace("{user}", name); }
 

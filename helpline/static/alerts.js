@@ -5,32 +5,14 @@
 
 (function () {
   if (document.body.dataset.page !== "alerts") return;
-  const T = JSON.parse(document.getElementById("strings").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
-  function flash(message) {
-    const box = document.getElementById("flash");
-    box.textContent = T.error + ": " + message;
-    box.hidden = false;
-  }
+  const C = window.HelplineConsole;
 
   async function post(path) {
-    const response = await fetch(path, {
-      method: "POST",
-      headers: { Accept: "application/json", "X-CSRF-Token": csrf },
-      credentials: "same-origin",
-      cache: "no-store",
-    });
-    if (response.status === 401) { window.location.assign("/console/login"); return; }
-    if (!response.ok) {
-      let message = String(response.status);
-      try {
-        const data = await response.json();
-        const known = data && data.code && T["error_" + data.code];
-        if (known) message = known.replace("{limit}", String(data.limit));
-        else if (data && typeof data.error === "string") message = data.error;
-      } catch (e) { /* keep the status */ }
-      flash(message);
+    try {
+      await C.api("POST", path);
+    } catch (e) {
+      C.flash(e.message);
       return;
     }
     window.location.reload();

@@ -49,7 +49,10 @@
     if (!response.ok) {
       // A refusal with a code (the conversation cap) is said in the page's language.
       const known = data && data.code && T["error_" + data.code];
-      const text = known ? known.replace("{limit}", String(data.limit)) : data && data.error;
+      let text = known ? known.replace("{limit}", String(data.limit)) : data && data.error;
+      // A form the server's validation refused (FastAPI's `detail` list) is
+      // said as the page's general error, not as field internals.
+      if (!text && data && Array.isArray(data.detail)) text = T.error;
       const error = new Error(text || String(response.status));
       error.status = response.status;
       throw error;
@@ -62,6 +65,7 @@
     if (!box) return;
     box.textContent = (T.error || "Error") + ": " + message;
     box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
     window.setTimeout(function () { box.hidden = true; }, 6000);
   }
 

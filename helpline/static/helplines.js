@@ -5,32 +5,16 @@
 (function () {
   const page = document.body.dataset.page;
   if (page !== "helpline-choice" && page !== "helplines") return;
-  const T = JSON.parse(document.getElementById("strings").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
-  function flash(message) {
-    const box = document.getElementById("flash");
-    box.textContent = T.error + ": " + message;
-    box.hidden = false;
-  }
+  const C = window.HelplineConsole;
 
   async function post(url, body) {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { Accept: "application/json", "Content-Type": "application/json",
-                 "X-CSRF-Token": csrf },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-      cache: "no-store",
-    });
-    if (response.status === 401) { window.location.assign("/console/login"); return null; }
-    let data = null;
-    try { data = await response.json(); } catch (e) { /* no body */ }
-    if (!response.ok) {
-      flash(data && typeof data.error === "string" ? data.error : String(response.status));
+    try {
+      return await C.api("POST", url, body);
+    } catch (e) {
+      C.flash(e.message);
       return null;
     }
-    return data;
   }
 
   document.querySelectorAll("button.choose-helpline").forEach(function (button) {
