@@ -38,10 +38,15 @@ HEARTBEAT_SECONDS = 15.0
 router = APIRouter()
 
 
+def _own_alert(user: sessions.SessionUser, event: LiveEvent) -> bool:
+    return event.kind == "alert" and event.helpline == user.helpline_id
+
+
 def _allowed(services: Services, user: sessions.SessionUser, event: LiveEvent) -> bool:
     if event.conversation is None:
-        # Operational alerts (a paused channel) concern everyone on duty.
-        return event.kind == "alert"
+        # Operational alerts (a paused number) concern everyone on duty in
+        # the helpline whose number it is, and nobody elsewhere.
+        return _own_alert(user, event)
     if event.helpline is not None and event.helpline != user.helpline_id:
         return False
     # The query scopes to the user's helpline too (an event without one).
@@ -67,7 +72,7 @@ class Filter:
 
     def fast(self, event: LiveEvent) -> bool | None:
         if event.conversation is None:
-            return event.kind == "alert"
+            return _own_alert(self.user, event)
         if event.helpline is not None and event.helpline != self.user.helpline_id:
             # Another helpline's conversation: never, whatever its queue.
             return False

@@ -7,9 +7,10 @@ row whose lease expires and is sent again: a duplicate is then possible only
 if the kill fell between the provider's answer and our marking the row sent.
 
 Backoff is capped exponential with full jitter. A `pause` outcome (Signal
-rate limit or captcha) stops the whole channel and raises an alert instead of
-retrying hot; a `hold` outcome (WhatsApp 131047, outside the 24 h window)
-waits for the texter's next message.
+rate limit or captcha) stops the channel for the helpline whose number was
+refused, and raises that helpline's alert, instead of retrying hot (the other
+helplines' numbers on the same channel keep sending); a `hold` outcome
+(WhatsApp 131047, outside the 24 h window) waits for the texter's next message.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from sqlalchemy import and_, func, not_
 from sqlmodel import Session, col, select
 
 from helpline import logs
@@ -32,6 +34,7 @@ from helpline.channels.base import (
     OutboundMessage,
     SendResult,
 )
+from helpline.helplines import UnknownHelpline
 from helpline.lifecycle.retention import periodic
 from helpline.live.bus import LiveEvent
 from helpline.media import fetch as media_fetch
@@ -42,6 +45,7 @@ from helpline.outbound.status import provider_ref, status_event
 from helpline.services import Services
 from helpline.stats import publishing
 from helpline.store.models import (
+    DEFAULT_HELPLINE_ID,
     Alert,
     ChannelPause,
     DataKey,
@@ -69,18 +73,39 @@ class Claimed:
     channel: str
     message: OutboundMessage
     attempts: int
+    # Whose number sends it: a pause it causes is that helpline's only.
+    helpline_id: str = DEFAULT_HELPLINE_ID
+
+
+def active_pauses(session: Session, now: datetime) -> set[tuple[str, str]]:
+    """(helpline id, channel) of every number whose sending is paused now."""
+    return {
+        (p.helpline_id, p.channel)
+        for p in session.exec(select(ChannelPause).where(col(ChannelPause.until) > now)).all()
+    }
+
+
+def _helpline_of(services: Services, item: OutboxItem, owner: str | None,
+                 outbound: OutboundMessage) -> str:
+    """The helpline whose number an item leaves from: its texter's, or for a
+    detached goodbye (texter erased) the helpline that owns its sealed sender."""
+    if owner is not None:
+        return owner
+    found = services.helplines.for_account(item.channel, outbound.sender)
+    return found.id if found is not None else DEFAULT_HELPLINE_ID
 
 
 def claim(services: Services, *, limit: int = 20) -> list[Claimed]:
     now = services.now()
     claimed: list[Claimed] = []
     with services.db.session() as session:
-        paused = {
-            p.channel
-            for p in session.exec(select(ChannelPause).where(col(ChannelPause.until) > now)).all()
-        }
+        paused = active_pauses(session, now)
+        # The texter's helpline picks the number; a detached item (no texter)
+        # passes this filter and is checked once its sealed sender is read.
+        owner = func.coalesce(Texter.helpline_id, "")
         query = (
-            select(OutboxItem)
+            select(OutboxItem, Texter.helpline_id)
+            .outerjoin(Texter, col(Texter.id) == col(OutboxItem.texter_id))
             .where(
                 col(OutboxItem.state).in_(("pending", "sending")),
                 col(OutboxItem.next_attempt_at) <= now,
@@ -91,11 +116,13 @@ def claim(services: Services, *, limit: int = 20) -> list[Claimed]:
             .order_by(col(OutboxItem.next_attempt_at))
             .limit(limit)
         )
-        if paused:
-            query = query.where(col(OutboxItem.channel).not_in(paused))
+        for helpline_id, channel in paused:
+            query = query.where(not_(and_(col(OutboxItem.channel) == channel,
+                                          owner == helpline_id)))
         if not services.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        for item in session.exec(query).all():
+            # Lock the outbox rows only (the texter is the nullable side).
+            query = query.with_for_update(skip_locked=True, of=OutboxItem)
+        for item, texter_helpline in session.exec(query).all():
             if item.channel not in services.channels:
                 continue
             try:
@@ -109,10 +136,13 @@ def claim(services: Services, *, limit: int = 20) -> list[Claimed]:
                 item.state = "failed"
                 item.last_error = "outbox:texter_gone"
                 continue
+            helpline_id = _helpline_of(services, item, texter_helpline, outbound)
+            if (helpline_id, item.channel) in paused:
+                continue  # a detached goodbye from a paused number waits
             item.state = "sending"
             item.attempts += 1
             item.locked_until = now + LEASE
-            claimed.append(Claimed(item.id, item.channel, outbound, item.attempts))
+            claimed.append(Claimed(item.id, item.channel, outbound, item.attempts, helpline_id))
     return claimed
 
 
@@ -186,7 +216,7 @@ def settle(
             return None
         item.locked_until = None
         if item.kind == read_receipts.KIND:
-            _settle_read_receipt(services, session, item, error)
+            _settle_read_receipt(services, session, item, error, claimed.helpline_id)
             return None
         message = session.get(Message, item.message_id) if item.message_id else None
         if result is not None:
@@ -208,6 +238,7 @@ def settle(
             _failed(
                 services, session, item, message,
                 error or ChannelSendError("retry", "outbox:no_result"), now,
+                claimed.helpline_id,
             )
         if message is None:
             return None
@@ -215,13 +246,14 @@ def settle(
 
 
 def _settle_read_receipt(
-    services: Services, session: Session, item: OutboxItem, error: ChannelSendError | None
+    services: Services, session: Session, item: OutboxItem, error: ChannelSendError | None,
+    helpline_id: str,
 ) -> None:
     """A receipt is about a message the texter sent: it never changes that
     message's status, and it is never held for a template (a tick is not
     worth asking the texter to write again)."""
     if error is not None and error.outcome in ("retry", "pause"):
-        _failed(services, session, item, None, error, services.now())
+        _failed(services, session, item, None, error, services.now(), helpline_id)
         if item.state == "pending":
             return
     if error is None:
@@ -243,6 +275,7 @@ def _failed(
     message: Message | None,
     error: ChannelSendError,
     now: datetime,
+    helpline_id: str,
 ) -> None:
     item.last_error = error.reason[:64]
     outcome = error.outcome
@@ -259,25 +292,29 @@ def _failed(
         until = now + (
             timedelta(seconds=error.retry_after) if error.retry_after else DEFAULT_PAUSE
         )
-        pause = session.get(ChannelPause, item.channel)
+        pause = session.get(ChannelPause, (helpline_id, item.channel))
         if pause is None:
-            session.add(ChannelPause(channel=item.channel, until=until, reason=item.last_error))
+            session.add(ChannelPause(helpline_id=helpline_id, channel=item.channel, until=until,
+                                     reason=item.last_error))
         else:
             pause.until, pause.reason = until, item.last_error
         open_alert = session.exec(
             select(Alert).where(
+                Alert.helpline_id == helpline_id,
                 Alert.kind == error.reason[:64], Alert.resolved_at == None  # noqa: E711
             )
         ).first()
         if open_alert is None:
-            session.add(Alert(kind=error.reason[:64], channel=item.channel, created_at=now))
+            session.add(Alert(helpline_id=helpline_id, kind=error.reason[:64],
+                              channel=item.channel, created_at=now))
         # The pause is not the message's fault: this try does not count.
         item.attempts = max(0, item.attempts - 1)
         item.state = "pending"
         item.next_attempt_at = until
         logs.event("outbox.channel_paused", logging.WARNING, channel=item.channel,
-                   reason=item.last_error)
-        services.bus.publish(LiveEvent(kind="alert", state=item.last_error))
+                   helpline=_slug(services, helpline_id), reason=item.last_error)
+        services.bus.publish(LiveEvent(kind="alert", state=item.last_error,
+                                       helpline=helpline_id))
         return
     if outcome == "hold":
         item.state = "held"
@@ -298,6 +335,13 @@ def _failed(
     if item.payload is not None:
         _drop_detached(session, item)
     logs.event("outbox.failed", logging.WARNING, outbox=item.id, reason=item.last_error)
+
+
+def _slug(services: Services, helpline_id: str) -> str:
+    try:
+        return services.helpline(helpline_id).slug
+    except UnknownHelpline:  # removed meanwhile: the id says as much
+        return helpline_id
 
 
 def _drop_detached(session: Session, item: OutboxItem) -> None:

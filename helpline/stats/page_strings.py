@@ -113,6 +113,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "inbox_backlog": "Wachtende berichten",
         "inbox_oldest": "Oudste wacht (seconden)",
         "inbox_stalled": "Het verwerken loopt achter: kijk of de helpline-dienst draait.",
+        "paused_title": "Verzenden gepauzeerd",
+        "paused_none": "Alle nummers van deze hulplijn kunnen verzenden.",
+        "paused_notice": (
+            "Dit nummer mag even niet verzenden (captcha of snelheidslimiet); antwoorden "
+            "wachten en gaan daarna vanzelf. Andere hulplijnen merken er niets van."),
+        "paused_channel": "Kanaal",
+        "paused_until": "Tot",
+        "paused_reason": "Reden",
     },
     "en": {
         "lead": "How the helpline is doing: counts that make nobody recognisable.",
@@ -222,5 +230,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "inbox_backlog": "Messages waiting",
         "inbox_oldest": "Oldest waiting (seconds)",
         "inbox_stalled": "Processing is behind: check that the helpline service runs.",
+        "paused_title": "Sending paused",
+        "paused_none": "Every number of this helpline can send.",
+        "paused_notice": (
+            "This number may not send for a while (captcha or rate limit); replies wait "
+            "and leave by themselves afterwards. Other helplines are not affected."),
+        "paused_channel": "Channel",
+        "paused_until": "Until",
+        "paused_reason": "Reason",
     },
 }

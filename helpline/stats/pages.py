@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from helpline.console import pages as console_pages
@@ -17,9 +18,11 @@ from helpline.console.deps import OptionalUser
 from helpline.console.sessions import SessionUser
 from helpline.errors import HelplineError
 from helpline.http import ServicesDep
+from helpline.services import Services
 from helpline.stats import cells, dashboard, suppression, transparency
 from helpline.stats.page_strings import STRINGS
 from helpline.stats.routes import STATS_ROLES, _period, _year
+from helpline.store.models import ChannelPause
 from routing.commands import LANGUAGE_NAMES
 from routing.model import Policy
 
@@ -93,6 +96,19 @@ def all_figures(
     }
 
 
+def sending_paused(services: Services, helpline_id: str) -> list[ChannelPause]:
+    """The helpline's own numbers that may not send now (a captcha, a rate
+    limit): what a coordinator has to act on. Another helpline's pauses are
+    not theirs to see, nor to worry about."""
+    now = services.now()
+    with services.db.read_session() as session:
+        return list(session.exec(
+            select(ChannelPause).where(ChannelPause.helpline_id == helpline_id,
+                                       col(ChannelPause.until) > now)
+            .order_by(col(ChannelPause.channel))
+        ).all())
+
+
 def _language(user: SessionUser) -> str:
     return user.ui_language if user.ui_language in STRINGS else "nl"
 
@@ -125,10 +141,13 @@ async def stats_page(
     # The inbox backlog: counts and an age, nothing about anyone (so not
     # subject to the small-count threshold; it says how the system runs).
     backlog = await run_in_threadpool(request.app.state.inbox.backlog)
+    paused = await run_in_threadpool(sending_paused, services, user.helpline_id)
     lang = _language(user)
     t = strings(lang)
     return templates.TemplateResponse(request, "stats.html", {
         "t": t, "lang": lang, "user": user, "period": period, "k": k,
+        "helpline_name": services.helpline(user.helpline_id).name,
+        "paused": paused,
         "board": board,
         "bl": lambda b: bucket_label(t, period, b),
         "kl": lambda d, key: key_label(t, policy, lang, d, key),
@@ -162,6 +181,7 @@ async def transparency_page(
     policy = services.policy_for(user.helpline_id)
     return templates.TemplateResponse(request, "transparency.html", {
         "t": t, "lang": lang, "user": user, "k": policy.stats_threshold,
+        "helpline_name": services.helpline(user.helpline_id).name,
         "summary": summary,
         "today": services.now().date().isoformat(),
         "summary_lines": [(row_label(t, policy, lang, r), str(r.value))

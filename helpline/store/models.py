@@ -386,9 +386,12 @@ class StatPublished(SQLModel, table=True):
 
 
 class ChannelPause(SQLModel, table=True):
-    """Sending on a channel is paused (rate limit, captcha) until `until`."""
+    """Sending on a channel from one helpline's number is paused (rate limit,
+    captcha) until `until`. Per helpline: a captcha on Zeeland's Signal
+    number says nothing about Tilburg's, whose sends go on (0010)."""
 
     __tablename__ = "channel_pauses"
+    helpline_id: str = Field(default=DEFAULT_HELPLINE_ID, primary_key=True, max_length=32)
     channel: str = Field(primary_key=True, max_length=16)
     until: datetime = ts()
     reason: str = Field(max_length=64)

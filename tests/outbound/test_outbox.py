@@ -249,9 +249,10 @@ def test_signal_captcha_pauses_sending_and_raises_an_alert(
     assert run_once(app) == 1
     services = services_of(app)
     with services.db.session() as s:
-        assert s.exec(select(ChannelPause)).one().channel == "signal"
+        pause = s.exec(select(ChannelPause)).one()
+        assert (pause.helpline_id, pause.channel) == ("default", "signal")
         alert = s.exec(select(Alert)).one()
-        assert alert.kind == "signal:captcha_required"
+        assert (alert.helpline_id, alert.kind) == ("default", "signal:captcha_required")
     (item,) = items(app)
     assert item.state == "pending"
     assert item.attempts == 0

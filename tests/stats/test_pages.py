@@ -125,3 +125,39 @@ def test_volunteers_are_not_shown_the_transparency_page(
 ) -> None:
     sign_in(client, app, "volunteer")
     assert client.get("/console/stats/transparency").status_code == 403
+
+
+def test_the_page_names_its_helpline_and_shows_only_its_own_paused_numbers(
+    client: TestClient, app: FastAPI
+) -> None:
+    """A coordinator reads whose figures these are (issue 17) and which of
+    their helpline's numbers may not send; another helpline's captcha is not
+    on their page."""
+    from datetime import timedelta
+
+    from helpline.store.models import ChannelPause
+    from tests.two_helplines import add_zeeland, agent_in
+
+    zeeland = add_zeeland(app)
+    services = services_of(app)
+    with services.db.session() as s:
+        s.add(ChannelPause(helpline_id=zeeland, channel="signal",
+                           until=services.now() + timedelta(minutes=15),
+                           reason="signal:captcha_required"))
+        # Over already: not shown.
+        s.add(ChannelPause(helpline_id=zeeland, channel="whatsapp",
+                           until=services.now() - timedelta(minutes=1),
+                           reason="whatsapp:130429"))
+    tilburg = agent_in(client, "coordinator", "default", "Tilly")
+    page = tilburg.get("/console/stats").text
+    assert re.search(r'<h1>Statistieken <span [^>]*id="stats-helpline">Helpline</span></h1>', page)
+    assert 'id="paused-none"' in page
+    assert "signal:captcha_required" not in page
+    zee = agent_in(client, "coordinator", zeeland, "Zee")
+    page = zee.get("/console/stats").text
+    assert re.search(r'id="stats-helpline">Zeeland</span></h1>', page)
+    paused = page.split('id="paused"', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'<th scope="row">([^<]*)</th>', paused) == ["Signal"]
+    assert "signal:captcha_required" in paused
+    printable = zee.get("/console/stats/transparency").text
+    assert 'id="transparency-helpline">Zeeland</span>' in printable

@@ -263,7 +263,7 @@ def test_signal_bridge_faults_lose_nothing_and_a_rate_limit_pauses_the_channel(
             assert len(bridge.requests) == tried_once  # paused: no hot retry
             assert tried_once > before, "nothing was queued for the second texter"
             with services.db.session() as session:
-                pause = session.get(ChannelPause, "signal")
+                pause = session.get(ChannelPause, ("default", "signal"))
                 assert pause is not None
                 assert pause.until >= services.now()
 
