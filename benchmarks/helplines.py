@@ -24,7 +24,8 @@ Then, in each:
    many so a machine's drift hits both. Target: "many" within 10 % of "one".
 
 --postgres takes a URL; the databases `<name>_one` and `<name>_many` are
-dropped and recreated on that server.
+dropped and recreated on that server (through its `postgres` database, so
+`<name>` itself need not exist).
 """
 
 from __future__ import annotations
@@ -165,7 +166,9 @@ def postgres_pair(url: str) -> dict[str, str]:
 
     name = url.rsplit("/", 1)[1].split("?")[0]
     urls = {}
-    with psycopg.connect(conninfo(url), autocommit=True) as admin:
+    # The server's maintenance database: the one the URL names need not exist.
+    maintenance = url.replace(f"/{name}", "/postgres", 1)
+    with psycopg.connect(conninfo(maintenance), autocommit=True) as admin:
         for kind in ("one", "many"):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}_{kind}" WITH (FORCE)')
             admin.execute(f'CREATE DATABASE "{name}_{kind}"')
