@@ -117,13 +117,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 @command("purge")
 def cmd_purge(args: argparse.Namespace) -> int:
+    from helpline.helplines import UnknownHelpline
     from helpline.lifecycle.progress import Progress
-    from helpline.lifecycle.retention import purge
+    from helpline.lifecycle.purge import purge
     from helpline.services import build_services
 
     services = build_services(load_settings())
     try:
-        result = purge(services, progress=Progress("texters erased"))
+        result = purge(services, helpline=args.helpline, progress=Progress("texters erased"))
+    except UnknownHelpline:
+        return fail(f"no helpline with the slug {args.helpline!r} (`helpline helpline list`)")
     finally:
         services.db.dispose()
     for line in result.lines():
@@ -224,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     sub.add_parser("worker", help="outbox and retention worker alone")
     sub.add_parser("migrate", help="apply database migrations")
-    sub.add_parser("purge", help="run retention now; prints counts only")
+    purge = sub.add_parser(
+        "purge", help="run retention now, every helpline under its own policy; prints counts only"
+    )
+    purge.add_argument("--helpline", metavar="SLUG", help="only this helpline's texters")
     demo = sub.add_parser("demo", help="local trial: SQLite, dev keys and accounts in ./.helpline/")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--code", metavar="ROLE",

@@ -1,4 +1,5 @@
-"""Retention and erasure: deleting everything of a texter, for good.
+"""Erasure: deleting everything of a texter, for good (on request, and for
+retention: helpline.lifecycle.purge).
 
 Erasure destroys the texter's data key FIRST, in the same transaction that
 deletes their rows: the wrapped key is overwritten before any row goes, and
@@ -15,28 +16,21 @@ the blind index entry and the pseudonym (both live on the `texters` row). What
 stays: identifier-free statistics and content-free audit records. A later
 message from the same number starts fresh under a new pseudonym and a new key,
 with no link to the old ones.
-
-Retention deletes in bulk, a few dozen texters per transaction, so the write
-lock (SQLite) or row locks (PostgreSQL) are held for milliseconds and the
-webhooks keep answering while a large purge runs (benchmarks/purge.py).
 """
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, event, exists, select
-from sqlmodel import Session, col
+from sqlalchemy import event
+from sqlmodel import Session
 
 from helpline import logs
 from helpline.errors import NotFound
 from helpline.lifecycle.deletion import (
     delete_texters,
 )
-from helpline.lifecycle.keystore import apply_tombstones
 from helpline.lifecycle.progress import Progress
 from helpline.media import store as media_store
 from helpline.services import Services
@@ -44,9 +38,6 @@ from helpline.stats import counting
 from helpline.store.models import (
     DEFAULT_HELPLINE_ID,
     Conversation,
-    DataKey,
-    DedupKey,
-    ErasedKey,
     OutboxItem,
     Texter,
     new_id,
@@ -54,14 +45,6 @@ from helpline.store.models import (
 
 TEXTER_ERASE = "texter.erase"  # audit action: an admin erased a texter
 TEXTER_ERASE_SELF = "texter.erase_self"  # audit action: the texter's own command
-# WhatsApp retries a delivery for up to 7 days; a day of margin on top.
-DEDUP_TTL = timedelta(days=8)
-# A detached goodbye that could not be sent by then is given up (key and all).
-DETACHED_TTL = timedelta(days=2)
-# Texters per retention transaction: small enough that a webhook waiting for
-# the SQLite write lock waits milliseconds, large enough to purge 1M messages
-# in well under a minute (benchmarks/purge.py).
-PURGE_BATCH = 50
 
 
 # ---------------------------------------------------------------------------
@@ -182,167 +165,15 @@ def erase_conversation_texter(
     return True
 
 
-# ---------------------------------------------------------------------------
-# Retention.
+# Retention lives in helpline.lifecycle.purge; its names stay importable here.
+from helpline.lifecycle.purge import (  # noqa: E402
+    PurgeResult,
+    periodic,
+    purge,
+    retention_days,
+)
 
-
-def retention_days(services: Services) -> int:
-    """HELPLINE_RETENTION_DAYS when set explicitly, else the policy file's."""
-    settings = services.settings
-    if "retention_days" in settings.model_fields_set:
-        return settings.retention_days
-    return services.policy.retention_days
-
-
-@dataclass
-class PurgeResult:
-    texters: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
-    dedup_keys: int = 0
-    detached: int = 0
-    media_files: int = 0
-
-    @property
-    def messages(self) -> int:
-        return self.rows.get("messages", 0)
-
-    def lines(self) -> list[str]:
-        out = [f"texters erased: {self.texters}"]
-        out += [f"{table} deleted: {count}" for table, count in sorted(self.rows.items())]
-        out.append(f"dedup keys expired: {self.dedup_keys}")
-        out.append(f"detached outbox items removed: {self.detached}")
-        out.append(f"orphaned media files removed: {self.media_files}")
-        return out
-
-
-def _expired_texters(
-    services: Services, session: Session, cutoff: datetime, limit: int
-) -> list[tuple[str, str]]:
-    # Inactive = no inbound message since the cutoff AND no message either
-    # way in any of their conversations (a volunteer still writing to them
-    # keeps the conversation alive).
-    recent = exists().where(
-        col(Conversation.texter_id) == col(Texter.id),
-        col(Conversation.last_message_at) >= cutoff,
-    )
-    query = (
-        select(col(Texter.id), col(Texter.data_key_id))
-        .where(col(Texter.last_activity_at) < cutoff, ~recent)
-        .order_by(col(Texter.last_activity_at))
-        .limit(limit)
-    )
-    if not services.db.is_sqlite:
-        # A texter writing right now holds their row (intake locks it): skip
-        # them; the re-checked WHERE keeps them if their activity moved on.
-        query = query.with_for_update(of=Texter, skip_locked=True)
-    return [(row[0], row[1]) for row in session.execute(query).all()]
-
-
-def purge(
-    services: Services,
-    *,
-    batch: int = PURGE_BATCH,
-    progress: Progress | None = None,
-    pause: bool = True,
-) -> PurgeResult:
-    """Erase every texter inactive for longer than the retention period, expire
-    dedup keys and stale detached outbox items. Returns counts only."""
-    now = services.now()
-    cutoff = now - timedelta(days=retention_days(services))
-    result = PurgeResult()
-    while True:
-        started = time.monotonic()
-        with services.db.session() as session:
-            expired = _expired_texters(services, session, cutoff, batch)
-            if not expired:
-                break
-            counting.record_removed(services, session, [t for t, _ in expired], now)
-            deleted = delete_texters(
-                session, [t for t, _ in expired], [k for _, k in expired], now
-            )
-        media_store.delete_files(services.settings, deleted.media_files)
-        result.texters += deleted.texters
-        for table, count in deleted.rows.items():
-            result.rows[table] = result.rows.get(table, 0) + count
-        if progress is not None:
-            progress.update(result.texters)
-        if services.db.is_sqlite and pause:
-            # SQLite has one write lock and its busy handler polls (every
-            # 25-100 ms once it has waited a while): without a pause this loop
-            # re-takes the lock at once and starves incoming webhooks.
-            time.sleep(min(max((time.monotonic() - started) / 4, 0.02), 0.1))
-    with services.db.session() as session:
-        result.media_files = media_store.sweep(session, services.settings)
-    result.dedup_keys = _expire_dedup(services, now - DEDUP_TTL, batch * 100)
-    result.detached = _expire_detached(services, now)
-    if progress is not None:
-        progress.finish()
-    logs.event("lifecycle.purged", count=result.texters)
-    try:
-        apply_tombstones(services, create=False)
-    except Exception as exc:  # noqa: BLE001 - retention itself is done; report only
-        logs.event("lifecycle.tombstones_failed", error=type(exc).__name__)
-    return result
-
-
-def _expire_dedup(services: Services, before: datetime, batch: int) -> int:
-    total = 0
-    while True:
-        with services.db.session() as session:
-            keys = select(col(DedupKey.key)).where(col(DedupKey.created_at) < before).limit(batch)
-            deleted = session.execute(
-                delete(DedupKey).where(col(DedupKey.key).in_(keys.scalar_subquery()))
-            )
-            count = int(deleted.rowcount)  # type: ignore[attr-defined]
-        total += count
-        if count < batch:
-            return total
-
-
-def _expire_detached(services: Services, now: datetime) -> int:
-    """Detached goodbyes: sent or failed ones carry nothing any more; a pending
-    one older than DETACHED_TTL is given up, its key destroyed with it."""
-    with services.db.session() as session:
-        rows = session.execute(
-            select(col(OutboxItem.id), col(OutboxItem.data_key_id)).where(
-                col(OutboxItem.texter_id).is_(None),
-                col(OutboxItem.created_at) < now - timedelta(hours=1),
-                col(OutboxItem.state).in_(("sent", "failed"))
-                | (col(OutboxItem.created_at) < now - DETACHED_TTL),
-            )
-        ).all()
-        if not rows:
-            return 0
-        ids = [r[0] for r in rows]
-        keys = [r[1] for r in rows if r[1]]
-        session.execute(delete(OutboxItem).where(col(OutboxItem.id).in_(ids)))
-        if keys:
-            session.execute(delete(DataKey).where(col(DataKey.id).in_(keys)))
-    return len(ids)
-
-
-_last_periodic: dict[int, datetime] = {}
-
-
-def periodic(services: Services, every: timedelta = timedelta(minutes=10)) -> PurgeResult | None:
-    """From the worker loop: tombstones right away (so a backup's key store
-    forgets an erased texter within seconds), retention at most every `every`."""
-    now = services.now()
-    _tombstones_now(services)
-    last = _last_periodic.get(id(services))
-    if last is not None and now - last < every and now >= last:
-        return None
-    _last_periodic[id(services)] = now
-    return purge(services)
-
-
-
-def _tombstones_now(services: Services) -> None:
-    with services.db.session() as session:
-        waiting = session.execute(select(col(ErasedKey.key_id)).limit(1)).first()
-    if waiting is None:
-        return
-    try:
-        apply_tombstones(services, create=False)
-    except Exception as exc:  # noqa: BLE001 - retried next tick; never stops the worker
-        logs.event("lifecycle.tombstones_failed", error=type(exc).__name__)
+__all__ = [
+    "Progress", "PurgeResult", "audit_texter_erasure", "erase_conversation_texter",
+    "erase_texter", "periodic", "purge", "queue_detached", "retention_days",
+]
