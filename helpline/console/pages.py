@@ -150,6 +150,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "media_show_photo": "Foto tonen",
         "media_show_video": "Video tonen",
         "media_download": "Downloaden",
+        "media_warning_media:not_cleaned": "deze PDF is versleuteld of beschadigd, dus wat erin "
+        "staat over wie hem maakte (auteur, software, data) kon niet worden verwijderd: open hem "
+        "voorzichtig en stuur hem niet door",
         "media_pending": "wordt opgehaald",
         "media_failed": "kon niet worden opgehaald: vraag om het opnieuw te sturen",
         "media_refused": "niet bewaard (te groot of geen foto, spraakbericht, video of PDF): "
@@ -247,6 +250,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "media_show_photo": "Show photo",
         "media_show_video": "Show video",
         "media_download": "Download",
+        "media_warning_media:not_cleaned": "this PDF is encrypted or damaged, so what it says "
+        "about who made it (author, software, dates) could not be removed: open it with care, "
+        "do not forward it",
         "media_pending": "being fetched",
         "media_failed": "could not be fetched: ask the texter to send it again",
         "media_refused": "not kept (too large or not a photo, voice note, video or PDF): "

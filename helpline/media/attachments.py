@@ -5,7 +5,8 @@ then send by media id; Signal: a base64 attachment).
 
 Only what a texter's phone shows safely goes out: JPEG, PNG or WebP photos
 (re-encoded, so a volunteer's own camera data never reaches the texter) and
-PDF documents.
+PDF documents (rewritten without their metadata; one that cannot be rewritten
+is refused, so nothing of its author reaches the texter).
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ class AttachmentRefused(HelplineError):
     public_message = "attach a JPEG, PNG or WebP photo or a PDF document (at most 10 MB)"
 
 
+class AttachmentNotCleanable(HelplineError):
+    status_code = 422
+    public_message = (
+        "this PDF is encrypted or damaged, so its author and other metadata cannot be "
+        "removed: save or print it as a new, unprotected PDF and attach that"
+    )
+
+
 def prepare(data: bytes) -> tuple[str, str, bytes]:
     """(kind, content type, cleaned bytes) of an upload, or AttachmentRefused."""
     if not data or len(data) > ATTACHMENT_MAX_BYTES:
@@ -63,6 +72,8 @@ def prepare(data: bytes) -> tuple[str, str, bytes]:
         cleaned = clean(content_type, data)
     except Uncleanable:
         raise AttachmentRefused() from None
+    if not cleaned.metadata_removed:
+        raise AttachmentNotCleanable()
     return kind, cleaned.content_type, bytes(cleaned.data)
 
 

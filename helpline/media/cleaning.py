@@ -15,8 +15,12 @@ volunteer needs to see or hear the content, none of that.
   (`stco`) still point at the right bytes and the file plays unchanged.
 - WebM/Matroska: the `Tags` element becomes a `Void` element of the same size.
 - ADTS/MP3: ID3v2 in front and ID3v1 at the end are cut off.
-- PDF documents are kept as bytes: they are only ever offered as a download
-  (`Content-Disposition: attachment`), never rendered in the console.
+- PDF documents are rewritten with pypdf without their Info dictionary, XMP,
+  PieceInfo, scripts and embedded files (helpline/media/pdf_cleaning.py). One
+  that is encrypted or does not parse is kept as it came with
+  `metadata_removed=False`: the volunteer is warned, and it is never sent on.
+  Either way a PDF is only offered as a download (`Content-Disposition:
+  attachment`), never rendered in the console.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from mutagen.oggvorbis import OggVorbis
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpline.errors import HelplineError
+from helpline.media.pdf_cleaning import clean_pdf
 
 # Above this a decoded image would need hundreds of MB of memory.
 MAX_PIXELS: Final = 40_000_000
@@ -55,6 +60,8 @@ class Uncleanable(HelplineError):
 class Cleaned:
     content_type: str
     data: bytes | bytearray
+    # False only for a PDF that could not be rewritten (encrypted, damaged).
+    metadata_removed: bool = True
 
 
 def clean(content_type: str, data: bytes | bytearray) -> Cleaned:
@@ -81,7 +88,8 @@ def _clean(content_type: str, data: bytes | bytearray) -> Cleaned:
     if content_type in ("audio/aac", "audio/mpeg"):
         return Cleaned(content_type, _strip_id3(bytes(data)))
     if content_type == "application/pdf":
-        return Cleaned(content_type, data)
+        result = clean_pdf(data)
+        return Cleaned(content_type, result.data, metadata_removed=result.cleaned)
     raise Uncleanable("no cleaner for this type")
 
 

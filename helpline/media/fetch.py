@@ -42,6 +42,9 @@ MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
 # and the worker's resident memory grew by tens of MB.
 _CLEANER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media-clean")
 LEASE = timedelta(minutes=5)
+# The reason word on a stored row whose metadata could not be removed (a PDF
+# that is encrypted or does not parse): the console warns the volunteer.
+NOT_CLEANED = "media:not_cleaned"
 _MEDIA = SQLModel.metadata.tables["media"]
 
 
@@ -202,8 +205,12 @@ def settle_stored(
             logs.event("media.refused", media=item.id, reason=item.error_reason)
         else:
             media_store.record(item, sealed, cleaned.content_type, now)
+            if not cleaned.metadata_removed:
+                # Kept (the volunteer may need it), but said: its metadata is still in it.
+                item.error_reason = NOT_CLEANED
             logs.event("media.stored", media=item.id, kind=item.kind,
-                       state="inline" if item.blob_ref is None else "file")
+                       state="inline" if item.blob_ref is None else "file",
+                       reason=item.error_reason)
         session.flush()
         return _live(session, item)
 

@@ -17,9 +17,16 @@ NOTICES = {
     "ask the texter to send it another way",
 }
 
+# What a volunteer reads beside a file that is kept but could not be cleaned.
+WARNINGS = {
+    "media:not_cleaned": "this PDF is encrypted or damaged, so what it says about who made "
+    "it (author, software, dates) could not be removed: open it with care, do not forward it",
+}
+
 
 def media_entry(conversation_id: str, item: MediaItem) -> dict[str, Any]:
     """The conversation view's description of one media item (no content)."""
+    warning = WARNINGS.get(item.error_reason or "") if item.state == "stored" else None
     entry: dict[str, Any] = {
         "id": item.id,
         "kind": item.kind,
@@ -27,6 +34,8 @@ def media_entry(conversation_id: str, item: MediaItem) -> dict[str, Any]:
         "content_type": item.content_type if item.state == "stored" else None,
         "size": item.size if item.state == "stored" else None,
         "notice": NOTICES.get(item.state),
+        "warning": warning,
+        "warning_code": item.error_reason if warning else None,
         "url": (
             f"/api/conversations/{conversation_id}/media/{item.id}"
             if item.state == "stored" else None

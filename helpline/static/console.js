@@ -340,6 +340,11 @@
       box.appendChild(audio);
       return box;
     }
+    if (item.warning) {
+      // A file kept as it came (a PDF that could not be cleaned): said before it is opened.
+      box.appendChild(el("p", "media-warning",
+        T["media_warning_" + item.warning_code] || item.warning));
+    }
     if (item.kind === "document") {
       const link = el("a", "button secondary media-download", T.media_download);
       link.href = item.url;

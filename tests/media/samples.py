@@ -14,11 +14,22 @@ import struct
 
 from mutagen.ogg import OggPage
 from PIL import Image
+from pypdf import PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    NameObject,
+    NumberObject,
+    TextStringObject,
+)
 
 CAMERA_NEEDLE = "NeedleCam-7f3a91"
 GPS_LATITUDE = (51.0, 33.0, 20.5)  # Tilburg
 OGG_NEEDLE = "NEEDLE-VOICE-TITLE-55e1"
 MP4_NEEDLE = b"+51.5555+005.0913/NEEDLE-MP4"
+PDF_NEEDLE = "NeedleAuthorJansen4c2d"  # no characters a PDF string escapes
+PDF_TEXT = "Spreekuur dinsdag 14 uur"
 # In the pixel-free part of the photo's original bytes (its EXIF block): a scan
 # for it finds the original anywhere it was kept.
 DISTINCTIVE = CAMERA_NEEDLE.encode()
@@ -100,3 +111,59 @@ def pdf_document() -> bytes:
         b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
         b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
     )
+
+
+def pdf_with_metadata(needle: str = PDF_NEEDLE, text: str = PDF_TEXT) -> bytes:
+    """One page of text, with `needle` in the Info dictionary (Author,
+    Creator, Producer, Title), an XMP stream, the catalog's and the page's
+    PieceInfo, document JavaScript and an embedded file."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=595, height=842)
+    font = DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica"),
+    })
+    page[NameObject("/Resources")] = DictionaryObject({
+        NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)}),
+    })
+    content = DecodedStreamObject()
+    content.set_data(f"BT /F1 18 Tf 72 760 Td ({text}) Tj ET".encode())
+    page[NameObject("/Contents")] = writer._add_object(content)
+    private = DictionaryObject({NameObject("/Editor"): DictionaryObject({
+        NameObject("/Private"): TextStringObject(needle),
+        NameObject("/LastModified"): TextStringObject("D:20260101000000"),
+    })})
+    page[NameObject("/PieceInfo")] = private
+    writer.add_metadata({"/Author": needle, "/Creator": f"{needle} Creator",
+                         "/Producer": f"{needle} Producer", "/Title": f"{needle} Title"})
+    xmp = DecodedStreamObject()
+    xmp.set_data(
+        b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+        b'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>' + needle.encode()
+        + b"</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"
+    )
+    xmp[NameObject("/Type")] = NameObject("/Metadata")
+    xmp[NameObject("/Subtype")] = NameObject("/XML")
+    root = writer.root_object
+    root[NameObject("/Metadata")] = writer._add_object(xmp)
+    root[NameObject("/PieceInfo")] = private
+    root[NameObject("/OpenAction")] = DictionaryObject({
+        NameObject("/S"): NameObject("/JavaScript"),
+        NameObject("/JS"): TextStringObject(f"app.alert('{needle}');"),
+    })
+    writer.add_attachment("notes.txt", f"{needle} attachment".encode())
+    root[NameObject("/Extra")] = ArrayObject([NumberObject(1)])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def encrypted_pdf(needle: str = PDF_NEEDLE) -> bytes:
+    """The same PDF, protected as a bank's statement is (an owner password,
+    readable without one): its Info strings are encrypted with it."""
+    writer = PdfWriter(clone_from=io.BytesIO(pdf_with_metadata(needle)))
+    writer.encrypt(user_password="", owner_password="owner-secret", algorithm="AES-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

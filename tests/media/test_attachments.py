@@ -92,7 +92,7 @@ def test_a_pdf_reply_goes_as_a_document(client: TestClient, app: FastAPI) -> Non
     respx.post(UPLOAD_URL).mock(return_value=httpx.Response(200, json={"id": "555"}))
     send = respx.post(SEND_URL).mock(return_value=httpx.Response(200, json={
         "messaging_product": "whatsapp", "messages": [{"id": "wamid.OUTPDF"}]}))
-    assert attach(volunteer, conversation, samples.pdf_document()).status_code == 201
+    assert attach(volunteer, conversation, samples.pdf_with_metadata()).status_code == 201
     run_outbox(app)
     sent = sent_with(send, "document")
     assert sent["type"] == "document"
@@ -130,7 +130,7 @@ def test_an_unclaimed_conversation_takes_no_attachment(client: TestClient) -> No
     texter_writes(client, "hoi")
     volunteer = make_agent(client)
     conversation = volunteer.get("/api/conversations?view=queue").json()["items"][0]["id"]
-    assert attach(volunteer, conversation, samples.pdf_document()).status_code == 409
+    assert attach(volunteer, conversation, samples.pdf_with_metadata()).status_code == 409
 
 
 def test_an_upload_over_the_cap_is_413(client: TestClient) -> None:
