@@ -26,7 +26,7 @@ from helpline.store.models import MediaItem
 
 _TABLE = "media"
 # A file younger than this may belong to a fetch whose commit is still running.
-_SWEEP_GRACE = timedelta(minutes=10)
+SWEEP_GRACE = timedelta(minutes=10)
 
 
 def media_dir(settings: Settings) -> Path:
@@ -115,7 +115,7 @@ def sweep(session: Session, settings: Settings) -> int:
     )
     removed = 0
     # Real time, not the service clock: the files' own timestamps are real.
-    cutoff = time.time() - _SWEEP_GRACE.total_seconds()
+    cutoff = time.time() - SWEEP_GRACE.total_seconds()
     for path in directory.glob("*.sealed"):
         if path.stem in named:
             continue

@@ -20,6 +20,7 @@ import httpx
 from pydantic import ValidationError
 
 from helpline.config import ConfigError, Settings
+from helpline.ops.doctor_media import check_media_dir
 
 Level = Literal["ok", "warn", "FAIL"]
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -364,6 +365,8 @@ def run_checks(settings: Settings, client: httpx.Client | None = None) -> Report
     if report.lines[-1][:2] == ("ok", "database"):
         check_inbox(settings, report)
     check_file_modes(settings, report)
+    database_ok = ("ok", "database") in {line[:2] for line in report.lines}
+    check_media_dir(settings, report, database_ok=database_ok)
     check_policy(settings, report)
     own = client is None
     http = client or httpx.Client(timeout=TIMEOUT)
