@@ -5,6 +5,10 @@ database, development keys (`keys.env`) and the demo accounts with their
 passwords and TOTP secrets (`accounts.json`). Running the command again reuses
 all of it, so the printed credentials stay the same.
 
+Two helplines share the installation, Tilburg and Zeeland
+(helpline/ops/demo_helplines.py), each with its own four accounts; every
+printed account line says which helpline it works in (`helpline=SLUG`).
+
 The keys are generated on this machine, but they sit next to the database in
 plain files: whoever can read the directory can read every conversation in it.
 That is fine for trying the helpline with the simulator and never fine for real
@@ -34,12 +38,17 @@ ACCOUNTS_FILE = "accounts.json"
 DB_FILE = "helpline.db"
 DEFAULT_PORT = 8000
 
-# role, username, alias, partner id
-DEMO_ACCOUNTS: tuple[tuple[str, str, str, str | None], ...] = (
-    ("volunteer", "volunteer", "Tulp", None),
-    ("partner", "ggd", "GGD-demo", "ggd"),
-    ("coordinator", "coordinator", "Coördinator", None),
-    ("admin", "admin", "Beheer", None),
+# helpline slug, role, username, alias, partner id. Tilburg's keep the
+# usernames a one-helpline demo always had (README, earlier accounts.json).
+DEMO_ACCOUNTS: tuple[tuple[str, str, str, str, str | None], ...] = (
+    ("tilburg", "volunteer", "volunteer", "Tulp", None),
+    ("tilburg", "partner", "ggd", "GGD-demo", "ggd"),
+    ("tilburg", "coordinator", "coordinator", "Coördinator", None),
+    ("tilburg", "admin", "admin", "Beheer", None),
+    ("zeeland", "volunteer", "zeeland-volunteer", "Zeester", None),
+    ("zeeland", "partner", "zeeland-ggd", "GGD-Zeeland", "ggd"),
+    ("zeeland", "coordinator", "zeeland-coordinator", "Coördinator Zeeland", None),
+    ("zeeland", "admin", "zeeland-admin", "Beheer Zeeland", None),
 )
 
 WARNING = """\
@@ -59,11 +68,13 @@ class DemoAccount:
     totp_secret: str
     alias: str
     partner: str | None = None
+    # Accounts files written before the demo had two helplines: all Tilburg's.
+    helpline: str = "tilburg"
 
     def line(self) -> str:
         return (
             f"role={self.role} username={self.username} password={self.password} "
-            f"totp_secret={self.totp_secret}"
+            f"totp_secret={self.totp_secret} helpline={self.helpline}"
         )
 
 
@@ -145,26 +156,33 @@ def load_accounts(home: Path) -> list[DemoAccount]:
 
 
 def ensure_accounts(settings: Settings, home: Path) -> list[DemoAccount]:
-    """The four demo accounts: read from accounts.json, made the first time, and
-    (re)created in the database whenever they are missing there."""
+    """Both helplines and their demo accounts: read from accounts.json, made
+    the first time (and those a file of an older demo lacks), and (re)created
+    in the database whenever they are missing there."""
     from helpline.console.accounts import create_user
     from helpline.console.auth import new_totp_secret
+    from helpline.ops.demo_helplines import ensure_helplines
     from helpline.services import build_services
     from helpline.store.models import User
 
     accounts = load_accounts(home)
-    if not accounts:
-        accounts = [
-            DemoAccount(role=role, username=username, password=secrets.token_urlsafe(12),
-                        totp_secret=new_totp_secret(), alias=alias, partner=partner)
-            for role, username, alias, partner in DEMO_ACCOUNTS
-        ]
+    known = {a.username for a in accounts}
+    missing = [
+        DemoAccount(role=role, username=username, password=secrets.token_urlsafe(12),
+                    totp_secret=new_totp_secret(), alias=alias, partner=partner,
+                    helpline=helpline)
+        for helpline, role, username, alias, partner in DEMO_ACCOUNTS
+        if username not in known
+    ]
+    if missing:
+        accounts += missing
         _write_private(
             home / ACCOUNTS_FILE,
             json.dumps({"accounts": [asdict(a) for a in accounts]}, indent=2) + "\n",
         )
     services = build_services(settings)
     try:
+        helplines = ensure_helplines(services)
         with services.db.session() as session:
             existing = set(session.exec(select(User.username)).all())
         for account in accounts:
@@ -172,7 +190,7 @@ def ensure_accounts(settings: Settings, home: Path) -> list[DemoAccount]:
                 create_user(
                     services, account.username, account.role, account.password,
                     alias=account.alias, partner_id=account.partner,
-                    totp_secret=account.totp_secret,
+                    totp_secret=account.totp_secret, helpline_id=helplines[account.helpline],
                 )
     finally:
         services.db.dispose()
@@ -185,11 +203,16 @@ def print_banner(
     import segno
 
     from helpline.console.auth import provisioning_uri
+    from helpline.ops.demo_helplines import HELPLINES
 
     print(WARNING.format(keys=home / KEYS_FILE), file=err, flush=True)
-    print("Demo accounts (also in .helpline/accounts.json):", file=out)
-    for account in accounts:
-        print(account.line(), file=out)
+    print("Demo accounts (also in .helpline/accounts.json), per helpline:", file=out)
+    for helpline in HELPLINES:
+        print(f"# {helpline.name} (helpline={helpline.slug}, fake WhatsApp phone number id "
+              f"{helpline.whatsapp_phone_number_id}, Signal {helpline.signal_number})", file=out)
+        for account in accounts:
+            if account.helpline == helpline.slug:
+                print(account.line(), file=out)
     volunteer = next(a for a in accounts if a.role == "volunteer")
     print("\nScan this with an authenticator app for the volunteer's sign-in code", file=out)
     print(f"(or run `helpline demo --code {volunteer.role}` for the current code):", file=out)
@@ -197,8 +220,10 @@ def print_banner(
         out=out, compact=True
     )
     print(f"\nConsole:   http://127.0.0.1:{port}/console", file=out)
-    print(f"Simulator: http://127.0.0.1:{port}/simulator  (type as a texter)", file=out)
-    print(f"Web chat:  http://127.0.0.1:{port}/chat  (the web chat page)", file=out)
+    print(f"Simulator: http://127.0.0.1:{port}/simulator  (type as a texter; choose "
+          "Tilburg or Zeeland under 'Write to')", file=out)
+    print(f"Web chat:  http://127.0.0.1:{port}/chat  (Tilburg's web chat page; Zeeland's: "
+          f"http://127.0.0.1:{port}/chat/zeeland)", file=out)
     print("Stop with Ctrl+C. Run `helpline demo` again to continue where you left off.\n",
           file=out, flush=True)
 

@@ -9,6 +9,12 @@ worker has handed them to `SimulatorChannel.send`. A server-sent event stream
 tells it when to read again, so the bot's and the volunteers' answers appear
 live. Nothing here needs a console session: like a webhook, the simulator plays
 the outside world; the volunteer side stays behind the console's login.
+
+With several helplines the texter picks whose number to write to
+(`?helpline=<slug>` on every call, the default helpline without it): the
+message is filed under that helpline only, as a delivery to its WhatsApp or
+Signal number would be, and the phone reads back that helpline's texter
+(its own blind-index domain). An unknown slug is 404.
 """
 
 from __future__ import annotations
@@ -33,13 +39,14 @@ from helpline.channels.simulator import SESSION_RE, SimulatorChannel, session_ad
 from helpline.console.deps import OptionalUser
 from helpline.console.placeholders import PLACEHOLDERS
 from helpline.errors import HelplineError, NotFound
+from helpline.helplines import HelplineConfig
 from helpline.http import ServicesDep, read_capped
 from helpline.ingest import intake
 from helpline.live.bus import LiveEvent
 from helpline.ops import simulator_strings
 from helpline.outbound.status import provider_ref
 from helpline.services import Services
-from helpline.store.models import Conversation, Message, OutboxItem, Texter
+from helpline.store.models import DEFAULT_HELPLINE_ID, Conversation, Message, OutboxItem, Texter
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE.parent / "templates" / "console"
@@ -78,6 +85,28 @@ def channel_of(services: ServicesDep) -> SimulatorChannel:
 ChannelDep = Annotated[SimulatorChannel, Depends(channel_of)]
 
 
+def helpline_of(
+    services: ServicesDep, helpline: Annotated[str | None, Query(max_length=32)] = None
+) -> HelplineConfig:
+    """The helpline the simulated texter writes to: `?helpline=<slug>`, else
+    the default one."""
+    if helpline is None:
+        return services.helpline(DEFAULT_HELPLINE_ID)
+    found = services.helplines.by_slug(helpline)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+HelplineDep = Annotated[HelplineConfig, Depends(helpline_of)]
+
+
+def numbers(services: Services) -> list[dict[str, str | None]]:
+    """What the page offers to write to: each helpline's name and numbers."""
+    return [{"slug": h.slug, "name": h.name, "whatsapp": h.whatsapp_phone_number_id,
+             "signal": h.signal_number} for h in services.helplines.all()]
+
+
 @lru_cache(maxsize=1)
 def practice_scripts() -> dict[str, Any]:
     """The scripted practice texters (helpline/data/practice_scripts.toml)."""
@@ -106,23 +135,30 @@ def _address(session: str | None, practice: bool) -> str:
     return session_address(session, practice=practice)
 
 
-def _texter(services: Services, session: Any, address: str) -> Texter | None:
-    blind = services.index.compute(ChannelName.SIMULATOR.value, address)
-    found: Texter | None = session.exec(select(Texter).where(Texter.blind_index == blind)).first()
+def _texter(
+    services: Services, session: Any, address: str, helpline: HelplineConfig
+) -> Texter | None:
+    blind = helpline.index.compute(ChannelName.SIMULATOR.value, address)
+    found: Texter | None = session.exec(select(Texter).where(
+        Texter.blind_index == blind, Texter.helpline_id == helpline.id)).first()
     return found
 
 
-def transcript(services: Services, channel: SimulatorChannel, address: str) -> dict[str, Any]:
+def transcript(
+    services: Services, channel: SimulatorChannel, address: str,
+    helpline: HelplineConfig | None = None,
+) -> dict[str, Any]:
     """The simulated phone's view of its conversation, decrypted for display.
 
     Replies still queued (or held) are not shown: a real phone has not
     received them either. Replies the page receives here for the first time
     are reported back as read, so the console shows the ticks a phone would.
     """
+    helpline = helpline or services.helpline(DEFAULT_HELPLINE_ID)
     pending = channel.mailbox.take(address)
     read: list[str] = []
     with services.db.session() as session:
-        texter = _texter(services, session, address)
+        texter = _texter(services, session, address, helpline)
         if texter is None:
             for provider_id in pending:
                 channel.mailbox.put(address, provider_id)
@@ -196,9 +232,9 @@ def _buttons(raw: str | None) -> list[dict[str, str]]:
     return [{"id": str(p[0]), "title": str(p[1])} for p in pairs if len(p) == 2]
 
 
-def _texter_id(services: Services, address: str) -> str | None:
+def _texter_id(services: Services, address: str, helpline: HelplineConfig) -> str | None:
     with services.db.session() as session:
-        texter = _texter(services, session, address)
+        texter = _texter(services, session, address, helpline)
         return texter.id if texter is not None else None
 
 
@@ -227,6 +263,7 @@ def simulator_page(
     scripts = practice_scripts()
     html = _templates().get_template("simulator.html").render(
         scripts=scripts["scripts"], languages=scripts["languages"], lang=language,
+        helplines=numbers(services),
         t=simulator_strings.STRINGS[language],
         other=next(c for c in simulator_strings.LANGUAGES if c != language),
     )
@@ -244,9 +281,16 @@ def simulator_scripts(channel: ChannelDep) -> dict[str, Any]:
     return practice_scripts()
 
 
+def _receive(
+    services: Services, events: list[Any], practice: bool, helpline: HelplineConfig
+) -> intake.IntakeResult:
+    return intake.receive_many(services, [(ChannelName.SIMULATOR.value, events)],
+                               practice=practice, helpline_id=helpline.id)[0]
+
+
 @router.post("/simulator/api/messages", status_code=202)
 async def simulator_post(
-    request: Request, services: ServicesDep, channel: ChannelDep
+    request: Request, services: ServicesDep, channel: ChannelDep, helpline: HelplineDep
 ) -> JSONResponse:
     body = await read_capped(request, MAX_POST)
     channel.verify(request.headers, request.query_params, body)
@@ -255,16 +299,14 @@ async def simulator_post(
         events = channel.parse(body)
     except MalformedPayload:
         raise BadSimulatorPost() from None
-    result = await run_in_threadpool(
-        intake.receive, services, ChannelName.SIMULATOR.value, events, practice=post.practice
-    )
+    result = await run_in_threadpool(_receive, services, events, post.practice, helpline)
     return JSONResponse({"stored": result.stored, "duplicates": result.duplicates},
                         status_code=202)
 
 
 @router.post("/simulator/api/media", status_code=202)
 async def simulator_media(
-    request: Request, services: ServicesDep, channel: ChannelDep
+    request: Request, services: ServicesDep, channel: ChannelDep, helpline: HelplineDep
 ) -> JSONResponse:
     """A photo or voice note from the page (base64 in the JSON post), so
     training covers media: it is fetched, cleaned and sealed like any other."""
@@ -277,9 +319,7 @@ async def simulator_media(
         events = channel.parse(body)
     except MalformedPayload:
         raise BadSimulatorPost() from None
-    result = await run_in_threadpool(
-        intake.receive, services, ChannelName.SIMULATOR.value, events, practice=post.practice
-    )
+    result = await run_in_threadpool(_receive, services, events, post.practice, helpline)
     return JSONResponse({"stored": result.stored, "duplicates": result.duplicates},
                         status_code=202)
 
@@ -288,11 +328,12 @@ async def simulator_media(
 async def simulator_messages(
     services: ServicesDep,
     channel: ChannelDep,
+    helpline: HelplineDep,
     x_simulator_session: Annotated[str | None, Header()] = None,
     practice: bool = False,
 ) -> dict[str, Any]:
     address = _address(x_simulator_session, practice)
-    return await run_in_threadpool(transcript, services, channel, address)
+    return await run_in_threadpool(transcript, services, channel, address, helpline)
 
 
 @router.get("/simulator/api/events")
@@ -300,6 +341,7 @@ async def simulator_events(
     request: Request,
     services: ServicesDep,
     channel: ChannelDep,
+    helpline: HelplineDep,
     session: Annotated[str | None, Query()] = None,
     practice: bool = False,
 ) -> StreamingResponse:
@@ -319,7 +361,7 @@ async def simulator_events(
         task = asyncio.create_task(pump())
         try:
             yield "retry: 3000\n\n"
-            texter_id = await run_in_threadpool(_texter_id, services, address)
+            texter_id = await run_in_threadpool(_texter_id, services, address, helpline)
             while not await request.is_disconnected():
                 try:
                     event = await asyncio.wait_for(queue.get(), timeout=15)
@@ -327,7 +369,7 @@ async def simulator_events(
                     yield ": keepalive\n\n"
                     continue
                 if texter_id is None:
-                    texter_id = await run_in_threadpool(_texter_id, services, address)
+                    texter_id = await run_in_threadpool(_texter_id, services, address, helpline)
                 if event.conversation is None or texter_id is None:
                     continue
                 owner = await run_in_threadpool(_owner, services, event.conversation)

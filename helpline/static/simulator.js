@@ -42,13 +42,23 @@
 
   function setStatus(text) { $("status").textContent = text || ""; }
 
+  // Which helpline's number the texter writes to (several in one installation):
+  // every call names it; without a choice on the page, the default helpline.
+  function helplineInput() {
+    return document.querySelector("input[name=helpline]:checked");
+  }
+  function helplineQuery(first) {
+    const input = helplineInput();
+    return input ? (first ? "?" : "&") + "helpline=" + encodeURIComponent(input.value) : "";
+  }
+
   async function post(text, choice) {
     state.seq += 1;
     save();
     const body = { session: currentSession(), id: "m-" + state.seq, practice: isPractice() };
     if (text) body.text = text;
     if (choice) body.choice = choice;
-    const response = await fetch("/simulator/api/messages", {
+    const response = await fetch("/simulator/api/messages" + helplineQuery(true), {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-Simulator": "1" },
       body: JSON.stringify(body),
@@ -72,7 +82,7 @@
     save();
     const body = { session: currentSession(), id: "m-" + state.seq, practice: isPractice(),
                    media_kind: kind, media: btoa(binary) };
-    const response = await fetch("/simulator/api/media", {
+    const response = await fetch("/simulator/api/media" + helplineQuery(true), {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-Simulator": "1" },
       body: JSON.stringify(body),
@@ -176,7 +186,7 @@
     if (busy) return;
     busy = true;
     try {
-      const response = await fetch("/simulator/api/messages?practice=" + (isPractice() ? "1" : "0"), {
+      const response = await fetch("/simulator/api/messages?practice=" + (isPractice() ? "1" : "0") + helplineQuery(false), {
         headers: { "X-Simulator-Session": currentSession() },
         credentials: "same-origin",
       });
@@ -191,7 +201,7 @@
   function listen() {
     if (source) source.close();
     const url = "/simulator/api/events?practice=" + (isPractice() ? "1" : "0") +
-      "&session=" + encodeURIComponent(currentSession());
+      "&session=" + encodeURIComponent(currentSession()) + helplineQuery(false);
     source = new EventSource(url);
     source.addEventListener("update", refresh);
     source.addEventListener("open", refresh);
@@ -257,6 +267,18 @@
     phone.classList.toggle("look-whatsapp", state.look !== "signal");
     phone.classList.toggle("look-signal", state.look === "signal");
     for (const input of document.querySelectorAll("input[name=look]")) input.checked = input.value === state.look;
+    applyHelpline();
+  }
+
+  function applyHelpline() {
+    const input = helplineInput();
+    if (!input) return;
+    for (const other of document.querySelectorAll("input[name=helpline]")) other.checked = other.value === input.value;
+    $("phone-name").textContent = input.dataset.name;
+    const number = state.look === "signal" ? input.dataset.signal : input.dataset.whatsapp;
+    $("number").textContent = number
+      ? (state.look === "signal" ? T.number_signal : T.number_whatsapp) + ": " + number
+      : "";
   }
 
   function applyMode() {
@@ -271,6 +293,12 @@
   document.addEventListener("DOMContentLoaded", async () => {
     for (const input of document.querySelectorAll("input[name=look]")) {
       input.addEventListener("change", () => { state.look = input.value; save(); applyLook(); });
+    }
+    for (const input of document.querySelectorAll("input[name=helpline]")) {
+      if (state.helpline) input.checked = input.value === state.helpline;
+      input.addEventListener("change", () => {
+        state.helpline = input.value; save(); applyHelpline(); lastCount = -1; listen(); refresh();
+      });
     }
     for (const input of document.querySelectorAll("input[name=mode]")) {
       input.addEventListener("change", () => { state.mode = input.value; save(); applyMode(); });

@@ -25,7 +25,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-LINE = re.compile(r"^role=(\S+) username=(\S+) password=(\S+) totp_secret=([A-Z2-7]+)$")
+LINE = re.compile(
+    r"^role=(\S+) username=(\S+) password=(\S+) totp_secret=([A-Z2-7]+) helpline=(\S+)$")
 WAIT = 90.0  # generous upper bound for slow CI machines; never asserted as a timing
 
 
@@ -45,7 +46,7 @@ def clean_env() -> dict[str, str]:
 class Demo:
     process: subprocess.Popen[str]
     port: int
-    accounts: dict[str, dict[str, str]]
+    accounts: dict[str, dict[str, str]]  # Tilburg's (the default helpline's), by role
     output: list[str]
     reader: threading.Thread
 
@@ -98,14 +99,19 @@ def start_demo(directory: Path, port: int) -> Demo:
         if line.startswith("Simulator:"):
             break
     demo = Demo(process, port, {}, output, reader)
+    roles: dict[str, set[str]] = {}
     for line in output:
         match = LINE.match(line)
         if match:
-            role, username, password, secret = match.groups()
-            demo.accounts[role] = {"username": username, "password": password, "totp": secret}
-    if set(demo.accounts) != {"volunteer", "partner", "coordinator", "admin"}:
+            role, username, password, secret, helpline = match.groups()
+            roles.setdefault(helpline, set()).add(role)
+            if helpline == "tilburg":
+                demo.accounts[role] = {"username": username, "password": password,
+                                       "totp": secret}
+    four = {"volunteer", "partner", "coordinator", "admin"}
+    if roles != {"tilburg": four, "zeeland": four}:
         demo.stop()
-        pytest.fail("demo did not print the four accounts:\n" + "\n".join(output))
+        pytest.fail("demo did not print four accounts per helpline:\n" + "\n".join(output))
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{demo.url}/healthz", timeout=2).status_code == 200:
