@@ -59,6 +59,18 @@ def derive_index_key(index_key: bytes, helpline_id: str) -> bytes:
     ).derive(index_key)
 
 
+def own_numbers(settings: Settings, row: Helpline) -> tuple[str | None, str | None]:
+    """The helpline's WhatsApp phone number id and Signal number. A
+    one-helpline installation's settings keep applying to the default one."""
+    if row.id != DEFAULT_HELPLINE_ID:
+        return row.whatsapp_phone_number_id, row.signal_number
+    whatsapp = row.whatsapp_phone_number_id or settings.whatsapp_phone_number_id
+    signal = row.signal_number or (
+        settings.signal_number.get_secret_value() if settings.signal_number else None
+    )
+    return whatsapp, signal
+
+
 @dataclass(frozen=True, repr=False)
 class HelplineConfig:
     id: str
@@ -118,16 +130,10 @@ class HelplineDirectory:
             self._loaded_at = self._clock()
 
     def _config(self, row: Helpline) -> HelplineConfig:
-        settings = self._settings
+        whatsapp, signal = own_numbers(self._settings, row)
         if row.id == DEFAULT_HELPLINE_ID:
-            # A one-helpline installation's settings keep applying to it.
-            whatsapp = row.whatsapp_phone_number_id or settings.whatsapp_phone_number_id
-            signal = row.signal_number or (
-                settings.signal_number.get_secret_value() if settings.signal_number else None
-            )
             index = self._root_index
         else:
-            whatsapp, signal = row.whatsapp_phone_number_id, row.signal_number
             index = BlindIndex(derive_index_key(self._root_index.key, row.id))
         own = None if row.policy is None else load_policy(row.policy)
         return HelplineConfig(
@@ -194,4 +200,6 @@ class HelplineDirectory:
         return {a for h in self._all().values() if (a := h.account(channel)) is not None}
 
 
-__all__ = ["HelplineConfig", "HelplineDirectory", "UnknownHelpline", "derive_index_key"]
+__all__ = [
+    "HelplineConfig", "HelplineDirectory", "UnknownHelpline", "derive_index_key", "own_numbers",
+]

@@ -28,20 +28,41 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 @dataclass
 class Report:
+    """The installation's lines, then one section of lines per helpline."""
+
     lines: list[tuple[Level, str, str]] = field(default_factory=list)
+    sections: list[tuple[str, list[tuple[Level, str, str]]]] = field(default_factory=list)
+    # The numbers signal-cli-rest-api holds (None: not asked or no answer).
+    signal_registered: set[str] | None = None
 
     def add(self, level: Level, topic: str, text: str) -> None:
         self.lines.append((level, topic, text))
 
+    def section(self, title: str) -> Callable[[Level, str, str], None]:
+        lines: list[tuple[Level, str, str]] = []
+        self.sections.append((title, lines))
+
+        def add(level: Level, topic: str, text: str) -> None:
+            lines.append((level, topic, text))
+
+        return add
+
+    def _all(self) -> list[tuple[Level, str, str]]:
+        return self.lines + [line for _, lines in self.sections for line in lines]
+
     @property
     def failed(self) -> bool:
-        return any(level == "FAIL" for level, _, _ in self.lines)
+        return any(level == "FAIL" for level, _, _ in self._all())
 
     def print(self, out: TextIO) -> None:
         for level, topic, text in self.lines:
             print(f"{level:<4} {topic}: {text}", file=out)
-        problems = sum(1 for level, _, _ in self.lines if level == "FAIL")
-        warnings = sum(1 for level, _, _ in self.lines if level == "warn")
+        for title, lines in self.sections:
+            print(f"\n[{title}]", file=out)
+            for level, topic, text in lines:
+                print(f"{level:<4} {topic}: {text}", file=out)
+        problems = sum(1 for level, _, _ in self._all() if level == "FAIL")
+        warnings = sum(1 for level, _, _ in self._all() if level == "warn")
         if problems:
             print(f"\n{problems} problem(s) to fix, {warnings} warning(s).", file=out)
         else:
@@ -240,7 +261,9 @@ def check_signal(settings: Settings, report: Report, client: httpx.Client) -> No
     if not isinstance(numbers, list):
         report.add("FAIL", "signal", f"could not list registered numbers (HTTP "
                    f"{accounts.status_code}).")
-    elif settings.signal_number.get_secret_value() in numbers:
+        return
+    report.signal_registered = {str(n) for n in numbers}
+    if settings.signal_number.get_secret_value() in numbers:
         report.add("ok", "signal", "HELPLINE_SIGNAL_NUMBER is registered with the API")
     else:
         report.add("FAIL", "signal", "HELPLINE_SIGNAL_NUMBER is not registered with "
@@ -362,7 +385,8 @@ def run_checks(settings: Settings, client: httpx.Client | None = None) -> Report
     report = Report()
     check_keys(settings, report)
     check_database(settings, report)
-    if report.lines[-1][:2] == ("ok", "database"):
+    database_ok = report.lines[-1][:2] == ("ok", "database")
+    if database_ok:
         check_inbox(settings, report)
     check_file_modes(settings, report)
     database_ok = ("ok", "database") in {line[:2] for line in report.lines}
@@ -373,11 +397,25 @@ def run_checks(settings: Settings, client: httpx.Client | None = None) -> Report
     try:
         check_whatsapp(settings, report, http)
         check_signal(settings, report, http)
+        check_exposure(settings, report)
+        if database_ok:
+            check_helplines(settings, report, http)
+        else:
+            report.add("warn", "helplines", "not checked: the database is not usable (above).")
     finally:
         if own:
             http.close()
-    check_exposure(settings, report)
     return report
+
+
+def check_helplines(settings: Settings, report: Report, client: httpx.Client) -> None:
+    from helpline.ops.doctor_helplines import check_every_helpline
+
+    try:
+        check_every_helpline(settings, report.section, client, report.signal_registered)
+    except Exception as exc:  # noqa: BLE001 - one unreadable table must not hide the rest
+        report.add("FAIL", "helplines", f"cannot read the helplines ({type(exc).__name__}); "
+                   "run `helpline migrate`.")
 
 
 def main(

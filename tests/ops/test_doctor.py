@@ -33,6 +33,15 @@ def never_shows_secrets(text: str, settings: Settings) -> None:
     assert WHATSAPP_SECRET not in text
 
 
+def staffed(settings: Settings) -> Settings:
+    """A volunteer and the built-in policy's menu partners (ggd, pmw) have
+    accounts: without them the doctor fails the helpline (test_doctor_helplines)."""
+    from tests.ops.test_doctor_helplines import staff
+
+    staff(settings, "default", ("ggd", "pmw"))
+    return settings
+
+
 def healthy_platforms(mock: respx.MockRouter) -> None:
     mock.get(f"{GRAPH}/1000000001").respond(200, json={"id": "1000000001"})
     mock.get(f"{SIGNAL_API}/v1/about").respond(
@@ -44,7 +53,7 @@ def healthy_platforms(mock: respx.MockRouter) -> None:
 def test_a_healthy_configuration_passes_with_exit_code_zero(
     migrated: Settings, settings_factory: Callable[..., Settings]
 ) -> None:
-    settings = settings_factory(public_url="https://helpline.example")
+    settings = staffed(settings_factory(public_url="https://helpline.example"))
     with respx.mock(assert_all_called=True) as mock:
         healthy_platforms(mock)
         code, text = run(settings)
@@ -189,8 +198,8 @@ def test_invalid_policy_file_is_reported(
 def test_simulator_in_production_is_a_warning_not_a_failure(
     migrated: Settings, settings_factory: Callable[..., Settings]
 ) -> None:
-    settings = settings_factory(simulator=True, whatsapp_app_secret=None, signal_api_url=None,
-                                public_url="https://helpline.example")
+    settings = staffed(settings_factory(simulator=True, whatsapp_app_secret=None,
+                                        signal_api_url=None, public_url="https://helpline.example"))
     code, text = run(settings)
     assert code == 0
     assert "warn simulator" in text
@@ -199,8 +208,8 @@ def test_simulator_in_production_is_a_warning_not_a_failure(
 def test_the_web_chat_is_reported_with_its_proof_of_work(
     migrated: Settings, settings_factory: Callable[..., Settings]
 ) -> None:
-    settings = settings_factory(webchat=True, whatsapp_app_secret=None, signal_api_url=None,
-                                public_url="https://helpline.example")
+    settings = staffed(settings_factory(webchat=True, whatsapp_app_secret=None,
+                                        signal_api_url=None, public_url="https://helpline.example"))
     code, text = run(settings)
     assert code == 0
     assert "ok   web chat: on at /chat" in text
