@@ -13,7 +13,9 @@ volunteer needs to see or hear the content, none of that.
   iTunes-style tags, XMP) is turned into a `free` box of the same size with
   zeroed content. Sizes and offsets stay as they are, so the sample tables
   (`stco`) still point at the right bytes and the file plays unchanged.
-- WebM/Matroska: the `Tags` element becomes a `Void` element of the same size.
+- WebM/Matroska: the `Tags` element becomes a `Void` element of the same size;
+  the recording program (MuxingApp, WritingApp), Title, DateUTC and track
+  names are zeroed in place (empty strings of the same size).
 - ADTS/MP3: ID3v2 in front and ID3v1 at the end are cut off.
 - PDF documents are rewritten with pypdf without their Info dictionary, XMP,
   PieceInfo, scripts and embedded files (helpline/media/pdf_cleaning.py). One
@@ -180,6 +182,15 @@ def _walk_mp4(buf: bytearray, start: int, end: int, depth: int) -> None:
 _EBML_TAGS: Final = 0x1254C367
 _EBML_SEGMENT: Final = 0x18538067
 _EBML_VOID: Final = 0xEC
+_EBML_INFO: Final = 0x1549A966
+_EBML_TRACKS: Final = 0x1654AE6B
+_EBML_TRACK_ENTRY: Final = 0xAE
+# Segment Info children that name the recording program or the file, and when
+# it was made: MuxingApp, WritingApp ("Chrome", "Lavf60.3.100"...), Title,
+# DateUTC; a track's Name. Their content is zeroed in place: an EBML string
+# may be zero-padded (RFC 8794, 7.4), so each becomes an empty string of the
+# same size, and MuxingApp/WritingApp, which Matroska requires, stay present.
+_EBML_BLANKED: Final = frozenset({0x4D80, 0x5741, 0x7BA9, 0x4461, 0x536E})
 _UNKNOWN_SIZE: Final = -1
 
 
@@ -232,6 +243,12 @@ def _void_tags(buf: bytearray, start: int, end: int) -> None:
         if size == _UNKNOWN_SIZE:
             return  # a cluster of unknown size runs to the end; tags come before it
         total = id_len + size_len + size
+        if offset + total > end:
+            if element in (_EBML_INFO, _EBML_TRACKS, _EBML_TAGS):
+                raise Uncleanable("ebml metadata truncated")
+            return  # a recording cut off in its last cluster: nothing after it to clean
+        if element in (_EBML_INFO, _EBML_TRACKS):
+            _blank_names(buf, offset + id_len + size_len, offset + total, depth=0)
         if element == _EBML_TAGS:
             # Void of the same total length: 1 id byte + an 8-byte size.
             if total < 9:
@@ -241,6 +258,23 @@ def _void_tags(buf: bytearray, start: int, end: int) -> None:
             buf[offset + 1 : offset + 9] = bytes([0x01]) + payload.to_bytes(7, "big")
             buf[offset + 9 : offset + total] = bytes(payload)
         offset += total
+
+
+def _blank_names(buf: bytearray, start: int, end: int, depth: int) -> None:
+    if depth > 2:
+        return
+    offset = start
+    while offset < end:
+        element, id_len = _ebml_id(buf, offset)
+        size, size_len = _ebml_size(buf, offset + id_len)
+        body = offset + id_len + size_len
+        if size == _UNKNOWN_SIZE or body + size > end:
+            raise Uncleanable("ebml child out of range")
+        if element in _EBML_BLANKED:
+            buf[body : body + size] = bytes(size)
+        elif element == _EBML_TRACK_ENTRY:
+            _blank_names(buf, body, body + size, depth + 1)
+        offset = body + size
 
 
 def _strip_id3(data: bytes) -> bytes:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
 from helpline.media import cleaning, sniff
-from tests.media import samples
+from tests.media import ebml, samples
 
 NEEDLE = b"NEEDLE-META-9c1f"
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + NEEDLE + b"</x:xmpmeta>"
@@ -105,6 +105,30 @@ def test_webm_tags_become_void_and_a_live_recording_still_parses() -> None:
     cleaned = cleaning.clean("audio/webm", original).data
     assert len(cleaned) == len(original)
     assert NEEDLE not in cleaned
+    assert cleaned.endswith(cluster)
+
+
+def test_webm_recording_program_title_and_track_names_are_blanked() -> None:
+    header = _ebml(b"\x1a\x45\xdf\xa3", _ebml(b"\x42\x82", b"webm"))
+    info = _ebml(b"\x15\x49\xa9\x66", _ebml(b"\x2a\xd7\xb1", b"\x0f\x42\x40")
+                 + _ebml(b"\x4d\x80", b"Chrome") + _ebml(b"\x57\x41", b"Chrome " + NEEDLE)
+                 + _ebml(b"\x7b\xa9", b"Title " + NEEDLE))
+    entry = _ebml(b"\xae", _ebml(b"\xd7", b"\x01") + _ebml(b"\x86", b"A_OPUS")
+                  + _ebml(b"\x53\x6e", b"Name " + NEEDLE))
+    tracks = _ebml(b"\x16\x54\xae\x6b", entry)
+    cluster = b"\x1f\x43\xb6\x75\x01\xff\xff\xff\xff\xff\xff\xff" + b"\xa3\x84\x81\x00\x00\x80"
+    segment = b"\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff" + info + tracks + cluster
+    original = header + segment
+    before = ebml.elements(original)
+    assert ebml.text(before["MuxingApp"][0]) == "Chrome"
+    assert ebml.text(before["Name"][0]).startswith("Name ")
+    cleaned = bytes(cleaning.clean("audio/webm", original).data)
+    assert len(cleaned) == len(original)
+    assert NEEDLE not in cleaned
+    after = ebml.elements(cleaned)
+    for name in ("MuxingApp", "WritingApp", "Title", "Name"):
+        assert [ebml.text(v) for v in after[name]] == [""], name
+    assert after["CodecID"] == [b"A_OPUS"]  # what the player needs is kept
     assert cleaned.endswith(cluster)
 
 
