@@ -160,6 +160,10 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 @command("backup")
 def cmd_backup(args: argparse.Namespace) -> int:
+    if args.helpline is not None:
+        from helpline.lifecycle.backup_helpline_cli import cli_backup_helpline
+
+        return cli_backup_helpline(args.file, args.helpline, load_settings())
     from helpline.lifecycle.backup import cli_backup
 
     return cli_backup(args.file, load_settings())
@@ -167,6 +171,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 @command("restore")
 def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from helpline.lifecycle.backup_helpline import is_helpline_backup
+
+    if is_helpline_backup(Path(args.file)):
+        from helpline.lifecycle.backup_helpline_cli import cli_restore_helpline
+
+        return cli_restore_helpline(args.file, load_settings())
     from helpline.lifecycle.backup import cli_restore
 
     return cli_restore(args.file, load_settings())
@@ -245,7 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--batch", type=int, default=200, help="data keys per transaction")
     backup = sub.add_parser("backup", help="consistent snapshot; unreadable without the keys")
     backup.add_argument("file")
-    restore = sub.add_parser("restore", help="load a backup into an empty instance")
+    backup.add_argument("--helpline", metavar="SLUG",
+                        help="only this helpline's rows, media and keys")
+    restore = sub.add_parser(
+        "restore", help="load a backup into an empty instance (one helpline's: into an "
+        "installation that does not hold it)")
     restore.add_argument("file")
     from helpline.console.user_cli import add_parser as add_user_parser
 
