@@ -69,8 +69,12 @@ def stored(client: TestClient, app: FastAPI, migrated: Settings) -> Stored:
 def test_the_doctor_reports_the_media_directory_among_its_checks(
     migrated: Settings, settings_factory: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = settings_factory(media_dir=tmp_path / "media", whatsapp_app_secret=None,
-                                signal_api_url=None, key_store=tmp_path / "helpline.keystore")
+    from tests.ops.test_doctor import staffed
+
+    # Staffed: a helpline without a volunteer fails the doctor (test_doctor_helplines).
+    settings = staffed(settings_factory(media_dir=tmp_path / "media", whatsapp_app_secret=None,
+                                        signal_api_url=None,
+                                        key_store=tmp_path / "helpline.keystore"))
     out = io.StringIO()
     assert doctor.main(settings, out) == 0, out.getvalue()
     assert f"ok   media: {tmp_path / 'media'} does not exist yet" in out.getvalue()
