@@ -16,13 +16,19 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final, Literal, Protocol
 
 from helpline.config import Settings
 from helpline.media.store import SWEEP_GRACE, media_dir
 
-if TYPE_CHECKING:
-    from helpline.ops.doctor import Report
+Level = Literal["ok", "warn", "FAIL"]
+
+
+class Report(Protocol):
+    """What the doctor's report offers here (doctor.py imports this module,
+    so it is named by shape, not imported)."""
+
+    def add(self, level: Level, topic: str, text: str) -> None: ...
 
 MB: Final = 1024 * 1024
 # Below this a single voice note or video (16-32 MB caps) may no longer fit.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,20 +58,23 @@ def test_a_recorded_voice_note_reaches_the_console_cleaned_and_plays(
     sim_context = browser_with_microphone.new_context(permissions=["microphone"])
     sim = sim_context.new_page()
     sim_seen = watch(sim, live.base_url)
-    uploads: list[bytes] = []
-    sim.on("request", lambda r: uploads.append(base64.b64decode(json.loads(r.post_data)["media"]))
-           if r.url.endswith("/simulator/api/media") else None)
     sim.goto(f"{live.base_url}/simulator")
     record = sim.locator("#record")
     record.click()
     sim.locator("#record[aria-pressed='true']").wait_for()  # recording
-    time.sleep(2.0)  # two seconds of the fake microphone's tone
-    record.click()
-    wait_until(lambda: bool(uploads), timeout=10)
+    # Two seconds of the fake microphone's tone; waiting through Playwright
+    # (not time.sleep) keeps its event loop turning.
+    sim.wait_for_timeout(2000)
+    # The upload is caught as Playwright sees it leave: a listener filling a
+    # list is only run while the sync API is called, so polling the list
+    # could wait forever on a slow machine.
+    with sim.expect_request(lambda r: r.url.endswith("/simulator/api/media"),
+                            timeout=20000) as upload:
+        record.click()
+    recorded = base64.b64decode(json.loads(upload.value.post_data or "{}")["media"])
     sim.locator("#chat .bubble.mine", has_text="[voice message or audio]").wait_for()
 
     # What MediaRecorder made names its maker; what is stored does not.
-    (recorded,) = uploads
     assert recorded.startswith(b"\x1a\x45\xdf\xa3")  # EBML: WebM
     made_by = ebml.elements(recorded)
     assert ebml.text(made_by["MuxingApp"][0]) == "Chrome"
