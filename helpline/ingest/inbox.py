@@ -34,7 +34,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -45,9 +45,9 @@ from helpline import crypto, logs
 from helpline.channels.base import InboundEvent, MalformedPayload
 from helpline.errors import ServiceUnavailable
 from helpline.ingest import inbox_schema, intake
-from helpline.ingest.inbox_pg import PgAppender, listen_for_appends
+from helpline.ingest.inbox_pg import PgAppender, listen_for_appends, replayable
 from helpline.services import Services
-from helpline.store.db import Database, ensure_private_file
+from helpline.store.db import Database
 from helpline.store.models import naive_utc, new_id
 
 INBOX = SQLModel.metadata.tables["inbox"]
@@ -56,6 +56,10 @@ INBOX = SQLModel.metadata.tables["inbox"]
 # spend a commit's fixed price once for many, short enough that the console's
 # reads in between are not kept waiting.
 BATCH_LIMIT = 32
+# On PostgreSQL a batch's cost is mostly its two commits and eight round
+# trips, whatever its size (benchmarks/profile_process.py): 128 deliveries per
+# batch processed 662 msg/s where 32 did 330 on a 2-core machine.
+BATCH_LIMIT_PG = 128
 # A claimed row whose processor died is taken again after this.
 LEASE = timedelta(seconds=60)
 # A delivery that keeps failing (a bug, not an outage) is retried with growing
@@ -190,13 +194,13 @@ class Inbox:
         machinery was about a fifth of the CPU of answering a webhook, and
         this runs for every webhook, on the event loop. Datetimes in the
         format SQLAlchemy's SQLite dialect stores and reads back."""
-        rows = [(*d.row[:5], _sqlite_time(d.row[5]), d.row[6], _sqlite_time(d.row[7]))
-                for d in deliveries]
+        at = inbox_schema.sqlite_time
+        rows = [(*d.row[:5], at(d.row[5]), d.row[6], at(d.row[7])) for d in deliveries]
         with db.turn():
             raw = self._raw
             try:
                 if raw is None:
-                    raw = self._raw = _connect_sqlite(path)
+                    raw = self._raw = inbox_schema.connect_sqlite(path)
                 raw.execute("BEGIN IMMEDIATE")
                 raw.executemany(_APPEND_SQLITE, rows)
                 raw.execute("COMMIT")
@@ -214,10 +218,15 @@ class Inbox:
 
     # -- processing --------------------------------------------------------
 
-    def process_batch(self, limit: int = BATCH_LIMIT) -> int:
-        """Claim up to `limit` deliveries in arrival order and process them.
-        Returns how many were claimed (0: nothing due)."""
-        claimed = self._claim(limit)
+    @property
+    def batch_limit(self) -> int:
+        """Deliveries per batch when nobody is waiting for an answer."""
+        return BATCH_LIMIT if self.own_db is not None else BATCH_LIMIT_PG
+
+    def process_batch(self, limit: int | None = None) -> int:
+        """Claim up to `limit` (default: batch_limit) deliveries in arrival
+        order and process them. Returns how many were claimed (0: nothing due)."""
+        claimed = self._claim(self.batch_limit if limit is None else limit)
         if not claimed:
             return 0
         parsed: list[tuple[_Claimed, list[InboundEvent]]] = []
@@ -284,6 +293,8 @@ class Inbox:
             .with_for_update(skip_locked=True)
         )
         with self.db.session() as session:
+            if self.own_db is None:
+                replayable(session.connection())
             rows = session.execute(
                 update(INBOX).where(INBOX.c.id.in_(due.scalar_subquery()))
                 .values(locked_until=now + LEASE)
@@ -323,6 +334,8 @@ class Inbox:
         own = self.own_db is not None
 
         def delete_rows(session: Session) -> None:
+            if not own:
+                replayable(session.connection())
             session.connection().execute(delete(INBOX).where(INBOX.c.id.in_(done)))
 
         if parsed:
@@ -369,20 +382,6 @@ class Inbox:
             session.execute(update(INBOX).where(INBOX.c.id.in_(ids)).values(locked_until=None))
 
 
-def _sqlite_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _connect_sqlite(path: str) -> sqlite3.Connection:
-    # Same settings as helpline.db's engine (WAL, overwrite deleted pages).
-    ensure_private_file(path)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA secure_delete=ON")
-    return conn
-
-
 class _NotYet(Exception):
     """Keep the delivery and try again later."""
 
@@ -403,15 +402,15 @@ async def run_processor(inbox: Inbox, stop: asyncio.Event) -> None:
         busy = await _answering_first(inbox, pace, stop)
         began = loop.time()
         try:
-            processed = await asyncio.to_thread(
-                inbox.process_batch, BUSY_BATCH_LIMIT if busy else BATCH_LIMIT)
+            limit = BUSY_BATCH_LIMIT if busy else inbox.batch_limit
+            processed = await asyncio.to_thread(inbox.process_batch, limit)
         except Exception as exc:  # noqa: BLE001 - database down: retry, never die
             logs.event("inbox.error", logging.WARNING, kind=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
             continue
         pace.observe(processed, loop.time() - began)
-        if processed < (BUSY_BATCH_LIMIT if busy else BATCH_LIMIT):
+        if processed < limit:
             pace.drained()
         if processed:
             continue
@@ -495,4 +494,5 @@ async def _answering_first(inbox: Inbox, pace: Pace, stop: asyncio.Event) -> boo
     return False
 
 
-__all__ = ["BATCH_LIMIT", "INBOX", "Inbox", "Pace", "Sealed", "inbox_url", "run_processor"]
+__all__ = ["BATCH_LIMIT", "BATCH_LIMIT_PG", "INBOX", "Inbox", "Pace", "Sealed", "inbox_url",
+           "run_processor"]

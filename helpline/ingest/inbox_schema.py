@@ -13,6 +13,7 @@ it with everything else; only `backlog` applies there.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from sqlmodel import SQLModel
 
 from helpline.errors import HelplineError
 from helpline.store import models  # noqa: F401 - registers the inbox table
+from helpline.store.db import ensure_private_file
 
 INBOX = SQLModel.metadata.tables["inbox"]
 
@@ -91,4 +93,21 @@ def backlog(conn: Connection, now: datetime) -> Backlog:
     return Backlog(int(count), max(0.0, (now - oldest).total_seconds()))
 
 
-__all__ = ["CURRENT", "STEPS", "Backlog", "InboxSchemaError", "backlog", "migrate", "version"]
+def sqlite_time(value: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite dialect stores and reads it back."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """A DB-API connection to the inbox file, for appends on the event loop;
+    the same settings as helpline.db's engine (WAL, overwrite deleted pages)."""
+    ensure_private_file(path)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA secure_delete=ON")
+    return conn
+
+
+__all__ = ["CURRENT", "STEPS", "Backlog", "InboxSchemaError", "backlog", "connect_sqlite",
+           "migrate", "sqlite_time", "version"]
