@@ -11,6 +11,7 @@ stored. On SQLite the app process answers and processes the inbox, the worker
 sends; on PostgreSQL the app answers and the worker processes and sends.
 
     python benchmarks/soak.py [--rate 300] [--minutes 10] [--postgres URL]
+                              [--check [--empty-within 5]]
 """
 
 from __future__ import annotations
@@ -141,7 +142,10 @@ def main() -> None:
     parser.add_argument("--postgres", default=None)
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every message was answered 200, stored, and "
-                             "announced on the console's stream (.ci/run's short form)")
+                             "announced on the console's stream, and the inbox was empty "
+                             "within --empty-within seconds of the last answer "
+                             "(.ci/run's short form)")
+    parser.add_argument("--empty-within", type=float, default=5.0)
     args = parser.parse_args()
     outcome: dict[str, int] = {}
     with FakeGraphAPI() as graph, tempfile.TemporaryDirectory() as tmp:
@@ -175,6 +179,7 @@ def main() -> None:
                 while backlog.waiting():
                     await asyncio.sleep(0.1)
                 stored = backlog.stored()
+                outcome["empty_after_ms"] = round((time.monotonic() - ended) * 1000)
                 print(f"inbox empty {time.monotonic() - ended:.2f} s after the last 200; "
                       f"{stored} messages stored", flush=True)
                 deadline = time.monotonic() + 10
@@ -204,7 +209,8 @@ def main() -> None:
     print(f"outcome: {json.dumps(outcome)}")
     if args.check and not (outcome.get("failures") == 0
                            and outcome.get("stored") == outcome.get("sent")
-                           and outcome.get("events", 0) >= outcome.get("sent", 1)):
+                           and outcome.get("events", 0) >= outcome.get("sent", 1)
+                           and outcome.get("empty_after_ms", 10**9) <= args.empty_within * 1000):
         sys.exit(1)
 
 

@@ -312,3 +312,26 @@ def test_every_attachment_of_a_signal_message_is_fetched_and_deleted_at_the_brid
     messages = only_conversation(volunteer)["messages"]
     assert isinstance(messages, list)
     assert [len(m["media"]) for m in messages if m["direction"] == "in"] == [2]
+
+
+@respx.mock(assert_all_called=False)
+def test_a_signal_sticker_shows_as_a_sticker_and_nothing_is_fetched(
+    client: TestClient, app: FastAPI
+) -> None:
+    """signal-cli passes a sticker's pack id and number, not its image
+    (docs/privacy.md): the volunteer sees that a sticker came, and nothing is
+    asked of the bridge or of Signal's sticker servers (respx would refuse
+    any request)."""
+    envelope = signal_attachment_envelope("unused", "image/webp")
+    data = envelope["envelope"]["dataMessage"]
+    del data["attachments"]
+    data["sticker"] = {"packId": "9acc9e8aba563d26a4994e69263e3b25", "stickerId": 2}
+    post_signal(client, envelope)
+    assert run_fetcher(app) == 0
+    assert media_rows(app) == []
+    volunteer = make_agent(client)
+    messages = only_conversation(volunteer)["messages"]
+    assert isinstance(messages, list)
+    assert [(m["kind"], m["media"]) for m in messages if m["direction"] == "in"] == [
+        ("sticker", [])]
+    assert not respx.mock.calls
