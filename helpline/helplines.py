@@ -164,6 +164,16 @@ class HelplineDirectory:
     def by_slug(self, slug: str) -> HelplineConfig | None:
         return next((h for h in self._all().values() if h.slug == slug), None)
 
+    def find_slug(self, slug: str) -> HelplineConfig | None:
+        """by_slug for a stranger's request: a helpline added in another
+        process is found within RELOAD_INTERVAL, and unknown slugs cannot
+        make every request reload the table."""
+        found = self.by_slug(slug)
+        if found is None and self._clock() - self._loaded_at >= RELOAD_INTERVAL:
+            self.reload()
+            found = self.by_slug(slug)
+        return found
+
     def for_account(self, channel: str, account: str | None) -> HelplineConfig | None:
         """The helpline a delivery addressed to `account` belongs to, or None
         (drop it). Without an address, or with one nobody has, only a

@@ -115,7 +115,8 @@ def webhooks_processed() -> Iterator[None]:
         response = original(self, method, url, *args, **kwargs)
         path = str(url).removeprefix(str(self.base_url))
         delivered = ((path.startswith("/webhooks/") and response.status_code == 200)
-                     or (path.startswith("/chat/api/messages") and response.status_code == 202))
+                     or (path.startswith("/chat") and path.split("?")[0].endswith("/api/messages")
+                         and response.status_code == 202))
         if (method.upper() == "POST" and delivered
                 and not getattr(self, "unprocessed", False)):
             inbox = getattr(getattr(self.app, "state", None), "inbox", None)

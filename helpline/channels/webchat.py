@@ -66,7 +66,9 @@ MAX_TEXT = 2000  # characters a visitor may send in one message
 PROVIDER_PREFIX = "wc."
 # The helpline the page at /chat belongs to: the default one, whose id is
 # helpline.store.columns.DEFAULT_HELPLINE_ID (adapters import no store module).
+# A page at /chat/{slug} names its helpline's id in the delivery instead.
 PAGE_HELPLINE = "default"
+HELPLINE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 class WebChatDelivery(BaseModel):
@@ -79,6 +81,7 @@ class WebChatDelivery(BaseModel):
     text: str | None = Field(default=None, max_length=MAX_TEXT)
     choice: str | None = Field(default=None, max_length=64)
     language: str | None = Field(default=None, max_length=8)
+    helpline: str | None = Field(default=None, max_length=40)
 
 
 class Streams:
@@ -183,6 +186,8 @@ class WebChatChannel:
             return [Ignored("webchat.malformed")]
         if not VISITOR_RE.match(delivery.visitor):
             return [Ignored("webchat.invalid_sender")]
+        if delivery.helpline is not None and not HELPLINE_ID_RE.match(delivery.helpline):
+            return [Ignored("webchat.malformed")]
         text = (delivery.text or "").strip() or None
         if text is None and not delivery.choice:
             return [Ignored("webchat.empty")]
@@ -202,9 +207,9 @@ class WebChatChannel:
                 sent_at=self._clock(),
                 choice=delivery.choice or None,
                 language=delivery.language,
-                # The page at /chat is the default helpline's (a page per
-                # helpline, /chat/{slug}, would name its own here).
-                account=PAGE_HELPLINE,
+                # The helpline whose page it came from picks the queue, as a
+                # WhatsApp number does; an id nobody has is dropped by intake.
+                account=delivery.helpline or PAGE_HELPLINE,
             )
         ]
 

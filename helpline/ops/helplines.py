@@ -23,6 +23,9 @@ PHONE_NUMBER_ID = re.compile(r"^[0-9]{5,32}$")
 SIGNAL_NUMBER = re.compile(r"^\+[1-9][0-9]{6,16}$")
 
 
+RESERVED_SLUGS = frozenset({"api", "static"})
+
+
 class HelplineInvalid(HelplineError):
     status_code = 400
     public_message = "invalid helpline data"
@@ -48,6 +51,9 @@ def check(spec: HelplineSpec) -> None:
             "a slug has 2 to 32 characters: lowercase letters, digits and dashes, "
             "starting with a letter"
         )
+    if spec.slug in RESERVED_SLUGS:
+        # /chat/{slug} is the helpline's chat page; /chat/api is the default's API.
+        raise HelplineInvalid(f"the slug {spec.slug!r} is reserved; choose another")
     if not 1 <= len(spec.name.strip()) <= 120:
         raise HelplineInvalid("a helpline's name has 1 to 120 characters")
     if spec.whatsapp_phone_number_id is not None and not PHONE_NUMBER_ID.match(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from helpline import logs
+from helpline.helplines import HelplineConfig
 from helpline.lifecycle.retention import audit_texter_erasure, erase_texter
 from helpline.live.bus import LiveEvent
 from helpline.services import Services
@@ -20,12 +21,13 @@ from helpline.store.models import Conversation, Texter
 from helpline.webchat.transcript import find_texter
 
 
-def erase_visitor(services: Services, visitor: str) -> bool:
-    """Erase the visitor's texter, if any; True when there was one."""
+def erase_visitor(services: Services, helpline: HelplineConfig, visitor: str) -> bool:
+    """Erase the visitor's texter at this helpline, if any; True when there
+    was one."""
     now = services.now()
     live: list[LiveEvent] = []
     with services.db.session() as session:
-        found = find_texter(services, session, visitor)
+        found = find_texter(session, helpline, visitor)
         if found is None:
             return False
         # Lock the texter as intake does, so a message being stored right

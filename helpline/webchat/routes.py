@@ -12,9 +12,11 @@ Nothing here reads or logs the client's address or user agent (uvicorn's
 access log is off, see `helpline.main.run_server`): the visitor is the
 cookie, and the cookie is stored only as a keyed hash.
 
-One helpline for now: `/chat` serves the default one. The choice is made in
-`_helpline()` only, so `/chat/{slug}` for several helplines adds a route and
-a lookup there.
+Every route exists twice: `/chat...` for the default helpline and
+`/chat/{slug}...` for any other (`_chat_helpline` picks it from the path, an
+unknown slug is 404). The helpline decides the page's policy (languages,
+look, retention of the cookie), the queue the delivery lands in, the cookie's
+name and the key the visitor id is derived under (helpline/webchat/session.py).
 """
 
 from __future__ import annotations
@@ -38,17 +40,18 @@ from starlette.concurrency import run_in_threadpool
 from helpline.channels.base import ChannelName
 from helpline.channels.webchat import MAX_TEXT, WebChatChannel
 from helpline.errors import HelplineError, NotFound
+from helpline.helplines import HelplineConfig
 from helpline.http import ServicesDep, read_capped
 from helpline.ingest.group_commit import GroupCommit
 from helpline.ingest.inbox import Inbox
 from helpline.lifecycle.retention import retention_days
 from helpline.services import Services
+from helpline.store.columns import DEFAULT_HELPLINE_ID
 from helpline.webchat import session as chat_session
 from helpline.webchat.deletion import erase_visitor
 from helpline.webchat.limits import ChatLimits, TooFast
 from helpline.webchat.live import Hub
 from helpline.webchat.transcript import texter_id, transcript
-from routing.model import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates" / "webchat"
@@ -121,9 +124,30 @@ def _state(request: Request) -> WebChat:
     return chat
 
 
-def _helpline(services: Services) -> Policy:
-    """The helpline a chat belongs to: the default one (see the module doc)."""
-    return services.policy
+def _chat_helpline(request: Request, services: ServicesDep) -> HelplineConfig:
+    """The helpline of the page the request is for (see the module doc)."""
+    slug = request.path_params.get("slug")
+    if slug is None:
+        return services.helpline(DEFAULT_HELPLINE_ID)
+    found = services.helplines.find_slug(slug) if isinstance(slug, str) else None
+    if found is None:
+        raise NotFound()
+    return found
+
+
+HelplineDep = Annotated[HelplineConfig, Depends(_chat_helpline)]
+
+
+def _is_default(helpline: HelplineConfig) -> bool:
+    return helpline.id == DEFAULT_HELPLINE_ID
+
+
+def _base(helpline: HelplineConfig) -> str:
+    return "/chat" if _is_default(helpline) else f"/chat/{helpline.slug}"
+
+
+def _cookie(helpline: HelplineConfig) -> str:
+    return chat_session.cookie_name(None if _is_default(helpline) else helpline.slug)
 
 
 @lru_cache(maxsize=1)
@@ -141,26 +165,28 @@ def page_strings() -> dict[str, dict[str, str]]:
         return {code: dict(table) for code, table in tomllib.load(fh).items()}
 
 
-def _visitor(services: Services, request: Request) -> tuple[str | None, str | None]:
-    token = chat_session.valid_token(request.cookies.get(chat_session.COOKIE))
+def _visitor(helpline: HelplineConfig, request: Request) -> tuple[str | None, str | None]:
+    token = chat_session.valid_token(request.cookies.get(_cookie(helpline)))
     if token is None:
         return None, None
-    return token, chat_session.visitor_id(services.index, token)
+    return token, chat_session.visitor_id(helpline.index, token)
 
 
-def _cookie_age(services: Services) -> int:
+def _cookie_age(services: Services, helpline: HelplineConfig) -> int:
     # The cookie goes when the conversation would: retention after last activity.
-    return max(1, retention_days(services)) * 86400
+    return max(1, retention_days(services, helpline.id)) * 86400
 
 
 router = APIRouter(tags=["webchat"])
 
 
 @router.get("/chat", response_class=HTMLResponse)
+@router.get("/chat/{slug}", response_class=HTMLResponse)
 def chat_page(
-    services: ServicesDep, channel: ChannelDep, lang: Annotated[str | None, Query()] = None
+    services: ServicesDep, channel: ChannelDep, helpline: HelplineDep,
+    lang: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
-    policy = _helpline(services)
+    policy = helpline.policy
     strings = page_strings()
     language = lang if lang in policy.languages and lang in strings else (
         policy.default_language if policy.default_language in strings else "en")
@@ -168,12 +194,13 @@ def chat_page(
              if code in strings}
     html = _environment().get_template("chat.html").render(
         t=strings[language], language=language, languages=names, look=policy.webchat,
-        pow_bits=services.settings.webchat_pow_bits, max_text=MAX_TEXT)
+        pow_bits=services.settings.webchat_pow_bits, max_text=MAX_TEXT, base=_base(helpline))
     return HTMLResponse(html)
 
 
 @router.get("/chat/api/challenge")
-def chat_challenge(request: Request, channel: ChannelDep) -> dict[str, Any]:
+@router.get("/chat/{slug}/api/challenge")
+def chat_challenge(request: Request, channel: ChannelDep, helpline: HelplineDep) -> dict[str, Any]:
     chat = _state(request)
     if chat.proof.bits == 0:
         return {"challenge": None, "bits": 0}
@@ -181,7 +208,9 @@ def chat_challenge(request: Request, channel: ChannelDep) -> dict[str, Any]:
 
 
 @router.post("/chat/api/messages", status_code=202)
-async def chat_post(request: Request, services: ServicesDep, channel: ChannelDep) -> Response:
+@router.post("/chat/{slug}/api/messages", status_code=202)
+async def chat_post(request: Request, services: ServicesDep, channel: ChannelDep,
+                    helpline: HelplineDep) -> Response:
     channel.verify(request.headers, request.query_params, b"")
     body = await read_capped(request, MAX_POST)
     try:
@@ -194,19 +223,19 @@ async def chat_post(request: Request, services: ServicesDep, channel: ChannelDep
     if not (post.text or "").strip() and not post.choice:
         raise BadChatMessage()
     chat = _state(request)
-    token, visitor = _visitor(services, request)
+    token, visitor = _visitor(helpline, request)
     is_new = token is None or visitor is None
     if token is None or visitor is None:
         chat.proof.check(post.challenge, post.counter)
         token = chat_session.new_token()
-        visitor = chat_session.visitor_id(services.index, token)
+        visitor = chat_session.visitor_id(helpline.index, token)
     try:
         chat.limits.check(visitor, new=is_new, now=time.monotonic())
     except TooFast as exc:
         return JSONResponse({"error": exc.public_message, "retry_after": exc.retry_after},
                             status_code=429, headers={"Retry-After": str(exc.retry_after)})
     delivery = {"visitor": visitor, "id": post.id, "text": post.text, "choice": post.choice,
-                "language": post.language}
+                "language": post.language, "helpline": helpline.id}
     inbox: Inbox = request.app.state.inbox
     group: GroupCommit = request.app.state.group_commit
     await group.append(inbox.seal(ChannelName.WEBCHAT.value,
@@ -214,24 +243,27 @@ async def chat_post(request: Request, services: ServicesDep, channel: ChannelDep
     response = JSONResponse({"status": "accepted"}, status_code=202)
     # Renewed with every message: it lasts as long as the conversation may.
     response.headers["set-cookie"] = chat_session.cookie_header(
-        token, max_age=_cookie_age(services), secure=True)
+        token, max_age=_cookie_age(services, helpline), secure=True, name=_cookie(helpline))
     return response
 
 
 @router.get("/chat/api/messages")
+@router.get("/chat/{slug}/api/messages")
 async def chat_messages(
-    request: Request, services: ServicesDep, channel: ChannelDep
+    request: Request, services: ServicesDep, channel: ChannelDep, helpline: HelplineDep
 ) -> dict[str, Any]:
-    _token, visitor = _visitor(services, request)
+    _token, visitor = _visitor(helpline, request)
     if visitor is None:
         return {"active": False, "language": None, "messages": []}
-    return await run_in_threadpool(transcript, services, visitor)
+    return await run_in_threadpool(transcript, services, helpline, visitor)
 
 
 @router.post("/chat/api/delete")
-async def chat_delete(request: Request, services: ServicesDep, channel: ChannelDep) -> Response:
+@router.post("/chat/{slug}/api/delete")
+async def chat_delete(request: Request, services: ServicesDep, channel: ChannelDep,
+                      helpline: HelplineDep) -> Response:
     channel.verify(request.headers, request.query_params, b"")
-    _token, visitor = _visitor(services, request)
+    _token, visitor = _visitor(helpline, request)
     erased = False
     if visitor is not None:
         # What is still in the inbox must be stored first, or it would
@@ -240,16 +272,18 @@ async def chat_delete(request: Request, services: ServicesDep, channel: ChannelD
         inbox: Inbox = request.app.state.inbox
         with contextlib.suppress(HelplineError, TimeoutError):
             await run_in_threadpool(inbox.drain, 2.0)
-        erased = await run_in_threadpool(erase_visitor, services, visitor)
+        erased = await run_in_threadpool(erase_visitor, services, helpline, visitor)
     response = JSONResponse({"status": "deleted" if erased else "nothing to delete"})
-    response.headers["set-cookie"] = chat_session.clearing_header(secure=True)
+    response.headers["set-cookie"] = chat_session.clearing_header(secure=True,
+                                                                  name=_cookie(helpline))
     return response
 
 
 @router.get("/chat/api/events")
-async def chat_events(request: Request, services: ServicesDep,
-                      channel: ChannelDep) -> StreamingResponse:
-    _token, visitor = _visitor(services, request)
+@router.get("/chat/{slug}/api/events")
+async def chat_events(request: Request, services: ServicesDep, channel: ChannelDep,
+                      helpline: HelplineDep) -> StreamingResponse:
+    _token, visitor = _visitor(helpline, request)
     if visitor is None:
         raise NoChat()
     if (channel.streams.count(visitor) >= STREAMS_PER_VISITOR
@@ -259,7 +293,7 @@ async def chat_events(request: Request, services: ServicesDep,
 
     async def stream() -> AsyncIterator[str]:
         queue = channel.streams.open(visitor)
-        owner = await run_in_threadpool(texter_id, services, visitor)
+        owner = await run_in_threadpool(texter_id, services, helpline, visitor)
         hub.watch(queue, owner)
         try:
             yield "retry: 3000\nevent: ready\ndata: {}\n\n"
@@ -271,7 +305,7 @@ async def chat_events(request: Request, services: ServicesDep,
                     continue
                 if item.get("resolve"):
                     if owner is None:
-                        owner = await run_in_threadpool(texter_id, services, visitor)
+                        owner = await run_in_threadpool(texter_id, services, helpline, visitor)
                         hub.watch(queue, owner)
                     if owner is not None:
                         yield "event: update\ndata: {}\n\n"

@@ -7,9 +7,15 @@ request another site starts) and scoped to `/chat`. It lives as long as the
 conversation's retention, renewed with each message, and is cleared when the
 visitor deletes the chat.
 
-What the helpline keeps is `visitor_id(token)`, a keyed hash under the index
-key; intake then stores only the blind index of that, like a phone number's.
-Neither the database nor a backup can give the token back.
+What the helpline keeps is `visitor_id(token)`, a keyed hash under the
+helpline's index key; intake then stores only the blind index of that, like a
+phone number's. Neither the database nor a backup can give the token back.
+
+Each helpline's page (`/chat` for the default one, `/chat/{slug}` for the
+others) has a cookie of its own (`cookie_name`), and the visitor id is keyed
+by that helpline's index key: a browser that chats with two regions is two
+unrelated visitors, its "Delete this chat" on one page leaves the other alone,
+and a reply on one page can never be pushed into the other's stream.
 
 Proof of work (HELPLINE_WEBCHAT_POW_BITS > 0): before the first message the
 page fetches a challenge, a random nonce and an expiry signed with a keyed
@@ -55,16 +61,21 @@ def visitor_id(index: BlindIndex, token: str) -> str:
     return index.tag("webchat-session", token)
 
 
-def cookie_header(token: str, *, max_age: int, secure: bool) -> str:
-    parts = [f"{COOKIE}={token}", f"Path={COOKIE_PATH}", f"Max-Age={max_age}", "HttpOnly",
+def cookie_name(slug: str | None) -> str:
+    """The default helpline's page keeps the name it always had."""
+    return COOKIE if slug is None else f"{COOKIE}_{slug}"
+
+
+def cookie_header(token: str, *, max_age: int, secure: bool, name: str = COOKIE) -> str:
+    parts = [f"{name}={token}", f"Path={COOKIE_PATH}", f"Max-Age={max_age}", "HttpOnly",
              "SameSite=Strict"]
     if secure:
         parts.append("Secure")
     return "; ".join(parts)
 
 
-def clearing_header(*, secure: bool) -> str:
-    return cookie_header("", max_age=0, secure=secure)
+def clearing_header(*, secure: bool, name: str = COOKIE) -> str:
+    return cookie_header("", max_age=0, secure=secure, name=name)
 
 
 class ProofOfWork:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from helpline.channels.base import ChannelName
+from helpline.helplines import HelplineConfig
 from helpline.services import Services
 from helpline.store.models import Conversation, Message, OutboxItem, Texter
 
@@ -22,16 +23,18 @@ SHOWN = ("sent", "delivered", "read")
 MAX_SHOWN = 200  # the newest; a page is no archive
 
 
-def find_texter(services: Services, session: Session, visitor: str) -> Texter | None:
-    blind = services.index.compute(ChannelName.WEBCHAT.value, visitor)
+def find_texter(session: Session, helpline: HelplineConfig, visitor: str) -> Texter | None:
+    """The visitor's texter at this helpline (its own blind-index domain)."""
+    blind = helpline.index.compute(ChannelName.WEBCHAT.value, visitor)
     found: Texter | None = session.exec(
-        select(Texter).where(Texter.blind_index == blind)).first()
+        select(Texter).where(Texter.blind_index == blind,
+                             Texter.helpline_id == helpline.id)).first()
     return found
 
 
-def texter_id(services: Services, visitor: str) -> str | None:
+def texter_id(services: Services, helpline: HelplineConfig, visitor: str) -> str | None:
     with services.db.read_session() as session:
-        texter = find_texter(services, session, visitor)
+        texter = find_texter(session, helpline, visitor)
         return texter.id if texter is not None else None
 
 
@@ -41,9 +44,9 @@ def owner_of(services: Services, conversation_id: str) -> str | None:
         return conversation.texter_id if conversation is not None else None
 
 
-def transcript(services: Services, visitor: str) -> dict[str, Any]:
+def transcript(services: Services, helpline: HelplineConfig, visitor: str) -> dict[str, Any]:
     with services.db.read_session() as session:
-        texter = find_texter(services, session, visitor)
+        texter = find_texter(session, helpline, visitor)
         if texter is None:
             return {"active": False, "language": None, "messages": []}
         key = services.vault.key(session, texter.data_key_id)

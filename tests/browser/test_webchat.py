@@ -235,3 +235,33 @@ def test_the_page_fits_390_px_with_quick_exit_in_view(
     out = DOCS if os.environ.get("HELPLINE_WRITE_SCREENSHOTS") == "1" else tmp_path
     page.screenshot(path=str(out / "webchat-phone.png"), full_page=False)
     context.close()
+
+
+def test_zeelands_page_writes_to_zeeland_and_its_answer_appears_live(
+    chat: Chat, browser: Any
+) -> None:
+    """/chat/zeeland: the page's script uses its own API base, so what the
+    visitor writes lands in Zeeland's conversation, the answer comes back
+    live, and a language change stays on Zeeland's page."""
+    from helpline.ops.helplines import HelplineSpec, add_helpline
+
+    zeeland = add_helpline(chat.services, HelplineSpec(
+        slug="zeeland", name="Zeeland", whatsapp_phone_number_id="2000000002")).id
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1)
+    page = context.new_page()
+    seen = watch(page)
+    page.goto(f"{chat.base_url}/chat/zeeland")
+    write(page, "Hoi Zeeland")
+    page.locator(".msg.mine", has_text="Hoi Zeeland").wait_for()
+    page.locator(".msg.theirs").first.wait_for(timeout=5000)  # Zeeland's welcome
+    wait_until(lambda: len(chat.conversations()) == 1)
+    assert [c.helpline_id for c in chat.conversations()] == [zeeland]
+    chat.answer("Hallo vanuit Middelburg")
+    page.locator(".msg.theirs", has_text="Hallo vanuit Middelburg").wait_for(timeout=5000)
+    page.get_by_role("button", name="English").click()
+    page.wait_for_url("**/chat/zeeland?lang=en")
+    paths = {url.removeprefix(chat.base_url).split("?")[0] for url in seen["requests"]}
+    assert "/chat/zeeland/api/messages" in paths
+    assert not any(p.startswith("/chat/api/") for p in paths)
+    assert seen["errors"] == []
+    context.close()

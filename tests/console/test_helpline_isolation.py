@@ -117,14 +117,21 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/simulator/api/messages"): OUTSIDE,
     ("GET", "/simulator/api/messages"): OUTSIDE,
     ("GET", "/simulator/api/events"): OUTSIDE,
-    # the web chat: a visitor's cookie, no console session; the page at /chat
-    # is the default helpline's (tests/webchat cover what a visitor reads)
+    # the web chat: a visitor's cookie, no console session; /chat is the
+    # default helpline's page, /chat/{slug} another's (tests/webchat/
+    # test_helplines.py: what each visitor reads and where it lands)
     ("GET", "/chat"): OUTSIDE,
+    ("GET", "/chat/{slug}"): OUTSIDE,
     ("GET", "/chat/api/challenge"): OUTSIDE,
+    ("GET", "/chat/{slug}/api/challenge"): OUTSIDE,
     ("GET", "/chat/api/events"): OUTSIDE,
+    ("GET", "/chat/{slug}/api/events"): OUTSIDE,
     ("GET", "/chat/api/messages"): OUTSIDE,
+    ("GET", "/chat/{slug}/api/messages"): OUTSIDE,
     ("POST", "/chat/api/messages"): OUTSIDE,
+    ("POST", "/chat/{slug}/api/messages"): OUTSIDE,
     ("POST", "/chat/api/delete"): OUTSIDE,
+    ("POST", "/chat/{slug}/api/delete"): OUTSIDE,
 }
 # Valid bodies, so a request reaches the access check instead of a 422.
 BODIES: dict[tuple[str, str], Any] = {

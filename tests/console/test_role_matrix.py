@@ -133,11 +133,17 @@ TABLE: dict[tuple[str, str], Access] = {
     ("GET", "/simulator/api/events"): SIMULATOR,
     # web chat (a visitor's page; off unless HELPLINE_WEBCHAT)
     ("GET", "/chat"): WEBCHAT,
+    ("GET", "/chat/{slug}"): WEBCHAT,
     ("GET", "/chat/api/challenge"): WEBCHAT,
+    ("GET", "/chat/{slug}/api/challenge"): WEBCHAT,
     ("POST", "/chat/api/messages"): WEBCHAT,
+    ("POST", "/chat/{slug}/api/messages"): WEBCHAT,
     ("GET", "/chat/api/messages"): WEBCHAT,
+    ("GET", "/chat/{slug}/api/messages"): WEBCHAT,
     ("POST", "/chat/api/delete"): WEBCHAT,
+    ("POST", "/chat/{slug}/api/delete"): WEBCHAT,
     ("GET", "/chat/api/events"): WEBCHAT,
+    ("GET", "/chat/{slug}/api/events"): WEBCHAT,
 }
 # Endless server-sent event streams: only refusals are checked here (an
 # accepted request would never finish); their own tests cover the rest.

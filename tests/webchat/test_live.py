@@ -150,7 +150,7 @@ def test_another_visitors_events_do_not_reach_this_page(
     services = services_of(live_app)
     visitor = visitor_id(services.index, mine.split("=", 1)[1])
     with services.db.session() as s:
-        own = find_texter(services, s, visitor)
+        own = find_texter(s, services.helpline("default"), visitor)
         assert own is not None
         [other] = s.exec(select(Conversation).where(Conversation.texter_id != own.id)).all()
     stream = Stream(server.base_url, mine)

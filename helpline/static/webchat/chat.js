@@ -11,6 +11,8 @@
   const exitUrl = T.exitUrl;
   const language = T.language;
   const powBits = parseInt(T.powBits || "0", 10);
+  // "/chat" for the default helpline's page, "/chat/<slug>" for another's.
+  const base = T.base || "/chat";
 
   // --- Quick exit: first, so it works even if anything below fails. -------
   function quickExit() {
@@ -27,7 +29,7 @@
   document.querySelectorAll("button.lang").forEach(function (button) {
     button.addEventListener("click", function () {
       // replace(), not a link: a language change adds no history entry either.
-      window.location.replace("/chat?lang=" + encodeURIComponent(button.dataset.lang));
+      window.location.replace(base + "?lang=" + encodeURIComponent(button.dataset.lang));
     });
   });
 
@@ -98,7 +100,7 @@
     if (fetching) { again = true; return; }
     fetching = true;
     try {
-      const response = await fetch("/chat/api/messages", { credentials: "same-origin", cache: "no-store" });
+      const response = await fetch(base + "/api/messages", { credentials: "same-origin", cache: "no-store" });
       if (response.ok) {
         const data = await response.json();
         transcript = data.messages;
@@ -128,7 +130,7 @@
   function listen() {
     if (source || typeof window.EventSource !== "function") { startPolling(); return; }
     streamReady = false;
-    source = new EventSource("/chat/api/events");
+    source = new EventSource(base + "/api/events");
     source.addEventListener("ready", function () {
       streamReady = true;
       setStatus("");
@@ -156,7 +158,7 @@
 
   // --- Proof of work before the first message (when the line asks for it).
   async function solve() {
-    const response = await fetch("/chat/api/challenge", { credentials: "same-origin" });
+    const response = await fetch(base + "/api/challenge", { credentials: "same-origin" });
     const data = await response.json();
     if (!data.challenge) return {};
     const encoder = new TextEncoder();
@@ -184,7 +186,7 @@
         setStatus(T.tChecking);
         Object.assign(message, await solve());
       }
-      const response = await fetch("/chat/api/messages", {
+      const response = await fetch(base + "/api/messages", {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-Helpline-Chat": "1" },
@@ -228,7 +230,7 @@
   $("delete").addEventListener("click", async function () {
     if (!window.confirm(T.tDeleteConfirm)) return;
     try {
-      const response = await fetch("/chat/api/delete", {
+      const response = await fetch(base + "/api/delete", {
         method: "POST", credentials: "same-origin", headers: { "X-Helpline-Chat": "1" },
       });
       if (!response.ok) { setStatus(T.tNotSent); return; }
