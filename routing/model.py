@@ -151,6 +151,11 @@ class Policy:
     # already records, so nothing new is kept about the volunteer.
     shift_length: timedelta = timedelta(hours=4)
     support: dict[str, str] = field(default_factory=dict)
+    # Where the peer group is, per texter language, as the welcome says it
+    # ("in Tilburg", "w Tilburgu"): each helpline names its own region, and a
+    # language without one leaves the place out rather than borrowing another
+    # language's words.
+    place: dict[str, str] = field(default_factory=dict)
     # Blue ticks on WhatsApp when a volunteer opens the conversation: off by
     # default, since they tell whoever holds the texter's phone that the
     # helpline read it.

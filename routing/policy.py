@@ -422,6 +422,7 @@ def _welcome(ctx: _Ctx) -> Reply:
     params = [
         ("retention_days", str(ctx.policy.retention_days)),
         ("opening_hours", hours.schedule_code(ctx.policy)),
+        ("place", ctx.policy.place.get(ctx.lang, "")),
         *ctx.menu_params(),
         # The other languages offer themselves, each in its own words.
         ("other_languages", ",".join(c for c in ctx.policy.languages if c != ctx.lang)),

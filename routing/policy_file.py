@@ -34,6 +34,7 @@ _TOP_KEYS = {
     "notify_waiting_minutes",
     "notify_repeat_minutes",
     "support",
+    "place",
     "read_receipts",
     "consent_timeout_hours",
     "consent_timeout_minutes",
@@ -290,6 +291,7 @@ def load_policy(text: str) -> Policy:
             hours=_positive_int(doc, "shift_hours", defaults.shift_length // timedelta(hours=1))
         ),
         support=_by_language(doc.get("support", {}), "support", languages),
+        place=_by_language(doc.get("place", {}), "place", languages),
         alerts_per_week=_positive_int(doc, "alerts_per_week", defaults.alerts_per_week),
         alert_sends_per_minute=_positive_int(
             doc, "alert_sends_per_minute", defaults.alert_sends_per_minute

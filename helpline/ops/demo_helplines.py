@@ -33,9 +33,10 @@ HELPLINES = (TILBURG, ZEELAND)
 
 def zeeland_policy() -> str:
     """Tilburg's policy with what differs in Zeeland: opening hours (the
-    afternoon line and a Saturday), a higher statistics threshold (a smaller
-    region) and the web chat's neutral look. A trainee sees the difference in
-    the welcome and after-hours replies and on the statistics page."""
+    afternoon line and a Saturday), the place the welcome names, a higher
+    statistics threshold (a smaller region) and the web chat's neutral look.
+    A trainee sees the difference in the welcome and after-hours replies and
+    on the statistics page."""
     text = default_policy_text()
     text = text.replace("# Helpline policy: Tilburg.", "# Helpline policy: Zeeland (demo).", 1)
     text = re.sub(r"(?m)^stats_threshold = \d+$", "stats_threshold = 10", text, count=1)
@@ -48,8 +49,19 @@ def zeeland_policy() -> str:
         'sat = ["12:00-16:00"]\nsun = []\n# Public holidays the line is closed.\n'
     )
     text = text[: hours.start(1)] + zeeland_hours + text[hours.end(1):]
+    place = re.search(r"(?ms)^\[place\]\n(.*?)\n\n", text)
+    if place is None:
+        raise RuntimeError("no [place] table in the built-in policy")
+    text = text[: place.start(1)] + ZEELAND_PLACE + text[place.end(1):]
     return text.replace('title = "Notes"', 'title = "Weather"', 1).replace(
         'favicon = "notes"', 'favicon = "cloud"', 1)
+
+
+# How the welcome says where Zeeland's peer group is, in each language.
+ZEELAND_PLACE = (
+    'nl = "in Zeeland"\nen = "in Zeeland"\nes = "de Zelanda"\nro = "din Zeelanda"\n'
+    'bg = "в Зеландия"\npl = "w Zelandii"'
+)
 
 
 def ensure_helplines(services: Services) -> dict[str, str]:

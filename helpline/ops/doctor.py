@@ -164,6 +164,11 @@ def check_policy(settings: Settings, report: Report) -> None:
         report.add("FAIL", "policy", f"{where} is not valid: {exc}")
         return
     report.add("ok", "policy", f"{where} valid ({len(policy.languages)} languages)")
+    from helpline.ops.doctor_helplines import unreviewed
+
+    if marked := unreviewed(policy):
+        report.add("warn", "policy", "texters would read REVIEW in " + ", ".join(marked) +
+                   f" of {where}: check those texts and take the mark out.")
 
 
 def check_whatsapp(settings: Settings, report: Report, client: httpx.Client) -> None:

@@ -93,6 +93,20 @@ def _people(session: Session, helpline_id: str) -> People:
     return People(roles=roles, partner_ids=frozenset(partners))
 
 
+def unreviewed(policy: Policy) -> list[str]:
+    """The policy's tables whose texts reach texters or volunteers and still
+    say REVIEW: the example policy marks what must be checked with comments,
+    and a copied older example may still carry the mark inside a text, where
+    a texter in danger would read it next to a phone number."""
+    texts: list[tuple[str, dict[str, str]]] = [
+        ("emergency", policy.emergency), ("support", policy.support), ("place", policy.place)]
+    for partner in policy.partners:
+        texts += [(f"partners.{partner.id}.{name}", table) for name, table in
+                  (("name", partner.name), ("description", partner.description),
+                   ("hours", partner.hours))]
+    return [where for where, table in texts if any("REVIEW" in t for t in table.values())]
+
+
 def _check_policy(
     settings: Settings, row: Helpline, shared: Policy | None, add: Add
 ) -> Policy | None:
@@ -112,6 +126,9 @@ def _check_policy(
         return None
     add("ok", "policy", f"its own policy file, valid ({len(policy.languages)} languages, "
         f"retention {policy.retention_days} days)")
+    if marked := unreviewed(policy):
+        add("warn", "policy", "texters would read REVIEW in " + ", ".join(marked) +
+            ": check those texts and take the mark out.")
     return policy
 
 

@@ -7,6 +7,7 @@ console, and the page makes no request to another origin and fits 390 px."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -258,6 +259,9 @@ def test_zeelands_page_writes_to_zeeland_and_its_answer_appears_live(
     assert [c.helpline_id for c in chat.conversations()] == [zeeland]
     chat.answer("Hallo vanuit Middelburg")
     page.locator(".msg.theirs", has_text="Hallo vanuit Middelburg").wait_for(timeout=5000)
+    # Times on a 24-hour clock in the page's language, as the simulator's.
+    shown = page.locator(".msg time").first.inner_text()
+    assert re.fullmatch(r"\d{2}:\d{2}", shown), shown
     page.get_by_role("button", name="English").click()
     page.wait_for_url("**/chat/zeeland?lang=en")
     paths = {url.removeprefix(chat.base_url).split("?")[0] for url in seen["requests"]}

@@ -170,3 +170,31 @@ def test_the_simulator_writes_to_the_chosen_helplines_number_only(
         assert phone("zeeland", ZEELAND_SESSION) == ["Hoi Zeeland, vraag over huur"]
         assert phone("tilburg", ZEELAND_SESSION) == ["Ook aan Tilburg"]
         assert phone("zeeland", TILBURG_SESSION) == []
+
+
+def test_each_helplines_welcome_names_its_own_region(
+    demo_setup: tuple[Any, list[demo.DemoAccount], str],
+) -> None:
+    """The welcome says where the peer group is from the helpline's policy
+    ([place]): a texter writing to Zeeland is not told it reached Tilburg."""
+    import asyncio
+
+    from helpline.outbound import outbox
+
+    settings, _accounts, _ = demo_setup
+    app = create_app(settings, run_worker=False, run_inbox=False)
+    with TestClient(app, base_url=BASE, headers={"Origin": BASE}) as client:
+        simulator_writes(client, "zeeland", ZEELAND_SESSION, "Hoi")
+        simulator_writes(client, "tilburg", TILBURG_SESSION, "Hoi")
+        asyncio.run(outbox.run_once(app.state.services))
+
+        def welcome(helpline: str, session: str) -> str:
+            response = client.get(f"/simulator/api/messages?helpline={helpline}",
+                                  headers={"X-Simulator-Session": session})
+            out = [m["body"] for m in response.json()["messages"] if m["direction"] == "out"]
+            assert out, response.text
+            return str(out[0]).splitlines()[0]
+
+        assert "sekswerkers in Zeeland." in welcome("zeeland", ZEELAND_SESSION)
+        assert "Tilburg" not in welcome("zeeland", ZEELAND_SESSION)
+        assert "sekswerkers in Tilburg." in welcome("tilburg", TILBURG_SESSION)

@@ -204,3 +204,25 @@ def test_a_database_that_is_down_skips_the_helplines_with_a_warning(
     assert code == 1
     assert "warn helplines: not checked: the database is not usable (above)." in text
     assert "[helpline" not in text
+
+
+def test_a_review_mark_a_texter_would_read_is_a_warning(
+    migrated: Settings, settings_factory: Callable[..., Settings]
+) -> None:
+    """An older copy of the example policy carried REVIEW inside its
+    emergency text; the doctor names the table so the operator takes it out.
+    The shipped example carries its marks as comments only."""
+    from helpline.ops.doctor_helplines import unreviewed
+    from routing.policy_file import default_policy
+
+    assert unreviewed(default_policy()) == []
+    settings = settings_factory(public_url="https://helpline.example")
+    marked = ZEELAND_POLICY + '\n[emergency]\nnl = "Fier 088-2080000 (dag en nacht). REVIEW"\n'
+    zeeland_id = zeeland(settings, policy=marked)
+    staff(settings, "default", ("ggd", "pmw"))
+    staff(settings, zeeland_id, ("zvw",))
+    code, text = run(settings)
+    assert code == 0, text  # a warning, not a failure
+    assert ("warn policy: texters would read REVIEW in emergency: check those texts and take "
+            "the mark out.") in section(text, "zeeland")
+    assert not any("REVIEW" in line for line in section(text, "default"))

@@ -40,7 +40,7 @@ LANGUAGES = POLICY.languages
 # What decide passes with each key; checked against real decide output below.
 PARAMS: dict[str, set[str]] = {
     "welcome": {"retention_days", "opening_hours", "social_work", "sexual_health",
-                "other_languages"},
+                "other_languages", "place"},
     "welcome_back": set(),
     "menu": {"social_work", "sexual_health"},
     "peer_queued": set(),
@@ -330,3 +330,20 @@ def test_every_welcome_offers_the_others_and_not_itself(language: str) -> None:
         assert command(line_of(word) or "") == "language", line
     meta = tomllib.loads((DEFAULT_TEMPLATES / language / "messages.toml").read_text("utf-8"))
     assert meta["meta"]["language_offer"] not in offered
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_welcome_names_the_policys_place_in_its_own_words(language: str) -> None:
+    text = _welcome(language)
+    assert POLICY.place[language] in text  # "in Tilburg", "w Tilburgu", ...
+    # A helpline whose policy names no place for the language leaves it out
+    # cleanly: no other language's words and no stray space.
+    bare = decide_unguarded(
+        State(language=language), TexterMessage(text="hoi"),
+        now=datetime(2026, 11, 25, 11, 0, tzinfo=UTC), policy=replace(POLICY, place={}),
+    )
+    welcome = next(a for a in bare if isinstance(a, Reply) and a.key == "welcome")
+    first = CATALOG.render("welcome", language, dict(welcome.params)).splitlines()[0]
+    assert "Tilburg" not in first
+    assert "Тилбург" not in first
+    assert " ." not in first

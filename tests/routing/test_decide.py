@@ -140,7 +140,7 @@ def test_partner_hours_on_request(text: str) -> None:
     partner = text.split()[0] if text.split()[0] != "uren" else "GGD"
     params = dict(reply(run(text), "partner_hours").params)
     assert params["partner"] == partner.upper()
-    assert "REVIEW" in params["hours"]
+    assert "13:00-14:00" in params["hours"] or "9:00-17:00" in params["hours"]
 
 
 # ---------------------------------------------------------------- welcome, languages
@@ -157,6 +157,7 @@ def test_first_contact_gets_the_welcome_and_reaches_peers() -> None:
         "social_work": "PMW",
         "sexual_health": "GGD",
         "other_languages": "en,es,ro,bg,pl",
+        "place": "in Tilburg",
     }
     assert Enqueue("peer", "normal") in actions
 

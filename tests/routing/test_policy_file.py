@@ -80,9 +80,18 @@ def test_minutes_timeout() -> None:
         ('sign_replies_with_alias = "yes"', "expected true or false"),
         ('read_receipts = 1', "read_receipts: expected true or false"),
         ("[emergency]\nnl = 112", "emergency.nl: expected a string"),
+        ('[place]\nxx = "in Tilburg"', "place.xx: unknown language"),
+        ("[place]\nnl = 1", "place.nl: expected a string"),
     ],
 )
 def test_malformed_file_names_where_and_what(text: str, message: str) -> None:
     with pytest.raises(PolicyFileError) as caught:
         load_policy(text)
     assert message in str(caught.value)
+
+
+def test_a_region_names_its_own_place_and_may_leave_a_language_out() -> None:
+    policy = load_policy('[place]\nnl = "in Zeeland"\npl = "w Zelandii"\n')
+    assert policy.place == {"nl": "in Zeeland", "pl": "w Zelandii"}
+    assert load_policy("").place == {}
+

@@ -61,7 +61,7 @@
     if (m.at) {
       const time = document.createElement("time");
       time.dateTime = m.at;
-      time.textContent = new Date(m.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      time.textContent = new Date(m.at).toLocaleTimeString(language, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
       li.appendChild(time);
     }
     return li;
