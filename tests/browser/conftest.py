@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,11 +108,31 @@ class Live:
         assert response.status_code == 200
         self.settle()
 
+    def _wait_for_sent(self, provider_id: str, timeout: float = 20.0) -> None:
+        from sqlmodel import select
+
+        from helpline.outbound.status import provider_ref
+        from helpline.store.models import Message
+
+        ref = provider_ref(self.services, "whatsapp", provider_id)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.services.db.read_session() as session:
+                if session.exec(select(Message.id).where(Message.provider_ref == ref)).first():
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{provider_id} was never recorded as sent")
+            time.sleep(0.02)
+
     def texter_writes(self, text: str, wa_id: str = "31600000001") -> None:
         self._counter += 1
         self.webhook(wa_text_payload(text, wa_id=wa_id, message_id=f"wamid.IN{self._counter}"))
 
     def status(self, provider_id: str, status: str, **extra: Any) -> None:
+        # The fake Graph API lists a text the moment it receives it, before the
+        # worker has stored the message id Meta answers with; Meta's status
+        # comes after that answer, so the status waits for it here too.
+        self._wait_for_sent(provider_id)
         st = {"id": provider_id, "status": status, "timestamp": "1764072100",
               "recipient_id": "31600000001", **extra}
         self.webhook({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
