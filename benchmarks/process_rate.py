@@ -58,8 +58,8 @@ def environment(database_url: str, graph: FakeGraphAPI, code: Path) -> dict[str,
     return env
 
 
-def reset(database_url: str, env: dict[str, str], tmp: str) -> None:
-    """An empty schema, migrated by the code under test."""
+def empty_schema(database_url: str) -> None:
+    """On PostgreSQL, drop and recreate the URL's schema (SQLite files are new)."""
     from sqlalchemy import text
 
     from helpline.store.db import make_engine
@@ -71,6 +71,11 @@ def reset(database_url: str, env: dict[str, str], tmp: str) -> None:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         engine.dispose()
+
+
+def reset(database_url: str, env: dict[str, str], tmp: str) -> None:
+    """An empty schema, migrated by the code under test."""
+    empty_schema(database_url)
     subprocess.run([sys.executable, "-m", "helpline.cli", "migrate"], env=env, cwd=tmp,
                    check=True, stdout=subprocess.DEVNULL)
 

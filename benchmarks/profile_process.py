@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from benchmarks.process_rate import SECRET, TEXTERS, fill  # noqa: E402
+from benchmarks.process_rate import SECRET, TEXTERS, empty_schema, fill  # noqa: E402
 from benchmarks.profile_intake import bench_settings  # noqa: E402
 from helpline.channels.whatsapp_cloud import WhatsAppCloud  # noqa: E402
 from helpline.ingest.inbox import Inbox  # noqa: E402
@@ -39,14 +39,8 @@ from helpline.store.migrate import upgrade  # noqa: E402
 
 
 def reset(url: str) -> None:
-    from sqlalchemy import text
-
+    empty_schema(url)
     engine = make_engine(url)
-    if url.startswith("postgresql"):
-        with engine.begin() as conn:
-            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     upgrade(engine)
     engine.dispose()
 

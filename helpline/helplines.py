@@ -165,24 +165,24 @@ class HelplineDirectory:
         return next((h for h in self._all().values() if h.slug == slug), None)
 
     def find_slug(self, slug: str) -> HelplineConfig | None:
-        """by_slug for a stranger's request: a helpline added in another
-        process is found within RELOAD_INTERVAL, and unknown slugs cannot
-        make every request reload the table."""
-        found = self.by_slug(slug)
+        """by_slug for a stranger's request (a chat page's address)."""
+        return self._fresh(lambda: self.by_slug(slug))
+
+    def _fresh(self, find: Callable[[], HelplineConfig | None]) -> HelplineConfig | None:
+        """`find`, again after a reload when it found nothing: a helpline
+        added in another process is found within RELOAD_INTERVAL, and unknown
+        numbers or slugs cannot make every request reload the table."""
+        found = find()
         if found is None and self._clock() - self._loaded_at >= RELOAD_INTERVAL:
             self.reload()
-            found = self.by_slug(slug)
+            found = find()
         return found
 
     def for_account(self, channel: str, account: str | None) -> HelplineConfig | None:
         """The helpline a delivery addressed to `account` belongs to, or None
         (drop it). Without an address, or with one nobody has, only a
         one-helpline installation can tell where it goes."""
-        found = self._match(channel, account)
-        if found is None and self._clock() - self._loaded_at >= RELOAD_INTERVAL:
-            self.reload()
-            found = self._match(channel, account)
-        return found
+        return self._fresh(lambda: self._match(channel, account))
 
     def _match(self, channel: str, account: str | None) -> HelplineConfig | None:
         helplines = list(self._all().values())

@@ -164,11 +164,10 @@ def check_policy(settings: Settings, report: Report) -> None:
         report.add("FAIL", "policy", f"{where} is not valid: {exc}")
         return
     report.add("ok", "policy", f"{where} valid ({len(policy.languages)} languages)")
-    from helpline.ops.doctor_helplines import unreviewed
+    from helpline.ops.doctor_helplines import review_warning
 
-    if marked := unreviewed(policy):
-        report.add("warn", "policy", "texters would read REVIEW in " + ", ".join(marked) +
-                   f" of {where}: check those texts and take the mark out.")
+    if warning := review_warning(policy, f" of {where}"):
+        report.add("warn", "policy", warning)
 
 
 def check_whatsapp(settings: Settings, report: Report, client: httpx.Client) -> None:

@@ -107,6 +107,15 @@ def unreviewed(policy: Policy) -> list[str]:
     return [where for where, table in texts if any("REVIEW" in t for t in table.values())]
 
 
+def review_warning(policy: Policy, where: str = "") -> str | None:
+    """The doctor's line for `unreviewed`, or None when nothing is marked."""
+    marked = unreviewed(policy)
+    if not marked:
+        return None
+    return (f"texters would read REVIEW in {', '.join(marked)}{where}: check those texts "
+            "and take the mark out.")
+
+
 def _check_policy(
     settings: Settings, row: Helpline, shared: Policy | None, add: Add
 ) -> Policy | None:
@@ -126,9 +135,8 @@ def _check_policy(
         return None
     add("ok", "policy", f"its own policy file, valid ({len(policy.languages)} languages, "
         f"retention {policy.retention_days} days)")
-    if marked := unreviewed(policy):
-        add("warn", "policy", "texters would read REVIEW in " + ", ".join(marked) +
-            ": check those texts and take the mark out.")
+    if warning := review_warning(policy):
+        add("warn", "policy", warning)
     return policy
 
 

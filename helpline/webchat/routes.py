@@ -129,7 +129,7 @@ def _chat_helpline(request: Request, services: ServicesDep) -> HelplineConfig:
     slug = request.path_params.get("slug")
     if slug is None:
         return services.helpline(DEFAULT_HELPLINE_ID)
-    found = services.helplines.find_slug(slug) if isinstance(slug, str) else None
+    found = services.helplines.find_slug(str(slug))
     if found is None:
         raise NotFound()
     return found
@@ -201,6 +201,7 @@ def chat_page(
 @router.get("/chat/api/challenge")
 @router.get("/chat/{slug}/api/challenge")
 def chat_challenge(request: Request, channel: ChannelDep, helpline: HelplineDep) -> dict[str, Any]:
+    # `helpline` is unused but resolved: an unknown slug is 404 here too.
     chat = _state(request)
     if chat.proof.bits == 0:
         return {"challenge": None, "bits": 0}

@@ -39,6 +39,15 @@ def shown_at(client: TestClient, base: str) -> list[tuple[str, str]]:
     return [(m["direction"], m["body"]) for m in data["messages"]]
 
 
+def chats_on_both_pages(app: FastAPI, client: TestClient) -> str:
+    """Zeeland added; the same browser writes on Tilburg's page and on
+    Zeeland's. Returns Zeeland's id."""
+    zeeland = add_zeeland(app, ZEELAND_POLICY)
+    say_at(client, "/chat", "Hoi Tilburg")
+    say_at(client, "/chat/zeeland", "Hoi Zeeland")
+    return zeeland
+
+
 def test_each_helpline_has_its_own_page_and_unknown_slugs_are_404(
     app: FastAPI, client: TestClient
 ) -> None:
@@ -95,9 +104,7 @@ def test_one_browser_on_both_pages_is_two_unrelated_texters(
 def test_a_zeeland_reply_reaches_only_the_zeeland_page(
     app: FastAPI, client: TestClient
 ) -> None:
-    zeeland = add_zeeland(app, ZEELAND_POLICY)
-    say_at(client, "/chat", "Hoi Tilburg")
-    say_at(client, "/chat/zeeland", "Hoi Zeeland")
+    zeeland = chats_on_both_pages(app, client)
     send_all(app)  # the welcomes
     mira = agent_in(TestClient(app), "volunteer", zeeland, "Mira")
     [item] = mira.get("/api/conversations?view=queue").json()["items"]
@@ -113,9 +120,7 @@ def test_a_zeeland_reply_reaches_only_the_zeeland_page(
 def test_deleting_the_zeeland_chat_leaves_the_tilburg_chat(
     app: FastAPI, client: TestClient
 ) -> None:
-    zeeland = add_zeeland(app, ZEELAND_POLICY)
-    say_at(client, "/chat", "Hoi Tilburg")
-    say_at(client, "/chat/zeeland", "Hoi Zeeland")
+    zeeland = chats_on_both_pages(app, client)
     deleted = client.post("/chat/zeeland/api/delete", headers=HEADERS)
     assert deleted.json() == {"status": "deleted"}
     assert "helpline_chat_zeeland=;" in deleted.headers["set-cookie"]
